@@ -1,0 +1,1 @@
+"""Subcommands of ``python -m neural_core`` (one module each)."""
