@@ -10,6 +10,7 @@ import importlib
 import sys
 
 from . import __version__
+from .errors import NeuralFaceError
 
 # name -> module under neural_core.commands
 COMMANDS = {
@@ -49,4 +50,8 @@ def main(argv=None):
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    return args.run(args)
+    try:
+        return args.run(args)
+    except NeuralFaceError as error:  # bad input: a message for the user, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code

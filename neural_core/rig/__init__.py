@@ -1,0 +1,1 @@
+"""Rig vocabularies (ARKit-52, FLAME) and profiles mapping shape keys to coefficients."""
