@@ -7,6 +7,7 @@ imported only when chosen, so ``--help`` and pure-Python commands never import t
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 from . import __version__

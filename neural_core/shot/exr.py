@@ -1,0 +1,130 @@
+"""Low-level OpenEXR helpers: read and write named float channels.
+
+Uses the PyPI ``OpenEXR`` package (3.5.x), imported on first use so that importing
+``neural_core.shot`` stays cheap. Channel names are the full names stored in the file,
+e.g. ``"ViewLayer.Depth.Z"`` in a Blender multilayer EXR. Pixel arrays are
+``[H, W]`` with row 0 at the top of the image (EXR's increasing-y order).
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ShotFormatError
+
+
+def _openexr():
+    try:
+        import OpenEXR
+    except ImportError as error:  # pragma: no cover - the package is a declared dependency
+        raise ShotFormatError("the OpenEXR Python package is not installed (pip install OpenEXR)") from error
+    return OpenEXR
+
+
+def _open(path, *, header_only):
+    OpenEXR = _openexr()
+    path = Path(path)
+    if not path.is_file():
+        raise ShotFormatError("file not found", file=path)
+    try:
+        return OpenEXR.File(str(path), separate_channels=True, header_only=header_only)
+    except Exception as error:  # OpenEXR raises plain RuntimeError/OSError for bad files
+        raise ShotFormatError(f"not a readable OpenEXR file ({error})", file=path) from error
+
+
+def _window_size(header, path):
+    """(width, height) of a part's data window."""
+    try:
+        low, high = header["dataWindow"]
+        width = int(high[0]) - int(low[0]) + 1
+        height = int(high[1]) - int(low[1]) + 1
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise ShotFormatError("EXR header has no usable dataWindow", file=path) from error
+    return width, height
+
+
+def exr_size(path):
+    """Return ``(width, height)`` in pixels of an EXR file, reading only its header.
+
+    For a multi-part file this is the size of the first part. Raises
+    :class:`ShotFormatError` naming the file if it is missing or unreadable.
+    """
+    exr = _open(path, header_only=True)
+    return _window_size(exr.parts[0].header, path)
+
+
+def exr_channel_names(path):
+    """Return the full channel names of an EXR file (all parts), reading only headers."""
+    exr = _open(path, header_only=True)
+    names = []
+    for part in exr.parts:
+        names.extend(channel.name for channel in part.header["channels"])
+    return names
+
+
+def read_exr_channels(path):
+    """Read every channel of an EXR file.
+
+    Returns ``{full channel name: float32 [H, W]}`` (half and uint channels are
+    converted to float32). Channels of every part are merged; a name that occurs in two
+    parts is an error. Raises :class:`ShotFormatError` naming the file when the file is
+    missing, unreadable, or its channels disagree in size.
+    """
+    path = Path(path)
+    exr = _open(path, header_only=False)
+    channels = {}
+    size = None
+    for part in exr.parts:
+        for name, channel in part.channels.items():
+            if name in channels:
+                raise ShotFormatError(f"channel '{name}' occurs in more than one part", file=path)
+            pixels = np.asarray(channel.pixels)
+            if pixels.ndim != 2:
+                raise ShotFormatError(
+                    f"channel '{name}' has shape {list(pixels.shape)}, expected [H, W]", file=path
+                )
+            if size is None:
+                size = pixels.shape
+            elif pixels.shape != size:
+                raise ShotFormatError(
+                    f"channel '{name}' is {pixels.shape[1]}x{pixels.shape[0]}, "
+                    f"other channels are {size[1]}x{size[0]} (subsampled channels are not supported)",
+                    file=path,
+                )
+            channels[name] = np.ascontiguousarray(pixels, dtype=np.float32)
+    return channels
+
+
+def write_exr_channels(path, channels, half=False):
+    """Write a single-part scanline EXR with the given channels, atomically.
+
+    ``channels``: ``{full channel name: array [H, W]}``, all the same size; values are
+    stored as 32-bit float, or 16-bit half when ``half`` is true. The file is written
+    under a temporary name next to ``path`` and then renamed over it. Returns ``path``.
+    """
+    OpenEXR = _openexr()
+    path = Path(path)
+    if not channels:
+        raise ShotFormatError("no channels to write", file=path)
+    dtype = np.float16 if half else np.float32
+    arrays = {}
+    size = None
+    for name, values in channels.items():
+        array = np.ascontiguousarray(values, dtype=dtype)
+        if array.ndim != 2:
+            raise ShotFormatError(f"channel '{name}' has shape {list(array.shape)}, expected [H, W]", file=path)
+        if size is None:
+            size = array.shape
+        elif array.shape != size:
+            raise ShotFormatError(f"channel '{name}' has shape {list(array.shape)}, expected {list(size)}", file=path)
+        arrays[str(name)] = array
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        OpenEXR.File(header, arrays).write(str(temporary))
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return path

@@ -1,0 +1,72 @@
+"""The built extension installs into the real bpy module, enables, registers, disables."""
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+import build_extension  # noqa: E402
+
+EXPECTED_OPERATORS_AT_LEAST = {"neural_face.add_head", "neural_face.export_shot"}
+
+
+@pytest.fixture(scope="module")
+def extension_zip(tmp_path_factory):
+    return build_extension.build(tmp_path_factory.mktemp("dist"))
+
+
+def test_zip_is_named_after_manifest_and_carries_pure_core(extension_zip):
+    manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
+    assert extension_zip.name == f"neural_face-{manifest['version']}.zip"
+    names = zipfile.ZipFile(extension_zip).namelist()
+    assert "blender_manifest.toml" in names and "__init__.py" in names
+    assert "neural_core/__init__.py" in names and "neural_core/rig/arkit.py" in names
+    assert not any(n.startswith(("neural_core/generator", "neural_core/commands")) for n in names)
+    assert not any("__pycache__" in n for n in names)
+
+
+def test_vendored_core_imports_without_torch(extension_zip, tmp_path):
+    """Every module of the copied core imports with torch made unimportable."""
+    zipfile.ZipFile(extension_zip).extractall(tmp_path / "neural_face")
+    modules = [
+        ".".join(p.relative_to(tmp_path / "neural_face").with_suffix("").parts)
+        for p in (tmp_path / "neural_face" / "neural_core").rglob("*.py")
+    ]
+    script = (
+        "import sys, importlib; sys.modules['torch'] = None\n"
+        f"sys.path.insert(0, {str(tmp_path / 'neural_face')!r})\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name.removesuffix('.__init__'))\n"
+        "print('ok', len(sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok")
+
+
+def test_installs_enables_registers_and_disables(extension_zip, tmp_path):
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests/blender/scripts/install_extension.py"), str(extension_zip)],
+        capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT "))
+    report = json.loads(line.removeprefix("RESULT "))
+    assert report["install_result"] == ["FINISHED"]
+    assert report["enabled_after_install"]
+    assert report["registered"] and all(report["registered"].values()), report["registered"]
+    assert EXPECTED_OPERATORS_AT_LEAST <= set(report["operators"]), report["operators"]
+    assert all(report["operators"].values()), report["operators"]
+    assert "NEURALFACE_PT_render" in report["panels"]
+    assert report["worker_python_property"]
+    assert not report["enabled_after_disable"]
+    assert not report["panel_registered_after_disable"]
+    assert not report["torch_loaded"]

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Build the Blender extension zip: ``dist/neural_face-<version>.zip``.
+
+Stages ``blender_addon/`` as the extension's top level, adds ``blender_manifest.toml`` and a
+copy of the pure-Python parts of ``neural_core`` (no torch import anywhere in them), then
+builds and validates the package with Blender's own extension tool (``blender_ext.py``,
+shipped inside the bpy wheel; there is no ``blender`` binary here).
+
+Usage: ``.venv/bin/python tools/build_extension.py [--output-dir dist] [--blender-ext PATH]``
+"""
+
+import argparse
+import importlib.util
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Parts of neural_core that need torch (or hold model weights): never shipped inside Blender.
+CORE_EXCLUDED = ("generator", "models", "train", "render", "commands", "cli")
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+
+def find_blender_ext():
+    """Path of ``blender_ext.py`` inside the installed bpy wheel."""
+    spec = importlib.util.find_spec("bpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("build_extension: the bpy module is not installed here; run ./tools/test once or pass --blender-ext")
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+        if found:
+            return found[-1]
+    raise SystemExit("build_extension: blender_ext.py not found inside the bpy package")
+
+
+def core_is_shipped(path):
+    """Whether a file or folder of neural_core (relative path) belongs in the extension."""
+    first = path.parts[0]
+    return Path(first).stem not in CORE_EXCLUDED
+
+
+def stage(staging):
+    """Copy the add-on, the manifest and the pure-Python core into ``staging``."""
+    shutil.copytree(ROOT / "blender_addon", staging, ignore=IGNORED, dirs_exist_ok=True)
+    shutil.copy2(ROOT / "blender_manifest.toml", staging / "blender_manifest.toml")
+    core_source = ROOT / "neural_core"
+    core_target = staging / "neural_core"
+    core_target.mkdir()
+    for entry in sorted(core_source.iterdir()):
+        relative = entry.relative_to(core_source)
+        if entry.name.startswith((".", "__pycache__")) or not core_is_shipped(relative):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, core_target / entry.name, ignore=IGNORED)
+        elif entry.suffix == ".py" and entry.name != "__main__.py":
+            shutil.copy2(entry, core_target / entry.name)
+    # Licence texts travel with the package.
+    for licence in ROOT.glob("LICENSE*"):
+        shutil.copy2(licence, staging / licence.name)
+
+
+def build(output_dir, blender_ext=None):
+    manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
+    blender_ext = Path(blender_ext) if blender_ext else find_blender_ext()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / f"{manifest['id']}-{manifest['version']}.zip"
+    with tempfile.TemporaryDirectory(prefix="neural_face_build_") as temp:
+        staging = Path(temp) / manifest["id"]
+        stage(staging)
+        partial = Path(temp) / target.name
+        for command in (
+            ["build", "--source-dir", str(staging), "--output-filepath", str(partial)],
+            ["validate", str(partial)],
+        ):
+            result = subprocess.run([sys.executable, str(blender_ext), *command], capture_output=True, text=True)
+            if result.returncode != 0:
+                raise SystemExit(f"build_extension: blender_ext {command[0]} failed:\n{result.stdout}{result.stderr}")
+        shutil.move(partial, target)  # only a validated package reaches dist/
+    return target
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", default=str(ROOT / "dist"))
+    parser.add_argument("--blender-ext", help="path of blender_ext.py (default: the one in the bpy wheel)")
+    args = parser.parse_args(argv)
+    target = build(args.output_dir, args.blender_ext)
+    print(f"Built and validated {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
