@@ -54,7 +54,7 @@ def test_vendored_core_imports_without_torch(extension_zip, tmp_path):
 def test_installs_enables_registers_and_disables(extension_zip, tmp_path):
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tests/blender/scripts/install_extension.py"), str(extension_zip)],
+        [sys.executable, str(ROOT / "tools/install_extension.py"), str(extension_zip)],
         capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -2,7 +2,8 @@
 
 Usage: python install_extension.py PATH.zip
 Prints one JSON line with what it found and exits 0; any failure exits 1.
-Run by tests/blender/test_extension.py under a timeout (bpy 4.5.15 can hang at exit).
+Used by tests/blender/test_extension.py and ./tools/demo, always under a timeout
+(bpy 4.5.15 can hang at exit).
 """
 
 import json

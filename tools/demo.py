@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The Neural Face demo: every stage of the pipeline that exists, timed.
+
+Run through ``./tools/demo`` (which sets up ``.venv``). Stages:
+  1. build the extension zip with Blender's extension tool;
+  2. install and enable it in Blender (a separate bpy process), check it registered;
+  3. build the demo scene: the bundled head, 48 frames at 24 fps (blink, smile, jaw
+     open, head turn, camera dolly), saved as ``demo_out/demo_scene.blend``;
+  4. export the shot folder (coefficients, pose, camera, landmarks, Cycles passes);
+  5. validate the shot folder and summarise it.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+
+class Stages:
+    """Runs named stages, prints each one's time, and a summary at the end."""
+
+    def __init__(self):
+        self.times = []
+        self.products = []
+
+    def run(self, title, function, *args, **kwargs):
+        print(f"\n== {title}", flush=True)
+        start = time.perf_counter()
+        result = function(*args, **kwargs)
+        elapsed = time.perf_counter() - start
+        self.times.append((title, elapsed))
+        print(f"   done in {elapsed:.1f} s", flush=True)
+        return result
+
+    def produced(self, what, path):
+        self.products.append((what, path))
+
+    def summary(self):
+        print("\n== Summary")
+        for title, elapsed in self.times:
+            print(f"   {elapsed:7.1f} s  {title}")
+        print("\n   Produced:")
+        for what, path in self.products:
+            print(f"   - {what}: {path}")
+
+
+def install_extension(zip_path, out):
+    env = dict(os.environ)
+    env.setdefault("BLENDER_USER_RESOURCES", str(out / "blender-user"))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools/install_extension.py"), str(zip_path)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    line = next((l for l in result.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if result.returncode != 0 or line is None:
+        raise SystemExit(f"demo: installing the extension failed:\n{result.stdout}{result.stderr}")
+    report = json.loads(line.removeprefix("RESULT "))
+    print(f"   Blender {report['blender']}: installed and enabled; operators: {', '.join(report['operators'])}")
+    return report
+
+
+def build_scene(out, frames):
+    import bpy
+
+    from blender_addon.demo_scene import build_demo_scene
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    demo = build_demo_scene(bpy.context.scene, frames=frames)
+    path = out / "demo_scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    print(f"   head '{demo.head.mesh.name}': {len(demo.head.mesh.data.vertices)} vertices, "
+          f"{len(demo.head.mesh.data.shape_keys.key_blocks) - 1} shape keys; {frames} frames")
+    return demo, path
+
+
+def export(demo, out, samples):
+    import bpy
+
+    from blender_addon.export.exporter import ExportSettings, export_shot
+
+    settings = ExportSettings(
+        output=str(out / "shot"),
+        frame_start=demo.scene.frame_start,
+        frame_end=demo.scene.frame_end,
+        head_object=demo.head.mesh.name,
+        passes=True,
+        samples=samples,
+    )
+    return export_shot(bpy.context.scene, settings, progress=lambda done, total: print(f"   frame {done}/{total}", end="\r", flush=True))
+
+
+def summarise(shot_path):
+    from neural_core.shot import validate_shot
+
+    shot = validate_shot(shot_path)
+    print(f"   {len(shot.frames)} frames at {shot.fps:g} fps, {shot.resolution[0]}x{shot.resolution[1]} px; "
+          f"rig profile '{shot.rig_profile}' with {len(shot.coefficient_names)} coefficients; "
+          f"passes: {', '.join(sorted(shot.passes)) or 'none'}")
+    return shot
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "demo_out"), help="output folder (default: demo_out/)")
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--samples", type=int, default=2, help="Cycles samples for the passes")
+    args = parser.parse_args(argv)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    stages = Stages()
+
+    import build_extension
+
+    zip_path = stages.run("Build the extension", build_extension.build, ROOT / "dist")
+    stages.produced("extension package", zip_path)
+    stages.run("Install and enable it in Blender", install_extension, zip_path, out)
+    demo, blend = stages.run("Build the demo scene (bundled head, 48 frames)", build_scene, out, args.frames)
+    stages.produced("demo scene", blend)
+    shot_path = stages.run("Export the shot (coefficients, pose, camera, passes)", export, demo, out, args.samples)
+    stages.produced("shot folder", shot_path)
+    stages.run("Validate the shot folder", summarise, shot_path)
+    stages.summary()
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    import bpy  # noqa: F401  (already loaded; clear handlers so bpy 4.5.15 can exit)
+
+    for name in dir(bpy.app.handlers):
+        handlers = getattr(bpy.app.handlers, name)
+        if isinstance(handlers, list):
+            handlers.clear()
+    sys.stdout.flush()
+    os._exit(code)
