@@ -6,11 +6,16 @@ Each module ends with a ``CLASSES`` tuple; ``MODULES`` lists them in dependency 
 
 import bpy
 
-from . import preferences
+from . import preferences, properties, worker
+from .operators import render_animation, render_frame, setup_compositor
 from .ui import panel
 
 MODULES = (
     preferences,
+    properties,
+    render_animation,
+    render_frame,
+    setup_compositor,
     panel,
 )
 
@@ -23,8 +28,15 @@ def _classes():
 def register():
     for cls in _classes():
         bpy.utils.register_class(cls)
+    for module in MODULES:  # e.g. properties: attach scene.neural_face
+        if hasattr(module, "post_register"):
+            module.post_register()
 
 
 def unregister():
+    worker.stop_all()  # no worker outlives the add-on
+    for module in reversed(MODULES):
+        if hasattr(module, "pre_unregister"):
+            module.pre_unregister()
     for cls in reversed(tuple(_classes())):
         bpy.utils.unregister_class(cls)

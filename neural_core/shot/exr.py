@@ -73,6 +73,10 @@ def read_exr_channels(path):
     """
     path = Path(path)
     exr = _open(path, header_only=False)
+    # OpenEXR 3.5 reports a truncated/corrupt pixel block by printing a warning and
+    # returning a File with no parts (or parts without channels), not by raising
+    if not exr.parts or any(not part.channels for part in exr.parts):
+        raise ShotFormatError("pixel data cannot be read (truncated or corrupt OpenEXR file)", file=path)
     channels = {}
     size = None
     for part in exr.parts:

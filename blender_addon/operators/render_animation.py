@@ -1,0 +1,140 @@
+"""``neural_face.render_animation``: export the frame range, synthesise it in the worker.
+
+With a window the worker runs while Blender stays usable: a modal operator polls it from
+a window-manager timer, shows frames done and time left in the status bar and the panel,
+and Esc cancels (the worker stops after its current frame; no partial file is left).
+Under ``blender -b`` / the bpy module (no window) it runs synchronously and prints a
+progress line per frame: the headless path of ``tools/render_shot.py``.
+"""
+
+import bpy
+
+from .. import render_job
+from ..worker_events import core_module
+
+NeuralFaceError = core_module("errors").NeuralFaceError
+
+TIMER_INTERVAL_S = 0.1  # how often the modal operator polls the worker
+
+
+def _redraw_properties(context):
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "PROPERTIES":
+                area.tag_redraw()
+
+
+class NEURALFACE_OT_render_animation(bpy.types.Operator):
+    bl_idname = "neural_face.render_animation"
+    bl_label = "Render Animation"
+    bl_description = (
+        "Export the scene's frame range and synthesise every frame with the Neural Face worker "
+        "(a separate Python process); Esc cancels"
+    )
+    bl_options = {"REGISTER"}
+
+    _timer = None
+    _process = None
+    _scene = None
+    _settings = None
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and not context.scene.neural_face.is_running
+
+    # -- synchronous: headless, scripts -------------------------------------------
+    def execute(self, context):
+        scene = context.scene
+        try:
+            settings = render_job.settings_from_scene(scene, render_job.worker_python_preference(context))
+            progress = render_job.run_blocking(scene, settings)
+        except NeuralFaceError as error:
+            scene.neural_face.status_text = f"Failed: {error}"
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        scene.neural_face.status_text = f"Done: {progress.done} frames in {settings.frames_folder}"
+        self.report({"INFO"}, f"Neural Face: {progress.done} frames written to {settings.frames_folder}")
+        return {"FINISHED"}
+
+    # -- interactive: modal with a timer ------------------------------------------
+    def invoke(self, context, event):
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        scene = context.scene
+        wm = context.window_manager
+        try:
+            settings = render_job.settings_from_scene(scene, render_job.worker_python_preference(context))
+            render_job.check_settings(settings)
+            wm.progress_begin(0, max(1, settings.frame_end - settings.frame_start + 1))
+            try:
+                shot = render_job.export_shot_folder(scene, settings, progress=lambda done, total: wm.progress_update(done))
+            finally:
+                wm.progress_end()
+            self._process = render_job.start_worker(settings, shot)
+        except NeuralFaceError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        self._scene = scene
+        self._settings = settings
+        render_job.mark_running(scene, True)
+        scene.neural_face.status_text = "Starting the worker..."
+        wm.progress_begin(0, 1000)
+        self._timer = wm.event_timer_add(TIMER_INTERVAL_S, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC" and event.value == "PRESS":
+            self._process.cancel()
+            self._scene.neural_face.status_text = "Cancelling after the current frame..."
+            context.workspace.status_text_set("Neural Face: cancelling after the current frame...")
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER" or event.timer is not self._timer:
+            return {"PASS_THROUGH"}
+        running = self._process.poll()
+        progress = self._process.progress
+        render_job.show_progress(self._scene, progress)
+        context.window_manager.progress_update(int(progress.fraction * 1000))
+        if self._process.cancel_requested_at is None:
+            context.workspace.status_text_set(progress.summary() + "  (Esc to cancel)")
+        _redraw_properties(context)
+        if running:
+            return {"PASS_THROUGH"}
+        return self._finish(context)
+
+    def _finish(self, context):
+        self._stop_timer(context)
+        scene, settings = self._scene, self._settings
+        try:
+            render_job.finish_worker(self._process)
+        except NeuralFaceError as error:
+            scene.neural_face.status_text = f"Stopped: {error}"
+            self.report({"WARNING"} if self._process.cancel_requested_at else {"ERROR"}, f"Neural Face: {error}")
+            return {"CANCELLED"}
+        finally:
+            render_job.mark_running(scene, False)
+            _redraw_properties(context)
+        done = self._process.progress.done
+        scene.neural_face.status_text = f"Done: {done} frames in {settings.frames_folder}"
+        self.report({"INFO"}, f"Neural Face: {done} frames written to {settings.frames_folder}")
+        return {"FINISHED"}
+
+    def cancel(self, context):
+        """Blender ends the operator (file loaded, window closed): stop the worker."""
+        self._stop_timer(context)
+        if self._process is not None:
+            render_job.finish_worker(self._process, check=False)
+        if self._scene is not None:
+            render_job.mark_running(self._scene, False)
+
+    def _stop_timer(self, context):
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+            wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+
+
+CLASSES = (NEURALFACE_OT_render_animation,)

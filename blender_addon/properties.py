@@ -1,0 +1,122 @@
+"""Scene settings of Neural Face (``scene.neural_face``) and the state of a running job.
+
+Settings are saved with the .blend file. The job state (progress, frames, time left)
+is written by the render operators while a worker runs and shown by the panel;
+``is_running`` is computed from the live jobs, so a file saved mid-job never reopens
+claiming to be busy.
+"""
+
+import bpy
+
+DEFAULT_OUTPUT = "//neural_face/"
+
+RUNNING_SCENES = set()  # names of scenes with a render job in progress (set by render_job)
+
+
+def _is_mesh(self, obj):
+    return obj.type == "MESH"
+
+
+def _is_running(self):
+    return self.id_data is not None and self.id_data.name in RUNNING_SCENES
+
+
+class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
+    head_object: bpy.props.PointerProperty(
+        name="Head",
+        description="Mesh object with the face rig (shape keys) to render; the bundled head by default",
+        type=bpy.types.Object,
+        poll=_is_mesh,
+    )
+    model_path: bpy.props.StringProperty(
+        name="Model",
+        description="Generator checkpoint (.safetensors, .pt or .pkl). Empty: the bundled default model",
+        subtype="FILE_PATH",
+        default="",
+    )
+    device: bpy.props.EnumProperty(
+        name="Device",
+        description="Where the worker runs the generator",
+        items=(
+            ("AUTO", "Auto", "CUDA when the worker's torch sees a GPU, else the CPU"),
+            ("CPU", "CPU", "Always the CPU"),
+            ("CUDA", "CUDA", "An NVIDIA GPU (fails if the worker's torch has none)"),
+        ),
+        default="AUTO",
+    )
+    output_folder: bpy.props.StringProperty(
+        name="Output",
+        description=(
+            "Folder for the job: shot/ (exported passes), frames/ (neural_####.png or .exr) and "
+            "composite/. '//' paths are relative to the .blend file"
+        ),
+        subtype="DIR_PATH",
+        default=DEFAULT_OUTPUT,
+    )
+    file_format: bpy.props.EnumProperty(
+        name="Format",
+        description="File format of the synthesised frames",
+        items=(
+            ("PNG", "PNG", "sRGB with straight alpha, 8 or 16 bits per channel"),
+            ("EXR", "OpenEXR", "Linear half float RGBA"),
+        ),
+        default="PNG",
+    )
+    png_depth: bpy.props.EnumProperty(
+        name="Color Depth",
+        description="Bits per channel of PNG output",
+        items=(("8", "8", "8 bits per channel"), ("16", "16", "16 bits per channel")),
+        default="8",
+    )
+    appearance_seed: bpy.props.IntProperty(
+        name="Appearance Seed",
+        description="Seed of the synthesised appearance; fixed for the whole shot",
+        min=0,
+        default=0,
+    )
+    smoothing: bpy.props.FloatProperty(
+        name="Temporal Smoothing",
+        description="Strength of the temporal filter on the conditioning (0 = off, 1 = strongest)",
+        min=0.0,
+        max=1.0,
+        default=0.0,
+        subtype="FACTOR",
+    )
+    passes_engine: bpy.props.EnumProperty(
+        name="Passes Engine",
+        description="Render engine for the input passes of the shot",
+        items=(
+            ("CYCLES", "Cycles", "All passes (depth, normal, albedo, mask, regions); CPU"),
+            ("EEVEE", "EEVEE", "No index passes (mask and regions come from elsewhere or are missing)"),
+            ("WORKBENCH", "Workbench", "Fastest; only combined and depth"),
+        ),
+        default="CYCLES",
+    )
+    passes_samples: bpy.props.IntProperty(
+        name="Samples",
+        description="Render samples for the input passes (low is enough: 1-4)",
+        min=1,
+        max=4096,
+        soft_max=64,
+        default=2,
+    )
+
+    # -- state of the running job (written by the operators, read by the panel) -----
+    is_running: bpy.props.BoolProperty(name="Running", get=_is_running)
+    progress: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
+    frames_done: bpy.props.IntProperty(name="Frames Done", min=0, options={"SKIP_SAVE"})
+    frames_total: bpy.props.IntProperty(name="Frames Total", min=0, options={"SKIP_SAVE"})
+    eta_text: bpy.props.StringProperty(name="Time Left", default="", options={"SKIP_SAVE"})
+    status_text: bpy.props.StringProperty(name="Status", default="", options={"SKIP_SAVE"})
+
+
+CLASSES = (NEURALFACE_PG_settings,)
+
+
+def post_register():
+    bpy.types.Scene.neural_face = bpy.props.PointerProperty(type=NEURALFACE_PG_settings)
+
+
+def pre_unregister():
+    RUNNING_SCENES.clear()
+    del bpy.types.Scene.neural_face

@@ -1,0 +1,215 @@
+"""A Neural Face render job as plain functions: settings snapshot, export, worker, result.
+
+Folder layout under the output folder (``//neural_face/`` by default)::
+
+    shot/                  the exported shot folder (passes, shot.json)
+    frames/neural_0001.png the worker's frames (or .exr)
+    preview/               the same two for ``neural_face.render_frame``
+    composite/0001.png     composited frames (tools/render_shot.py --composite)
+
+Nothing here looks at ``bpy.context``; the operators pass the scene and a
+:class:`RenderSettings` they filled once.
+"""
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+
+from . import properties, worker
+from .worker_events import core_module, format_duration
+
+NeuralFaceError = core_module("errors").NeuralFaceError
+
+
+@dataclass
+class RenderSettings:
+    """Everything a render job needs, copied from the scene and preferences once."""
+
+    output_folder: str  # absolute folder for shot/, frames/, preview/, composite/
+    frame_start: int
+    frame_end: int  # inclusive
+    head_object: str = ""  # name of the head mesh object; "" = let the exporter find it
+    model: str = ""  # absolute checkpoint path; "" = the bundled default model
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    file_format: str = "png"  # "png" | "exr"
+    png_depth: int = 8  # 8 | 16 bits per channel
+    appearance: int = 0  # appearance seed
+    smoothing: float = 0.0  # temporal smoothing strength, 0 = off
+    passes_engine: str = "CYCLES"  # "CYCLES" | "EEVEE" | "WORKBENCH"
+    passes_samples: int = 2  # render samples for the passes
+    worker_python: str = ""  # the add-on preference; "" = default resolution (worker.py)
+    preview: bool = False  # render_frame: use preview/ instead of shot/ + frames/
+
+    @property
+    def job_folder(self):
+        return Path(self.output_folder) / ("preview" if self.preview else "")
+
+    @property
+    def shot_folder(self):
+        return self.job_folder / "shot"
+
+    @property
+    def frames_folder(self):
+        return self.job_folder / "frames"
+
+    @property
+    def composite_folder(self):
+        return Path(self.output_folder) / "composite"
+
+    def frame_path(self, frame):
+        return worker.output_path(self.frames_folder, frame, self.file_format)
+
+
+def worker_python_preference(context):
+    """The 'Worker Python' add-on preference, or "" when the add-on has none registered."""
+    from .preferences import ADDON_ID
+
+    addon = context.preferences.addons.get(ADDON_ID)
+    return getattr(getattr(addon, "preferences", None), "worker_python", "") or ""
+
+
+def settings_from_scene(scene, worker_python="", frame_start=None, frame_end=None, preview=False):
+    """Snapshot ``scene.neural_face`` (and the scene's frame range unless given)."""
+    props = scene.neural_face
+    start = scene.frame_start if frame_start is None else frame_start
+    end = scene.frame_end if frame_end is None else frame_end
+    output = bpy.path.abspath(props.output_folder or properties.DEFAULT_OUTPUT)
+    if output.startswith("//"):  # unsaved file: '//' has no folder to be relative to
+        raise NeuralFaceError(
+            f"output folder '{props.output_folder}' is relative to the .blend file, which is not saved yet: "
+            "save the file or choose an absolute folder"
+        )
+    return RenderSettings(
+        output_folder=str(Path(output).resolve()),
+        frame_start=int(start),
+        frame_end=int(end),
+        head_object=props.head_object.name if props.head_object else "",
+        model=bpy.path.abspath(props.model_path) if props.model_path else "",
+        device=props.device.lower(),
+        file_format=props.file_format.lower(),
+        png_depth=int(props.png_depth),
+        appearance=int(props.appearance_seed),
+        smoothing=float(props.smoothing),
+        passes_engine=props.passes_engine,
+        passes_samples=int(props.passes_samples),
+        worker_python=worker_python,
+        preview=preview,
+    )
+
+
+def check_settings(settings):
+    """Refuse what the worker would refuse anyway, before spending time on the export."""
+    if settings.frame_end < settings.frame_start:
+        raise NeuralFaceError(f"frame range {settings.frame_start}-{settings.frame_end} is empty")
+    if settings.model and not Path(settings.model).is_file():
+        raise NeuralFaceError(f"model file '{settings.model}' does not exist (leave it empty for the bundled model)")
+    folder = Path(settings.output_folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not os.access(existing, os.W_OK):
+        raise NeuralFaceError(f"output folder '{folder}' is not writable")
+
+
+def export_shot_folder(scene, settings, progress=None):
+    """Export the frame range of ``settings`` into ``settings.shot_folder`` with the
+    add-on's exporter; returns the shot folder. ``progress(done, total)`` per frame."""
+    try:
+        from .export.exporter import ExportSettings, export_shot
+    except ImportError as error:
+        raise NeuralFaceError(f"the shot exporter is not available in this build of the add-on ({error})") from error
+    wanted = {
+        "output": str(settings.shot_folder),
+        "frame_start": settings.frame_start,
+        "frame_end": settings.frame_end,
+        "head_object": settings.head_object or None,
+        "passes": True,
+        "engine": settings.passes_engine,
+        "samples": settings.passes_samples,
+    }
+    accepted = {f.name for f in dataclasses.fields(ExportSettings)}
+    export_settings = ExportSettings(**{k: v for k, v in wanted.items() if k in accepted and v is not None})
+    return Path(export_shot(scene, export_settings, progress=progress))
+
+
+def start_worker(settings, shot_folder):
+    """Start the worker on ``shot_folder`` for the frame range of ``settings``."""
+    python = worker.resolve_worker_python(settings.worker_python)
+    request = worker.RenderRequest(
+        shot=str(shot_folder),
+        out=str(settings.frames_folder),
+        frame_start=settings.frame_start,
+        frame_end=settings.frame_end,
+        file_format=settings.file_format,
+        png_depth=settings.png_depth,
+        model=settings.model,
+        device=settings.device,
+        appearance=settings.appearance,
+        smoothing=settings.smoothing,
+    )
+    Path(settings.frames_folder).mkdir(parents=True, exist_ok=True)
+    process = worker.WorkerProcess(worker.render_command(python, request), env=worker.worker_environment())
+    return worker.track(process.start())
+
+
+def finish_worker(process, check=True):
+    """Release ``process`` (killed if still running, reaped, files closed); with
+    ``check``, raise WorkerError unless it exited successfully."""
+    try:
+        if check:
+            process.check()
+    finally:
+        process.close()
+        worker.untrack(process)
+
+
+def show_progress(scene, progress, status=None):
+    """Copy a :class:`~.worker_events.JobProgress` into ``scene.neural_face`` for the panel."""
+    props = scene.neural_face
+    props.frames_total = progress.total
+    props.frames_done = progress.done
+    props.progress = progress.fraction
+    props.eta_text = format_duration(progress.eta_s)
+    props.status_text = status if status is not None else progress.summary()
+
+
+def mark_running(scene, running):
+    if running:
+        properties.RUNNING_SCENES.add(scene.name)
+    else:
+        properties.RUNNING_SCENES.discard(scene.name)
+
+
+def run_blocking(scene, settings, log=print, timeout=None, export=True):
+    """The headless path: export, run the worker, print a line per finished frame.
+
+    Returns the :class:`~.worker_events.JobProgress`. Raises NeuralFaceError (WorkerError
+    for worker failures, including a cancel) on failure.
+    """
+    check_settings(settings)
+    shot = settings.shot_folder
+    if export:
+        log(f"Neural Face: exporting frames {settings.frame_start}-{settings.frame_end} to {shot}")
+        shot = export_shot_folder(scene, settings, progress=lambda done, total: log(f"Neural Face: exported {done}/{total}"))
+    log(f"Neural Face: rendering to {settings.frames_folder}")
+    process = start_worker(settings, shot)
+    mark_running(scene, True)
+    shown = [-1]
+
+    def report(progress):
+        show_progress(scene, progress)
+        if progress.done != shown[0]:
+            shown[0] = progress.done
+            log(progress.summary())
+
+    finished = False
+    try:
+        process.wait(timeout=timeout, on_poll=report)
+        finished = True
+        for message in process.progress.warnings:
+            log(f"Neural Face: warning: {message}")
+    finally:
+        mark_running(scene, False)
+        finish_worker(process, check=finished)
+    return process.progress

@@ -1,0 +1,48 @@
+"""``python -m neural_core info CHECKPOINT``: what a generator checkpoint holds."""
+
+import json
+
+HELP = "Describe a generator checkpoint (ours, rosinality .pt or NVlabs .pkl): config, size, format."
+
+
+def add_arguments(parser):
+    parser.add_argument("checkpoint", help="generator file: .safetensors, rosinality .pt or NVlabs .pkl")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def describe(path) -> dict:
+    """Plain-data summary of a checkpoint (reads it without building the network)."""
+    from ..generator.checkpoints import read_checkpoint
+
+    checkpoint = read_checkpoint(path)
+    config = checkpoint.config
+    parameters = sum(v.numel() for k, v in checkpoint.state_dict.items() if not k.endswith(("noise_const", "w_avg")))
+    return {
+        "path": str(checkpoint.path),
+        "source_format": checkpoint.source_format,
+        "resolution": config.resolution,
+        "num_ws": config.num_ws,
+        "parameters": parameters,
+        "tensors": len(checkpoint.state_dict),
+        "config": config.to_dict(),
+        "info": checkpoint.info,
+    }
+
+
+def run(args) -> int:
+    summary = describe(args.checkpoint)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    config = summary["config"]
+    print(f"file           {summary['path']}")
+    print(f"source format  {summary['source_format']}")
+    print(f"resolution     {summary['resolution']} x {summary['resolution']}, {config['img_channels']} channels")
+    print(f"latents        z_dim {config['z_dim']}, w_dim {config['w_dim']}, c_dim {config['c_dim']}, num_ws {summary['num_ws']}")
+    print(f"mapping        {config['mapping_layers']} layers, lr multiplier {config['mapping_lr_multiplier']}")
+    print("channels       " + ", ".join(f"{r}:{c}" for r, c in config["channels"].items()))
+    print(f"conv clamp     {config['conv_clamp']}")
+    print(f"parameters     {summary['parameters']:,} (plus noise maps and w_avg; {summary['tensors']} tensors)")
+    for key, value in summary["info"].items():
+        print(f"{key:<14} {json.dumps(value, default=str)}")
+    return 0

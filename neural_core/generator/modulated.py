@@ -1,0 +1,97 @@
+"""Modulated convolution with demodulation (StyleGAN2's style injection).
+
+Two implementations that agree to float32 rounding (``tests/core/test_generator_layers.py``):
+
+- ``modulated_conv_reference``: one sample at a time, weights modulated and demodulated
+  explicitly, upsampling by transposed conv followed by ``upfirdn2d_reference``.
+- ``modulated_conv_fused``: the whole batch as one grouped convolution (``groups=N``),
+  the blur as a depthwise conv that also adds the bias, and an optional output gain
+  folded into the per-sample weights (so the previous layer's activation gain costs no
+  pass over the activations).
+
+Shapes: x [N, I, H, W]; weight [O, I, k, k] raw (equalized-lr scaling is cancelled by
+demodulation, or applied to the styles for ToRGB); styles [N, I].
+"""
+
+import torch
+import torch.nn.functional as F
+
+from .layers import upfirdn2d_reference
+
+DEMOD_EPS = 1e-8  # added to the squared weight norm before the reciprocal square root
+
+
+def modulate_weights(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, gain=None) -> torch.Tensor:
+    """Per-sample weights [N, O, I, k, k] = weight * styles (over I), demodulated per output.
+
+    ``gain`` (scalar, optional) multiplies the result after demodulation: it stands for a
+    constant factor on the layer's *input* activations.
+    """
+    w = weight.unsqueeze(0) * styles.reshape(styles.shape[0], 1, -1, 1, 1)
+    if demodulate:
+        d = (w.square().sum(dim=[2, 3, 4]) + DEMOD_EPS).rsqrt()  # [N, O]
+        if gain is not None:
+            d = d * gain
+        return w * d.reshape(*d.shape, 1, 1, 1)
+    if gain is not None:
+        w = w * gain
+    return w
+
+
+def modulated_conv_reference(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool,
+    up: int = 1,
+    resample_filter: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Reference path, one sample at a time. Returns [N, O, H*up, W*up] (no bias, no noise).
+
+    up=2: stride-2 transposed conv (size 2H+1) then the FIR [4, 4] times 4, padding 1.
+    """
+    ws = modulate_weights(weight, styles, demodulate)
+    k = weight.shape[-1]
+    out = []
+    for n in range(x.shape[0]):
+        xn = x[n : n + 1]
+        if up == 1:
+            y = F.conv2d(xn, ws[n], padding=k // 2)
+        else:
+            y = F.conv_transpose2d(xn, ws[n].transpose(0, 1), stride=2)
+            y = upfirdn2d_reference(y, resample_filter, pad=(1, 1), gain=4)
+        out.append(y)
+    return torch.cat(out)
+
+
+def modulated_conv_fused(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool,
+    up: int = 1,
+    blur_weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    gain=None,
+) -> torch.Tensor:
+    """Fused path: one grouped conv for the batch, bias added inside the last conv.
+
+    blur_weight: depthwise FIR [O, 1, 4, 4] (already times 4), needed when up=2.
+    bias [O] (optional) is added by the conv (up=1) or by the blur (up=2); adding it
+    there instead of after the noise only changes float rounding.
+    Returns [N, O, H*up, W*up].
+    """
+    N, I, H, W = x.shape
+    O, k = weight.shape[0], weight.shape[-1]
+    w = modulate_weights(weight, styles, demodulate, gain)  # [N, O, I, k, k]
+    if N > 1 and bias is not None:
+        bias = bias.repeat(N)
+    x = x.reshape(1, N * I, H, W)
+    if up == 1:
+        y = F.conv2d(x, w.reshape(N * O, I, k, k), bias=bias, padding=k // 2, groups=N)
+        return y.reshape(N, O, H, W)
+    w = w.transpose(1, 2).reshape(N * I, O, k, k)  # conv_transpose2d wants [in, out/groups, k, k]
+    y = F.conv_transpose2d(x, w, stride=2, groups=N)  # [1, N*O, 2H+1, 2W+1]
+    bw = blur_weight if N == 1 else blur_weight.repeat(N, 1, 1, 1)
+    y = F.conv2d(y, bw, bias=bias, padding=1, groups=N * O)
+    return y.reshape(N, O, 2 * H, 2 * W)
