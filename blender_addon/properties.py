@@ -1,9 +1,9 @@
 """Scene settings of Neural Face (``scene.neural_face``) and the state of a running job.
 
-Settings are saved with the .blend file. The job state (progress, frames, time left)
-is written by the render operators while a worker runs and shown by the panel;
-``is_running`` is computed from the live jobs, so a file saved mid-job never reopens
-claiming to be busy.
+Settings are saved with the .blend file. The job state (progress, frames, time left,
+last status) is written by the render operators while a worker runs and shown by the
+panel; ``is_running`` is computed from the live jobs in this Blender session, so a file
+saved mid-job never reopens claiming to be busy.
 """
 
 import bpy
@@ -103,11 +103,11 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
 
     # -- state of the running job (written by the operators, read by the panel) -----
     is_running: bpy.props.BoolProperty(name="Running", get=_is_running)
-    progress: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
-    frames_done: bpy.props.IntProperty(name="Frames Done", min=0, options={"SKIP_SAVE"})
-    frames_total: bpy.props.IntProperty(name="Frames Total", min=0, options={"SKIP_SAVE"})
-    eta_text: bpy.props.StringProperty(name="Time Left", default="", options={"SKIP_SAVE"})
-    status_text: bpy.props.StringProperty(name="Status", default="", options={"SKIP_SAVE"})
+    progress: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
+    frames_done: bpy.props.IntProperty(name="Frames Done", min=0)
+    frames_total: bpy.props.IntProperty(name="Frames Total", min=0)
+    eta_text: bpy.props.StringProperty(name="Time Left", default="")
+    status_text: bpy.props.StringProperty(name="Status", default="")
 
 
 CLASSES = (NEURALFACE_PG_settings,)

@@ -8,6 +8,8 @@ import bpy
 
 from . import preferences, properties, worker
 from .operators import render_animation, render_frame, setup_compositor
+from .operators import export_shot
+from .operators import add_head
 from .ui import panel
 
 MODULES = (
@@ -16,6 +18,8 @@ MODULES = (
     render_animation,
     render_frame,
     setup_compositor,
+    export_shot,
+    add_head,
     panel,
 )
 

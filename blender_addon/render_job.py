@@ -76,8 +76,9 @@ def settings_from_scene(scene, worker_python="", frame_start=None, frame_end=Non
     props = scene.neural_face
     start = scene.frame_start if frame_start is None else frame_start
     end = scene.frame_end if frame_end is None else frame_end
-    output = bpy.path.abspath(props.output_folder or properties.DEFAULT_OUTPUT)
-    if output.startswith("//"):  # unsaved file: '//' has no folder to be relative to
+    folder = props.output_folder or properties.DEFAULT_OUTPUT
+    output = bpy.path.abspath(folder)
+    if folder.startswith("//") and not bpy.data.filepath:  # '//' has no folder to be relative to
         raise NeuralFaceError(
             f"output folder '{props.output_folder}' is relative to the .blend file, which is not saved yet: "
             "save the file or choose an absolute folder"

@@ -2,7 +2,7 @@
 
 A command is a thin loop over :func:`run_frames` (or a :class:`Job` block)::
 
-    reporter = make_reporter(args.json)
+    reporter = make_reporter(args.json or None)  # --json, else JSON when stdout is not a terminal
     return run_frames("render", frames, render_one, reporter=reporter)
 
 Events (one JSON object per line, ``"event"`` names the kind)::
@@ -199,7 +199,8 @@ class HumanReporter(Reporter):
         elif event == "done":
             status = fields.get("status", "ok")
             skipped = f", {fields['skipped']} skipped" if fields.get("skipped") else ""
-            self._line(f"{fields.get('command') or self.command}: {status}: {fields['done']}/{fields['total']} frame(s){skipped} "
+            command = fields.get("command") or self.command
+            self._line(f"{command}: {status}: {fields['done']}/{fields['total']} frame(s){skipped} "
                        f"in {fields['elapsed_s']:.1f} s")
 
     def close(self):

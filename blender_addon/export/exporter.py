@@ -137,7 +137,8 @@ def export_shot(scene, settings, progress=None):
     setup = None
     if settings.passes:
         setup = render.RenderSetup(scene, settings.engine, settings.pass_names,
-                                   settings.samples, head, settings.device)
+                                   settings.samples, head, settings.device,
+                                   head_parts=rig.head_parts(head))
     reader = rig.RigReader(head, match)
     with_landmarks = settings.landmarks and reader.landmark_indices is not None
     staging = _Staging(Path(settings.output))
@@ -197,7 +198,7 @@ def _render_facts(setup):
                  depth="planar", view_layer=setup.view_layer.name,
                  normal_space="world")
     if setup.engine == "CYCLES":
-        facts["device"] = setup.device
+        facts.update(device=setup.device, filter_width=render.PIXEL_FILTER_WIDTH)
     if setup.mask_pass_index is not None:
         facts["mask_pass_index"] = setup.mask_pass_index
     return facts
@@ -208,6 +209,7 @@ def _source_facts(scene, head, reader, match):
         "blend_file": bpy.data.filepath,
         "scene": scene.name,
         "head_object": head.name,
+        "head_parts": [o.name for o in rig.head_parts(head)],
         "armature": reader.armature.name if reader.armature is not None else None,
         "joints": dict(match.joints),
         "unmapped_shape_keys": list(match.unmapped),

@@ -23,6 +23,8 @@ ENGINES = {  # user-facing engine name -> (Blender engine id, canonical passes i
     "WORKBENCH": ("BLENDER_WORKBENCH", ("depth",)),
 }
 
+PIXEL_FILTER_WIDTH = 0.01  # Cycles pixel filter width in pixels (its minimum)
+
 # Canonical pass -> (view layer flag, channels, space, units)
 PASS_SPECS = {
     "depth": ("use_pass_z", ["Z"], "camera", "m"),
@@ -81,16 +83,18 @@ class RenderSetup:
     ``scene``: the scene; ``engine``: "CYCLES" | "EEVEE" | "WORKBENCH"; ``passes``:
     canonical passes (see :func:`engine_passes`); ``samples``: render samples per pixel
     (Cycles/EEVEE); ``head``: the head object (its ``pass_index`` marks the mask);
-    ``device``: Cycles device, "CPU" by default.
+    ``device``: Cycles device, "CPU" by default; ``head_parts``: other objects that
+    count as the head in the mask (eyeballs, teeth).
     """
 
-    def __init__(self, scene, engine, passes, samples=1, head=None, device="CPU"):
+    def __init__(self, scene, engine, passes, samples=1, head=None, device="CPU", head_parts=()):
         self.scene = scene
         self.engine_id, self.passes = engine_passes(engine, passes)
         self.engine = engine
         self.samples = int(samples)
         self.head = head
         self.device = device
+        self.head_parts = tuple(head_parts)
         self.view_layer = render_view_layer(scene)
         self.mask_pass_index = None
         self._saved = []  # (owner, attribute, value) in the order they were changed
@@ -119,6 +123,9 @@ class RenderSetup:
             self._set(scene.cycles, "samples", self.samples)
             self._set(scene.cycles, "use_adaptive_sampling", False)
             self._set(scene.cycles, "use_denoising", False)
+            # Sample at pixel centres: depth/normal/index passes then describe exactly the
+            # surface seen through each pixel centre (no filter jitter between frames).
+            self._set(scene.cycles, "filter_width", PIXEL_FILTER_WIDTH)
         elif self.engine == "EEVEE":
             self._set(scene.eevee, "taa_render_samples", self.samples)
         self._set(render, "use_compositing", False)
@@ -145,12 +152,15 @@ class RenderSetup:
             setattr(image, name, wanted[name])
 
     def _unique_pass_index(self):
-        """Give the head a pass index no other object in the scene has."""
-        others = {o.pass_index for o in self.scene.objects if o != self.head}
+        """Give the head and its parts (eyes...) one pass index no other object has."""
+        parts = set(self.head_parts) | {self.head}
+        others = {o.pass_index for o in self.scene.objects if o not in parts}
         index = self.head.pass_index
         if index == 0 or index in others:
             index = max(others | {0}) + 1
-            self._set(self.head, "pass_index", index)
+        for obj in sorted(parts, key=lambda o: o.name):
+            if obj.pass_index != index:
+                self._set(obj, "pass_index", index)
         return index
 
     def restore(self):

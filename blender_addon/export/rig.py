@@ -61,6 +61,14 @@ def find_armature(obj):
     return parent if parent is not None and parent.type == "ARMATURE" else None
 
 
+def head_parts(head):
+    """Meshes that belong to the head: children of the head or of its armature (eyes...)."""
+    armature = find_armature(head)
+    owners = {head} | ({armature} if armature is not None else set())
+    return [o for o in head.users_scene[0].objects
+            if o != head and o.type == "MESH" and o.parent in owners] if head.users_scene else []
+
+
 def _rotation(matrix):
     """Closest rotation [3, 3] to the upper-left 3x3 of ``matrix`` (scale removed)."""
     u, _, vt = np.linalg.svd(np.asarray(matrix, dtype=np.float64)[:3, :3])

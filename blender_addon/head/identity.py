@@ -13,10 +13,11 @@ from . import fields as F
 LM = F.LM
 
 
-def _sym_x(points, weight, amount):
-    """Move away from the mid-plane by ``amount`` x weight (symmetric widening)."""
+def _sym_x(points, weight, amount, at=0.05):
+    """Symmetric widening: points at |x| = ``at`` move outwards by ``amount`` x weight;
+    the move grows smoothly (tanh) from 0 on the mid-plane."""
     d = np.zeros_like(points)
-    d[:, 0] = np.sign(points[:, 0]) * np.minimum(np.abs(points[:, 0]) / 0.01, 1) * amount * weight
+    d[:, 0] = np.tanh(points[:, 0] / at) / np.tanh(1.0) * amount * weight
     return d
 
 
@@ -31,7 +32,7 @@ def _move(weight, vector):
 
 
 def face_width(p):
-    return _sym_x(p, F.front_only(p) * F.band(p[:, 2], 0.10, 0.14), 0.006)
+    return _sym_x(p, F.front_only(p) * F.band(p[:, 2], 0.10, 0.14), 0.006, at=0.07)
 
 
 def face_length(p):
@@ -40,7 +41,7 @@ def face_length(p):
 
 
 def jaw_width(p):
-    return _sym_x(p, _sym_gauss(p, C.JAW_ANGLE_LEFT, 0.022), 0.006)
+    return _sym_x(p, _sym_gauss(p, C.JAW_ANGLE_LEFT, 0.022), 0.006, at=0.06)
 
 
 def jaw_drop(p):
@@ -56,17 +57,17 @@ def chin_forward(p):
 
 
 def chin_width(p):
-    return _sym_x(p, F.gauss(p, LM[C.CHIN_FRONT], [0.025, 0.02, 0.015]), 0.004)
+    return _sym_x(p, F.gauss(p, LM[C.CHIN_FRONT], [0.025, 0.02, 0.015]), 0.004, at=0.02)
 
 
 def cheekbones(p):
     w = _sym_gauss(p, C.CHEEK_LEFT, 0.016)
-    return _sym_x(p, w, 0.004) + _move(w, (0, -0.003, 0))
+    return _sym_x(p, w, 0.004, at=0.048) + _move(w, (0, -0.003, 0))
 
 
 def cheek_fullness(p):
     w = _sym_gauss(p, 425, 0.018)  # mid-cheek, beside the mouth
-    return _sym_x(p, w, 0.004) + _move(w, (0, -0.004, 0))
+    return _sym_x(p, w, 0.004, at=0.038) + _move(w, (0, -0.004, 0))
 
 
 def nose_length(p):
@@ -74,7 +75,7 @@ def nose_length(p):
 
 
 def nose_width(p):
-    return _sym_x(p, _sym_gauss(p, C.NOSE_ALA_LEFT, 0.008), 0.003)
+    return _sym_x(p, _sym_gauss(p, C.NOSE_ALA_LEFT, 0.008), 0.003, at=0.014)
 
 
 def nose_bridge(p):
@@ -91,15 +92,17 @@ def _eye_region(p):
 
 
 def eye_spacing(p):
-    return _sym_x(p, _eye_region(p), 0.003)
+    return _sym_x(p, _eye_region(p), 0.003, at=0.03)
 
 
 def eye_size(p):
-    centre = np.tile(F.EYE_CENTRE_L, (len(p), 1))
-    centre[:, 0] *= np.where(p[:, 0] >= 0, 1.0, -1.0)  # each side scales about its own eye
-    local = p - centre
-    local[:, 1] = 0.0
-    return 0.09 * local * _eye_region(p)[:, None]
+    d = np.zeros_like(p)
+    for mirror in (np.ones(3), F.MIRROR):  # each eye scales about its own centre
+        weight = F.gauss(p, LM[374] * mirror, [0.016, 0.02, 0.012])
+        local = p - F.EYE_CENTRE_L * mirror
+        local[:, 1] = 0.0
+        d += 0.09 * weight[:, None] * local
+    return d
 
 
 def eye_height(p):
@@ -132,7 +135,7 @@ def lip_fullness_lower(p):
 
 
 def mouth_width(p):
-    return _sym_x(p, _sym_gauss(p, C.MOUTH_CORNER_LEFT, 0.012), 0.003)
+    return _sym_x(p, _sym_gauss(p, C.MOUTH_CORNER_LEFT, 0.012), 0.003, at=0.025)
 
 
 def forehead_height(p):
@@ -151,7 +154,8 @@ def skull_length(p):
 
 
 def asym_jaw(p):
-    return _move(F.jaw_weight(p) * F.front_only(p), (0.004, 0, 0))
+    w = F.gauss(p, LM[C.CHIN_FRONT] + [0, 0.02, 0], [0.05, 0.04, 0.03]) * F.front_only(p)
+    return _move(w, (0.004, 0, 0))
 
 
 def asym_nose(p):

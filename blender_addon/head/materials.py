@@ -39,8 +39,8 @@ def region_material(region, prefix="NeuralFace"):
     return material
 
 
-def assign_region_slots(obj, prefix="NeuralFace"):
-    """Give ``obj`` one slot per region, in ``REGIONS`` order."""
-    obj.data.materials.clear()
+def assign_region_slots(data, prefix="NeuralFace"):
+    """Give mesh ``data`` one material slot per region, in ``REGIONS`` order."""
+    data.materials.clear()
     for region in REGIONS:
-        obj.data.materials.append(region_material(region, prefix))
+        data.materials.append(region_material(region, prefix))

@@ -7,7 +7,7 @@ ADD_HEAD = "neural_face.add_head"  # registered by the head module (NEURALFACE_O
 
 def _operator_exists(idname):
     category, name = idname.split(".")
-    return hasattr(bpy.types, f"{category.upper().replace('_', '')}_OT_{name}")
+    return hasattr(bpy.types, f"{category.upper()}_OT_{name}")
 
 
 def draw_progress(layout, props):

@@ -196,7 +196,16 @@ def _dumps(value, depth=0):
     if isinstance(value, list) and value and not _is_compact(value):
         pad = "  " * (depth + 1)
         return "[\n" + ",\n".join(pad + _dumps(item, depth + 1) for item in value) + "\n" + "  " * depth + "]"
-    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(", ", ": "))
+    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(", ", ": "), default=_json_default)
+
+
+def _json_default(value):
+    """numpy scalars/arrays and paths inside the free-form ``render``/``source`` dicts."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def write_shot(folder, shot):

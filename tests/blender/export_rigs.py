@@ -116,9 +116,11 @@ def animate_bones(armature, frames=48):
         pose["head"].keyframe_insert("rotation_euler", frame=frame)
 
 
-def animate_camera(cam, frames=48):
-    """Focal length, lens shift and a sensor-fit change (AUTO -> VERTICAL -> HORIZONTAL)."""
+def animate_camera(cam, frames=48, travel=0.3):
+    """Focal length, lens shift, a sideways move of ``travel`` metres and a sensor-fit
+    change (AUTO -> VERTICAL -> HORIZONTAL)."""
     data = cam.data
+    x0 = cam.location.x
     data.sensor_height = 20.0
     for frame in range(1, frames + 1, 4):
         t = frame / frames
@@ -128,7 +130,7 @@ def animate_camera(cam, frames=48):
         data.keyframe_insert("lens", frame=frame)
         data.keyframe_insert("shift_x", frame=frame)
         data.keyframe_insert("shift_y", frame=frame)
-        cam.location.x = 0.4 + 0.3 * t
+        cam.location.x = x0 + travel * t
         cam.keyframe_insert("location", frame=frame)
     for frame, fit in ((1, "AUTO"), (17, "VERTICAL"), (33, "HORIZONTAL")):
         data.sensor_fit = fit
@@ -149,3 +151,43 @@ def keyed_sphere_scene(frames=48, key_names=("id_00", "jawOpen", "eyeBlink_L", "
     cam = add_camera()
     animate_camera(cam, frames)
     return head, arm, cam
+
+
+def bundled_head_scene(frames=48):
+    """The bundled head, animated: keyed shape keys, a driven key, keyed jaw/eye/head
+    bones and an animated camera (focal length, lens shift, sensor-fit change).
+
+    Returns (head mesh object, armature, camera, driven key name).
+    """
+    from blender_addon.head.build import build_head
+
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, frames
+    parts = build_head(scene)
+    head, arm = parts.mesh, parts.armature
+    blocks = head.data.shape_keys.key_blocks
+    for i, name in enumerate(("jawOpen", "eyeBlinkLeft", "mouthSmileLeft", "id_03", "cheekPuff")):
+        for frame in range(1, frames + 1, 5):
+            blocks[name].value = 0.5 + 0.5 * math.sin(0.25 * frame + i)
+            blocks[name].keyframe_insert("value", frame=frame)
+    driven = "browInnerUp"
+    driver = blocks[driven].driver_add("value").driver
+    driver.type = "SCRIPTED"
+    driver.expression = "0.5 + 0.4 * sin(frame / 5)"
+    pose = arm.pose.bones
+    for frame in range(1, frames + 1, 6):
+        t = frame / frames
+        for bone, rot in (("jaw", (0.3 * math.sin(5 * t), 0, 0)),
+                          ("eye.L", (0.2 * math.cos(4 * t), 0, 0.25 * math.sin(3 * t))),
+                          ("eye.R", (0.2 * math.cos(4 * t), 0, 0.25 * math.sin(3 * t))),
+                          ("head", (0.15 * math.sin(2 * t), 0.1 * t, 0.2 * math.sin(3 * t)))):
+            pose[bone].rotation_mode = "XYZ"
+            pose[bone].rotation_euler = rot
+            pose[bone].keyframe_insert("rotation_euler", frame=frame)
+    bpy.context.view_layer.update()
+    corners = [head.matrix_world @ __import__("mathutils").Vector(c) for c in head.bound_box]
+    centre = sum(corners, __import__("mathutils").Vector()) / 8
+    cam = add_camera(location=(centre.x + 0.05, centre.y - 1.2, centre.z + 0.03),
+                     rotation_deg=(90, 0, 2), lens=50.0)
+    animate_camera(cam, frames, travel=0.03)
+    return head, arm, cam, driven

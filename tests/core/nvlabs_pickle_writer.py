@@ -102,8 +102,11 @@ def persistent(tree, class_name, reconstruct, easydict, module_src, init_kwargs=
     return PersistentStandIn(reconstruct, meta)
 
 
-def write_snapshot(path, g_ema_state, init_kwargs, module_src, g_state=None, extra_entries=None, protocol=4):
-    """Write an NVlabs-shaped snapshot dict (training_set_kwargs, G, D, G_ema, augment_pipe)."""
+def write_snapshot(path, g_ema_state, init_kwargs, module_src, g_state=None, extra_entries=None, protocol=4, g_ema_extra_state=None):
+    """Write an NVlabs-shaped snapshot dict (training_set_kwargs, G, D, G_ema, augment_pipe).
+
+    ``g_ema_extra_state`` is merged into G_ema's module state (tests put payloads there).
+    """
     with fake_nvlabs_modules() as (persistence, util):
         reconstruct, easydict = persistence._reconstruct_persistent_obj, util.EasyDict
         kwargs = easydict(init_kwargs)
@@ -114,7 +117,7 @@ def write_snapshot(path, g_ema_state, init_kwargs, module_src, g_state=None, ext
             "training_set_kwargs": {"class_name": "training.dataset.ImageFolderDataset", "resolution": 64},
             "G": persistent(module_tree(g_state or g_ema_state), "Generator", reconstruct, easydict, module_src, kwargs),
             "D": persistent(module_tree({"b4.fc.weight": torch.zeros(2, 2)}), "Discriminator", reconstruct, easydict, module_src),
-            "G_ema": persistent(module_tree(g_ema_state), "Generator", reconstruct, easydict, module_src, kwargs),
+            "G_ema": persistent(module_tree(g_ema_state), "Generator", reconstruct, easydict, module_src, kwargs, g_ema_extra_state),
             "augment_pipe": None,
         }
         top.update(extra_entries or {})

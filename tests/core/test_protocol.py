@@ -210,3 +210,30 @@ def test_human_reporter_draws_a_bar_with_rate_and_time_left():
     text = stream.getvalue()
     assert "[##........] 1/4  2.00 frames/s  1:15 left" in text
     assert "warning: slow disk" in text and "render: ok: 4/4 frame(s) in 2.0 s" in text
+
+
+def test_human_mode_is_the_default_when_stdout_is_a_terminal(tmp_path):
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, str(JOB), str(tmp_path), "--frames", "2"], stdout=slave,
+                                stderr=subprocess.PIPE, text=True, timeout=TIMEOUT, cwd=ROOT)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    assert result.returncode == 0
+    assert b"".join(chunks) == b""  # no JSON on the terminal
+    assert "sleepy: ok: 2/2 frame(s)" in result.stderr and '"event"' not in result.stderr

@@ -223,3 +223,24 @@ def test_importing_the_format_does_not_import_torch_or_openexr():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          check=True, cwd=ROOT_HINT)
     assert out.stdout.split() == ["False", "False", "False"]
+
+
+def test_the_example_in_the_format_document_is_a_valid_shot(tmp_path):
+    text = (ROOT_HINT / "docs" / "shot-format.md").read_text()
+    example = text.split("## Example `shot.json`")[1].split("```json")[1].split("```")[0]
+    (tmp_path / "shot.json").write_text(example)
+    shot = read_shot(tmp_path, check_passes=False)
+    assert shot.frame_numbers() == [1, 2] and sorted(shot.passes) == ["albedo", "depth", "mask", "normal", "regions"]
+    # the camera looks along world +Y: the head 0.6 m ahead projects near the image centre
+    record = shot.frames[0]
+    point = record.world_to_camera @ np.array([0.0, 0.0, 1.6, 1.0])
+    u, v, w = record.K @ point[:3]
+    assert point[2] == pytest.approx(0.6) and u / w == pytest.approx(128.0) and v / w > 128.0
+
+
+def test_numpy_values_in_free_form_dicts_are_stored_as_plain_json(tmp_path):
+    shot = make_shot(render={"samples": np.int64(4), "clip": np.array([0.1, 100.0])},
+                     source={"blend_file": Path("/x/head.blend")})
+    write_shot(tmp_path, shot)
+    back = read_shot(tmp_path, check_passes=False)
+    assert back.render == {"samples": 4, "clip": [0.1, 100.0]} and back.source == {"blend_file": "/x/head.blend"}

@@ -1,0 +1,104 @@
+"""render_animation / render_frame operators, driven headless against the fake worker.
+
+The export step is replaced by a stub that writes an empty shot folder (the exporter has
+its own tests; tools/render_shot.py's test runs the real one), so these tests are about
+what the operators do with the worker: command line, progress state, errors, the image.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bpy
+from blender_addon import render_job, worker
+from tests.blender.render_helpers import addon, make_fake_python  # noqa: F401  (fixture)
+from tests.blender.workers.fake_render import frame_rgba
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def job(addon, tmp_path, monkeypatch):  # noqa: F811
+    """A scene set up to render frames 1-3 into tmp_path with the fake worker."""
+    addon.worker_python = str(make_fake_python(tmp_path / "bin"))
+    monkeypatch.setenv("FAKE_WORKER_MODE", "ok")
+    exports = []
+
+    def fake_export(scene, settings, progress=None):
+        settings.shot_folder.mkdir(parents=True, exist_ok=True)
+        (settings.shot_folder / "shot.json").write_text("{}")
+        exports.append((settings.frame_start, settings.frame_end, settings.shot_folder))
+        return settings.shot_folder
+
+    monkeypatch.setattr(render_job, "export_shot_folder", fake_export)
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, 3
+    scene.neural_face.output_folder = str(tmp_path / "out")
+    scene.neural_face.appearance_seed = 5
+    return scene, exports, tmp_path / "out"
+
+
+def test_render_animation_runs_the_worker_over_the_range(job):
+    scene, exports, out = job
+    assert bpy.ops.neural_face.render_animation() == {"FINISHED"}
+    assert exports == [(1, 3, out / "shot")]
+    frames = out / "frames"
+    assert sorted(p.name for p in frames.glob("neural_*.png")) == [f"neural_000{i}.png" for i in (1, 2, 3)]
+    argv = json.loads((frames / "argv.json").read_text())
+    assert argv[:4] == ["-m", "neural_core", "render", str(out / "shot")]
+    assert argv[argv.index("--frames") + 1] == "1-3" and argv[argv.index("--out") + 1] == str(frames)
+    assert argv[argv.index("--appearance") + 1] == "5" and argv[argv.index("--model") + 1] == "default"
+    props = scene.neural_face
+    assert (props.frames_done, props.frames_total, props.progress) == (3, 3, 1.0)
+    assert not props.is_running and props.status_text.startswith("Done: 3 frames")
+    assert worker.active_workers() == ()
+
+
+def test_render_animation_reports_worker_errors(job, monkeypatch):
+    scene, _, out = job
+    monkeypatch.setenv("FAKE_WORKER_MODE", "bad-input")
+    with pytest.raises(RuntimeError) as raised:
+        bpy.ops.neural_face.render_animation()
+    message = str(raised.value)
+    assert "bad input" in message and "frame 2" in message and "coefficient is NaN" in message
+    assert not scene.neural_face.is_running
+    assert scene.neural_face.status_text.startswith("Failed:")
+    assert worker.active_workers() == ()
+    assert sorted(p.name for p in (out / "frames").glob("neural_*")) == ["neural_0001.png"]
+
+
+def test_render_animation_refuses_an_empty_range_before_exporting(job):
+    scene, exports, _ = job
+    scene.frame_end = 0
+    with pytest.raises(RuntimeError, match="frame range 1-0 is empty"):
+        bpy.ops.neural_face.render_animation()
+    assert exports == []
+
+
+def test_render_animation_without_a_worker_python_says_what_to_set(job, addon, monkeypatch):  # noqa: F811
+    addon.worker_python = str(Path(job[2]) / "missing-python")
+    with pytest.raises(RuntimeError, match="Worker Python"):
+        bpy.ops.neural_face.render_animation()
+
+
+def _centre_rgb(image):
+    width, height = image.size
+    pixels = np.empty(width * height * 4, np.float32)
+    image.pixels.foreach_get(pixels)
+    return np.round(pixels.reshape(height, width, 4)[height // 2, width // 2, :3] * 255).astype(int)
+
+
+def test_render_frame_shows_the_current_frame(job):
+    scene, exports, out = job
+    for frame in (2, 3):
+        scene.frame_set(frame)
+        assert bpy.ops.neural_face.render_frame() == {"FINISHED"}
+        assert exports[-1] == (frame, frame, out / "preview" / "shot")
+        image = bpy.data.images["Neural Face"]
+        assert Path(bpy.path.abspath(image.filepath)) == out / "preview" / "frames" / f"neural_{frame:04d}.png"
+        expected = frame_rgba(frame)[8, 8, :3].astype(int)
+        assert np.abs(_centre_rgb(image) - expected).max() <= 1
+    assert len([i for i in bpy.data.images if i.name.startswith("Neural Face")]) == 1
+    assert not (out / "frames").exists()  # the preview does not touch the animation's frames
