@@ -182,31 +182,39 @@ def mark_running(scene, running):
         properties.RUNNING_SCENES.discard(scene.name)
 
 
-def run_blocking(scene, settings, log=print, timeout=None, export=True):
-    """The headless path: export, run the worker, print a line per finished frame.
+def run_blocking(scene, settings, log=print, timeout=None, shot=None):
+    """The headless path: export (unless ``shot`` names an existing shot folder), run
+    the worker, print a line per finished frame.
 
-    Returns the :class:`~.worker_events.JobProgress`. Raises NeuralFaceError (WorkerError
-    for worker failures, including a cancel) on failure.
+    Returns the :class:`~.worker_events.JobProgress`. Raises NeuralFaceError
+    (WorkerError for worker failures, including a cancel). A KeyboardInterrupt (Ctrl-C,
+    or SIGTERM turned into one by tools/render_shot.py) cancels the worker gracefully:
+    it finishes its current frame, then WorkerError("cancelled ...") is raised.
     """
     check_settings(settings)
-    shot = settings.shot_folder
-    if export:
-        log(f"Neural Face: exporting frames {settings.frame_start}-{settings.frame_end} to {shot}")
+    if shot is None:
+        log(f"Neural Face: exporting frames {settings.frame_start}-{settings.frame_end} to {settings.shot_folder}")
         shot = export_shot_folder(scene, settings, progress=lambda done, total: log(f"Neural Face: exported {done}/{total}"))
     log(f"Neural Face: rendering to {settings.frames_folder}")
     process = start_worker(settings, shot)
     mark_running(scene, True)
-    shown = [-1]
+    logged = [0]  # frames already logged
 
     def report(progress):
         show_progress(scene, progress)
-        if progress.done != shown[0]:
-            shown[0] = progress.done
-            log(progress.summary())
+        for index in range(logged[0], len(progress.finished_frames)):
+            frame = progress.finished_frames[index]
+            log(f"{progress.summary(done=index + 1)} (frame {frame})")
+        logged[0] = len(progress.finished_frames)
 
     finished = False
     try:
-        process.wait(timeout=timeout, on_poll=report)
+        try:
+            process.wait(timeout=timeout, on_poll=report)
+        except KeyboardInterrupt:
+            log("Neural Face: cancelling after the current frame...")
+            process.cancel()
+            process.wait(timeout=process.grace_s * 3 + 10, on_poll=report)
         finished = True
         for message in process.progress.warnings:
             log(f"Neural Face: warning: {message}")

@@ -43,8 +43,9 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
 
 
 class WorkerError(core_module("errors").NeuralFaceError):
-    """The worker could not be started, failed, or was cancelled. ``exit_code`` is the
-    worker's exit status (None when it never ran)."""
+    """The worker could not be started, failed, or was cancelled. ``exit_code``: the
+    worker's exit status (``EXIT_CANCELLED`` for any cancel, even one that ended in
+    SIGKILL; negative = killed by that signal; None when it never ran)."""
 
     def __init__(self, message, exit_code=None):
         super().__init__(message)
@@ -325,7 +326,7 @@ class WorkerProcess:
         if code == EXIT_CANCELLED or (self.cancel_requested_at is not None and code != EXIT_OK):
             last = self.progress.last_frame
             after = f" after frame {last}" if last is not None else " before the first frame was written"
-            raise WorkerError(f"cancelled{after}", exit_code=code)
+            raise WorkerError(f"cancelled{after}", exit_code=EXIT_CANCELLED)
         detail = self.progress.error_message() or self.stderr_tail(600).splitlines()[-1:] or ["no message"]
         if isinstance(detail, list):
             detail = detail[0]

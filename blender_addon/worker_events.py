@@ -44,6 +44,7 @@ class JobProgress:
     last_frame: int | None = None  # frame number of the last finished frame
     last_path: str | None = None  # file written for it
     paths: dict = field(default_factory=dict)  # frame -> path written
+    finished_frames: list = field(default_factory=list)  # frame numbers in the order they finished
     warnings: list = field(default_factory=list)
     errors: list = field(default_factory=list)  # `error` events as dicts
     noise: list = field(default_factory=list)  # non-protocol stdout lines (last 50)
@@ -73,6 +74,7 @@ class JobProgress:
         elif kind == "frame":
             frame = event.get("frame")
             self.last_frame = frame
+            self.finished_frames.append(frame)
             if event.get("skipped"):
                 self.skipped += 1
             if event.get("path"):
@@ -97,7 +99,9 @@ class JobProgress:
         message = str(error.get("message", "unknown error"))
         return f"{', '.join(where)}: {message}" if where else message
 
-    def summary(self):
-        """One line for a status bar or a log: ``Neural Face: 12/48 frames, 0.52 frames/s, 1:09 left``."""
+    def summary(self, done=None):
+        """One line for a status bar or a log: ``Neural Face: 12/48 frames, 0.52 frames/s, 1:09 left``
+        (``done`` overrides the count, for logging each finished frame)."""
         rate = f"{self.fps:.2f} frames/s" if self.fps else "-- frames/s"
-        return f"Neural Face: {self.done}/{self.total} frames, {rate}, {format_duration(self.eta_s)} left"
+        done = self.done if done is None else done
+        return f"Neural Face: {done}/{self.total} frames, {rate}, {format_duration(self.eta_s)} left"

@@ -65,10 +65,10 @@ def world_to_camera(camera_matrix_world):
     """
     m = np.array(camera_matrix_world, dtype=np.float64)
     rotation = m[:3, :3] / np.linalg.norm(m[:3, :3], axis=0, keepdims=True)
-    camera_to_world = np.eye(4)
-    camera_to_world[:3, :3] = rotation
-    camera_to_world[:3, 3] = m[:3, 3]
-    return BLENDER_TO_OPENCV @ np.linalg.inv(camera_to_world)
+    world_to_blender_camera = np.eye(4)
+    world_to_blender_camera[:3, :3] = rotation.T  # rotation inverse = transpose
+    world_to_blender_camera[:3, 3] = -rotation.T @ m[:3, 3]
+    return BLENDER_TO_OPENCV @ world_to_blender_camera
 
 
 def project(points_world, K, w2c):

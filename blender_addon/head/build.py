@@ -75,6 +75,7 @@ def _add_shape_keys(obj, vertices, deltas):
     for name, delta in deltas.items():
         block = obj.shape_key_add(name=name, from_mix=False)
         block.data.foreach_set("co", (vertices + delta).astype(np.float32).ravel())
+        block.value = 0.0  # new keys start at 1.0 on Blender 5.0
         if name.startswith("id_"):
             block.slider_min = -1.0  # identities go both ways
     obj.data.shape_keys.use_relative = True

@@ -173,7 +173,7 @@ def mouth_upper_up_l(p):
 
 
 def cheek_puff(p):
-    folded = p * [np.nan, 1, 1]
+    folded = p.copy()
     folded[:, 0] = np.abs(p[:, 0])  # both cheeks at once
     w = F.gauss(folded, LM[425] + [0.006, 0.006, -0.004], 0.018)
     return _move(w, (0, -0.004, 0)) + np.stack([np.sign(p[:, 0]) * w * 0.008,

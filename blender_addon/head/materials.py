@@ -29,7 +29,7 @@ def region_material(region, prefix="NeuralFace"):
         colour, roughness = COLOURS[region]
         material.diffuse_color = (*colour, 1.0)  # Workbench and the viewport
         material.roughness = roughness
-        if not material.use_nodes:  # 5.0 materials always use nodes
+        if bpy.app.version < (5, 0, 0):  # 5.0 materials always use nodes
             material.use_nodes = True
         bsdf = next((n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED"), None)
         if bsdf is not None:

@@ -11,12 +11,12 @@ def add_arguments(parser):
 
 
 def describe(path) -> dict:
-    """Plain-data summary of a checkpoint (reads it without building the network)."""
-    from ..generator.checkpoints import read_checkpoint
+    """Plain-data summary of a checkpoint; builds the network, so every tensor shape is checked."""
+    from ..generator.checkpoints import build_generator, read_checkpoint
 
     checkpoint = read_checkpoint(path)
     config = checkpoint.config
-    parameters = sum(v.numel() for k, v in checkpoint.state_dict.items() if not k.endswith(("noise_const", "w_avg")))
+    parameters = sum(p.numel() for p in build_generator(checkpoint).parameters())
     return {
         "path": str(checkpoint.path),
         "source_format": checkpoint.source_format,
@@ -42,7 +42,7 @@ def run(args) -> int:
     print(f"mapping        {config['mapping_layers']} layers, lr multiplier {config['mapping_lr_multiplier']}")
     print("channels       " + ", ".join(f"{r}:{c}" for r, c in config["channels"].items()))
     print(f"conv clamp     {config['conv_clamp']}")
-    print(f"parameters     {summary['parameters']:,} (plus noise maps and w_avg; {summary['tensors']} tensors)")
+    print(f"parameters     {summary['parameters']:,} (trainable; {summary['tensors']} tensors with noise maps and w_avg)")
     for key, value in summary["info"].items():
         print(f"{key:<14} {json.dumps(value, default=str)}")
     return 0

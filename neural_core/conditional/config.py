@@ -108,7 +108,7 @@ def default_config(coefficient_names, appearance_dim: int = 16, resolution: int 
         w_dim=256,
         c_dim=len(coefficient_names),
         mapping_layers=4,
-        channel_base=8192,
+        channel_base=4096,
         channel_max=256,
     )
     generator.update(generator_overrides)

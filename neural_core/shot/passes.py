@@ -16,7 +16,9 @@ What Blender writes (measured with Cycles on 4.5.15 and 5.0.1, see docs/shot-for
 - ``albedo`` [H, W, 3]: linear RGB reflectance.
 - ``mask`` [H, W]: 0..1 head coverage (from the object index pass when the shot's
   ``render["mask_pass_index"]`` says which index is the head).
-- ``regions`` [H, W]: material index on the head, -1 elsewhere (when a mask exists).
+- ``regions`` [H, W]: Blender's Material Index pass, i.e. the *material's* Pass Index
+  (the bundled head sets it to region id + 1), on the head; -1 elsewhere (when the
+  shot has a mask).
 """
 
 from pathlib import Path

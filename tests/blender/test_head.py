@@ -53,6 +53,7 @@ def test_structure(head):
     ids = [n for n in names if n.startswith("id_")]
     assert len(ids) >= 24 and ids == [f"id_{i:02d}" for i in range(len(ids))]
     assert set(ARKIT_52) <= set(names) and len(names) == 1 + len(ids) + 52
+    assert all(k.value == 0.0 for k in head.mesh.data.shape_keys.key_blocks[1:])
     assert head.mesh["neural_face_head"] == 1 and head.mesh.pass_index == 1
     assert head.mesh.parent == arm and arm.matrix_world.translation == Vector(LOCATION)
     assert {g.name for g in head.mesh.vertex_groups} == {"neck", "head", "jaw"}

@@ -69,10 +69,18 @@ def test_render_animation_reports_worker_errors(job, monkeypatch):
     assert sorted(p.name for p in (out / "frames").glob("neural_*")) == ["neural_0001.png"]
 
 
-def test_render_animation_refuses_an_empty_range_before_exporting(job):
-    scene, exports, _ = job
-    scene.frame_end = 0
-    with pytest.raises(RuntimeError, match="frame range 1-0 is empty"):
+def test_empty_range_is_refused_before_exporting(job):
+    scene, exports, out = job  # (Blender itself keeps frame_end >= frame_start)
+    settings = render_job.settings_from_scene(scene, frame_start=4, frame_end=3)
+    with pytest.raises(render_job.NeuralFaceError, match="frame range 4-3 is empty"):
+        render_job.run_blocking(scene, settings)
+    assert exports == []
+
+
+def test_missing_model_file_is_refused_before_exporting(job):
+    scene, exports, out = job
+    scene.neural_face.model_path = str(out / "no-such-model.safetensors")
+    with pytest.raises(RuntimeError, match="no-such-model.safetensors' does not exist"):
         bpy.ops.neural_face.render_animation()
     assert exports == []
 

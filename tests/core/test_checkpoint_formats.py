@@ -44,6 +44,8 @@ def test_native_round_trip_is_bit_identical_and_never_unpickles(tmp_path, monkey
     def refuse(*args, **kwargs):
         raise AssertionError("native loading must not unpickle")
 
+    import neural_core.generator.checkpoints.nvlabs  # noqa: F401  (defines its unpickler class at import)
+
     monkeypatch.setattr(pickle, "Unpickler", refuse)
     monkeypatch.setattr(pickle, "_Unpickler", refuse)
     monkeypatch.setattr(pickle, "load", refuse)

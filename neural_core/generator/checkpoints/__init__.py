@@ -51,16 +51,20 @@ def detect_format(path) -> str:
 
 def read_checkpoint(path) -> Checkpoint:
     """Read any supported file into a :class:`Checkpoint` (CPU tensors)."""
-    from . import native, nvlabs, rosinality
-
     path = Path(path)
     kind = detect_format(path)
     if kind == "rosinality":
-        config, state, info = rosinality.read_rosinality(path)
+        from .rosinality import read_rosinality
+
+        config, state, info = read_rosinality(path)
         return Checkpoint(config, state, "rosinality", path, info)
     if kind == "nvlabs-pickle":
-        config, state, info = nvlabs.read_nvlabs_pickle(path)
+        from .nvlabs import read_nvlabs_pickle
+
+        config, state, info = read_nvlabs_pickle(path)
         return Checkpoint(config, state, "nvlabs-pickle", path, info)
+    from . import native, nvlabs
+
     metadata, tensors = native.read_safetensors(path)
     if native.is_native(metadata):
         config, state = native.read_native(path, metadata, tensors)

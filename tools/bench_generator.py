@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Generator speed on CPU: median ms/image, batch 1, config-F widths, noise 'const'.
+
+    .venv/bin/python tools/bench_generator.py [--resolutions 256 512 1024] [--repeats 5]
+        [--threads 2] [--reference-dir DIR]
+
+Prints, per resolution: our median ms/image, the reference's (timed in this process,
+alternating with ours, when ``--reference-dir`` points at a checkout of
+NVlabs/stylegan2-ada-pytorch; otherwise the figures measured on this machine and quoted in
+issue 5), the speed-up, GFLOP/image and the achieved GFLOP/s against a 2048^2 float32
+matmul measured in the same run. With a reference checkout it also loads our weights into
+the reference network and prints the max abs difference of the two images.
+
+The reference checkout is only imported from DIR; it is never copied into the project.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# ms/image quoted in issue 5 (NVlabs' code, this machine, batch 1, 2 threads, fp32)
+ISSUE_REFERENCE_MS = {256: (1150, 1600), 512: (2100, 2400), 1024: (4300, 4500)}
+
+
+def generator_gflop(config) -> float:
+    """GFLOP per image (2 FLOP per multiply-add): convs, ToRGBs, blurs and image upsampling."""
+    flop, previous = 0, None
+    for res in config.block_resolutions:
+        c = config.channels[res]
+        if previous is None:
+            flop += 2 * c * c * 9 * res * res
+        else:
+            flop += 2 * previous * c * 9 * (res // 2) ** 2  # stride-2 transposed 3x3 conv at input res
+            flop += 2 * 16 * c * res * res  # 4x4 blur
+            flop += 2 * c * c * 9 * res * res  # conv1
+            flop += 2 * 4 * config.img_channels * res * res  # image upsampling (polyphase 2x2 taps)
+        flop += 2 * c * config.img_channels * res * res  # ToRGB
+        previous = c
+    layers = [config.z_dim] + [config.w_dim] * config.mapping_layers
+    flop += sum(2 * a * b for a, b in zip(layers, layers[1:]))
+    return flop / 1e9
+
+
+def matmul_gflops(torch, n=2048, repeats=5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def build_reference(reference_dir, config, ours):
+    sys.path.insert(0, str(reference_dir))
+    from training.networks import Generator as ReferenceGenerator
+
+    reference = ReferenceGenerator(
+        z_dim=config.z_dim,
+        c_dim=0,
+        w_dim=config.w_dim,
+        img_resolution=config.resolution,
+        img_channels=3,
+        mapping_kwargs={"num_layers": config.mapping_layers},
+        synthesis_kwargs={"channel_base": config.channel_base, "channel_max": config.channel_max, "num_fp16_res": 0, "conv_clamp": None},
+    ).eval()
+    missing, unexpected = reference.load_state_dict(ours.state_dict(), strict=False)
+    assert not unexpected and all(k.endswith("resample_filter") for k in missing), (missing, unexpected)
+    return reference
+
+
+def time_call(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resolutions", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per network and resolution")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reference-dir", type=Path, help="checkout of NVlabs/stylegan2-ada-pytorch to time alongside")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from neural_core.generator import Generator, GeneratorConfig
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, float32, noise_mode='const', psi 1")
+    peak = matmul_gflops(torch)
+    print(f"2048x2048 float32 matmul: {peak:.1f} GFLOP/s")
+    rows = []
+    for res in args.resolutions:
+        config = GeneratorConfig.config_f(res)
+        G = Generator(config).eval().requires_grad_(False)
+        z = torch.randn(1, config.z_dim)
+        reference = build_reference(args.reference_dir, config, G) if args.reference_dir else None
+        with torch.no_grad():
+            ours_fn = lambda: G(z, noise_mode="const")  # noqa: E731
+            ref_fn = (lambda: reference(z, None, noise_mode="const")) if reference else None  # noqa: E731
+            diff = float((ours_fn() - ref_fn()).abs().max()) if reference else None  # also the warm-up
+            if not reference:
+                ours_fn()
+            ours_ms, ref_ms = [], []
+            for _ in range(args.repeats):
+                ours_ms.append(time_call(ours_fn))
+                if ref_fn:
+                    ref_ms.append(time_call(ref_fn))
+        gflop = generator_gflop(config)
+        ours = statistics.median(ours_ms)
+        rows.append((res, ours, statistics.median(ref_ms) if ref_ms else None, gflop, diff))
+        del G, reference
+
+    print()
+    print(f"{'res':>5} {'ours ms':>9} {'ref ms':>13} {'speed-up':>9} {'GFLOP':>7} {'GFLOP/s':>8} {'of matmul':>9} {'max|diff|':>10}")
+    for res, ours, ref, gflop, diff in rows:
+        rate = gflop / (ours / 1000)
+        if ref is not None:
+            ref_text, speedup = f"{ref:9.0f} run", f"{ref / ours:8.2f}x"
+        else:
+            low, high = ISSUE_REFERENCE_MS.get(res, (float("nan"),) * 2)
+            ref_text, speedup = f"{low:.0f}-{high:.0f} issue", f"{low / ours:.2f}-{high / ours:.2f}x"
+        diff_text = f"{diff:10.1e}" if diff is not None else f"{'-':>10}"
+        print(f"{res:>5} {ours:9.0f} {ref_text:>13} {speedup:>9} {gflop:7.1f} {rate:8.1f} {rate / peak:8.0%} {diff_text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
