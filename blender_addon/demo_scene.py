@@ -25,7 +25,7 @@ EXPRESSION_KEYS = {
     "jawOpen": [(1, 0.0), (30, 0.0), (36, 0.7), (42, 0.7), (46, 0.1)],
 }
 HEAD_TURN_DEGREES = [(1, -15.0), (24, 0.0), (48, 15.0)]  # about the head bone's up axis
-CAMERA_DISTANCE_M = [(1, 0.95), (48, 0.75)]  # slow dolly in
+CAMERA_DISTANCE_M = [(1, 0.75), (48, 0.6)]  # slow dolly in
 LENS_MM = 85.0
 
 
