@@ -23,11 +23,7 @@ def main(zip_path):
     enabled_after_install = module in bpy.context.preferences.addons
     package = sys.modules[module]
     classes = list(package.registration._classes())
-    registered = {
-        cls.__name__: getattr(bpy.types, cls.__name__, None) is not None
-        or cls.__name__ in {c.__name__ for c in bpy.types.AddonPreferences.__subclasses__()}
-        for cls in classes
-    }
+    registered = {cls.__name__: bool(cls.is_registered) for cls in classes}
     operators = sorted(
         f"{cls.bl_idname}" for cls in classes if issubclass(cls, bpy.types.Operator)
     )

@@ -79,20 +79,6 @@ def _rotation(matrix):
     return r
 
 
-def affine_inverse(m):
-    """Inverse of an affine [4, 4] matrix without LAPACK (0.7 ms a call under contention).
-
-    Uses the adjugate: row i of inv(A) is the cross product of the other two columns / det.
-    """
-    a = m[:3, :3]
-    rows = np.array([np.cross(a[:, 1], a[:, 2]), np.cross(a[:, 2], a[:, 0]), np.cross(a[:, 0], a[:, 1])])
-    det = rows[0] @ a[:, 0]
-    out = np.eye(4)
-    out[:3, :3] = rows / det
-    out[:3, 3] = -out[:3, :3] @ m[:3, 3]
-    return out
-
-
 def _mat(matrix):
     return np.array(matrix, dtype=np.float64)  # float64 on 4.5 and 5.0 alike
 
@@ -100,16 +86,17 @@ def _mat(matrix):
 def bone_delta(pose_bone):
     """Pose of a bone relative to its rest pose, in the bone's own local axes [4, 4].
 
-    Equals ``pose_bone.matrix_basis`` when no constraint acts on the bone.
+    Equals ``pose_bone.matrix_basis`` when no constraint acts on the bone. Computed with
+    mathutils (numpy's 4x4 inverse costs far more per call than the whole frame budget).
     """
-    pose = _mat(pose_bone.matrix)
-    rest = _mat(pose_bone.bone.matrix_local)
+    pose = pose_bone.matrix
+    rest = pose_bone.bone.matrix_local
     parent = pose_bone.parent
     if parent is None:
-        return affine_inverse(rest) @ pose
-    rest_rel = affine_inverse(_mat(parent.bone.matrix_local)) @ rest
-    pose_rel = affine_inverse(_mat(parent.matrix)) @ pose
-    return affine_inverse(rest_rel) @ pose_rel
+        return _mat(rest.inverted() @ pose)
+    rest_rel = parent.bone.matrix_local.inverted() @ rest
+    pose_rel = parent.matrix.inverted() @ pose
+    return _mat(rest_rel.inverted() @ pose_rel)
 
 
 @dataclass
@@ -164,14 +151,14 @@ class RigReader:
         head_world = object_world
         if self.armature is not None:
             arm = self.armature.evaluated_get(depsgraph)
-            arm_world = _mat(arm.matrix_world)
             for joint, bone_name in self.match.joints.items():
                 pose_bone = arm.pose.bones.get(bone_name)
                 if pose_bone is None:
                     continue
                 if joint == "head":
-                    motion = _mat(pose_bone.matrix) @ affine_inverse(_mat(pose_bone.bone.matrix_local))
-                    head_world = arm_world @ motion @ affine_inverse(arm_world) @ object_world
+                    world = arm.matrix_world
+                    motion = pose_bone.matrix @ pose_bone.bone.matrix_local.inverted()
+                    head_world = _mat(world @ motion @ world.inverted() @ head.matrix_world)
                 else:
                     joints[joint] = _rotation(bone_delta(pose_bone))
         rigid = np.eye(4)

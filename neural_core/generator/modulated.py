@@ -64,6 +64,14 @@ def modulated_conv_reference(
     return torch.cat(out)
 
 
+def weight_constants(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the fused path needs from a fixed weight [O, I, k, k]: the squared norms
+    [O, I] summed over the kernel (for demodulation) and the transposed layout [I, O, k, k]
+    (for the up-sampling transposed conv). Callers may cache them while the weight is fixed.
+    """
+    return weight.square().sum(dim=[2, 3]), weight.transpose(0, 1).contiguous()
+
+
 def modulated_conv_fused(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -73,9 +81,13 @@ def modulated_conv_fused(
     blur_weight: torch.Tensor | None = None,
     bias: torch.Tensor | None = None,
     gain=None,
+    constants: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Fused path: one grouped conv for the batch, bias added inside the last conv.
 
+    The demodulation coefficients come from a small matrix product with the precomputed
+    squared weight norms (``weight_constants``), so the per-sample weight is formed in a
+    single multiply: weight * styles[i] * dcoef[o] (* gain).
     blur_weight: depthwise FIR [O, 1, 4, 4] (already times 4), needed when up=2.
     bias [O] (optional) is added by the conv (up=1) or by the blur (up=2); adding it
     there instead of after the noise only changes float rounding.
@@ -83,15 +95,28 @@ def modulated_conv_fused(
     """
     N, I, H, W = x.shape
     O, k = weight.shape[0], weight.shape[-1]
-    w = modulate_weights(weight, styles, demodulate, gain)  # [N, O, I, k, k]
+    weight_sq, weight_t = constants if constants is not None else weight_constants(weight)
+    if demodulate:
+        dcoefs = (styles.square() @ weight_sq.t() + DEMOD_EPS).rsqrt()  # [N, O]
+        if gain is not None:
+            dcoefs = dcoefs * gain
+    else:
+        dcoefs = torch.full([N, O], 1.0 if gain is None else float(gain), dtype=styles.dtype, device=styles.device)
+    scale = styles.unsqueeze(1) * dcoefs.unsqueeze(2)  # [N, O, I]
+    if k == 1 and up == 1:  # ToRGB: a batched matrix product beats a 1x1 conv
+        y = torch.bmm(scale * weight.reshape(1, O, I), x.reshape(N, I, H * W))
+        if bias is not None:
+            y = y.add_(bias.reshape(1, O, 1))
+        return y.reshape(N, O, H, W)
     if N > 1 and bias is not None:
         bias = bias.repeat(N)
     x = x.reshape(1, N * I, H, W)
     if up == 1:
+        w = weight.unsqueeze(0) * scale.reshape(N, O, I, 1, 1)
         y = F.conv2d(x, w.reshape(N * O, I, k, k), bias=bias, padding=k // 2, groups=N)
         return y.reshape(N, O, H, W)
-    w = w.transpose(1, 2).reshape(N * I, O, k, k)  # conv_transpose2d wants [in, out/groups, k, k]
-    y = F.conv_transpose2d(x, w, stride=2, groups=N)  # [1, N*O, 2H+1, 2W+1]
+    w = weight_t.unsqueeze(0) * scale.transpose(1, 2).reshape(N, I, O, 1, 1)  # [N, I, O, k, k]
+    y = F.conv_transpose2d(x, w.reshape(N * I, O, k, k), stride=2, groups=N)  # [1, N*O, 2H+1, 2W+1]
     bw = blur_weight if N == 1 else blur_weight.repeat(N, 1, 1, 1)
     y = F.conv2d(y, bw, bias=bias, padding=1, groups=N * O)
     return y.reshape(N, O, 2 * H, 2 * W)

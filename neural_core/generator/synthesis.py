@@ -25,10 +25,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import LRELU_GAIN, LRELU_SLOPE, EqualizedLinear, depthwise_filter, make_filter_2d, upfirdn2d_reference, upsample_2x
-from .modulated import modulated_conv_fused, modulated_conv_reference
+from .modulated import modulated_conv_fused, modulated_conv_reference, weight_constants
 
 NOISE_MODES = ("const", "random", "none")
 IMPLS = ("fast", "reference")
+
+
+def _cached_constants(layer):
+    """``weight_constants(layer.weight)``, cached while the weight is unchanged and no
+    gradient is needed (inference: computed once per loaded model, not once per frame)."""
+    weight = layer.weight
+    if torch.is_grad_enabled() and weight.requires_grad:
+        return weight_constants(weight)
+    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+    cache = layer.__dict__.get("_constants_cache")
+    if cache is None or cache[0] != key:
+        cache = (key, weight_constants(weight.detach()))
+        layer.__dict__["_constants_cache"] = cache
+    return cache[1]
 
 
 def _noise(layer, x, noise_mode, generator):
@@ -86,7 +100,7 @@ class SynthesisLayer(nn.Module):
         blur_weight = getattr(self, "blur_weight", None)
         if blur_weight is not None:
             blur_weight = blur_weight.to(x.dtype)
-        x = modulated_conv_fused(x, self.weight, styles, True, self.up, blur_weight, self.bias, in_gain)
+        x = modulated_conv_fused(x, self.weight, styles, True, self.up, blur_weight, self.bias, in_gain, _cached_constants(self))
         if noise is not None:
             x.add_(noise)
         F.leaky_relu_(x, LRELU_SLOPE)
@@ -113,7 +127,7 @@ class ToRGBLayer(nn.Module):
             x = modulated_conv_reference(x, self.weight, styles, demodulate=False)
             x = x + self.bias.reshape(1, -1, 1, 1)
         else:
-            x = modulated_conv_fused(x, self.weight, styles, False, bias=self.bias, gain=in_gain)
+            x = modulated_conv_fused(x, self.weight, styles, False, bias=self.bias, gain=in_gain, constants=_cached_constants(self))
         if self.conv_clamp is not None:
             x = x.clamp(-self.conv_clamp, self.conv_clamp)
         return x
