@@ -20,8 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Parts of neural_core that need torch (or hold model weights): never shipped inside Blender.
-CORE_EXCLUDED = ("generator", "models", "train", "render", "commands", "cli")
+# The pure-Python parts of neural_core the add-on uses (no torch, no model weights).
+# An allow-list, so a new torch-using package never slips into Blender by accident.
+CORE_SHIPPED = ("__init__.py", "errors.py", "protocol.py", "cancel.py", "rig", "shot")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 
 
@@ -37,10 +38,6 @@ def find_blender_ext():
     raise SystemExit("build_extension: blender_ext.py not found inside the bpy package")
 
 
-def core_is_shipped(path):
-    """Whether a file or folder of neural_core (relative path) belongs in the extension."""
-    first = path.parts[0]
-    return Path(first).stem not in CORE_EXCLUDED
 
 
 def stage(staging):
@@ -51,12 +48,11 @@ def stage(staging):
     core_target = staging / "neural_core"
     core_target.mkdir()
     for entry in sorted(core_source.iterdir()):
-        relative = entry.relative_to(core_source)
-        if entry.name.startswith((".", "__pycache__")) or not core_is_shipped(relative):
+        if entry.name not in CORE_SHIPPED:
             continue
         if entry.is_dir():
             shutil.copytree(entry, core_target / entry.name, ignore=IGNORED)
-        elif entry.suffix == ".py" and entry.name != "__main__.py":
+        else:
             shutil.copy2(entry, core_target / entry.name)
     # Licence texts travel with the package.
     for licence in ROOT.glob("LICENSE*"):

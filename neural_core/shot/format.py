@@ -178,22 +178,15 @@ def _write_text_atomic(path, text):
             temporary.unlink()
 
 
-def _is_compact(value):
-    """Numbers, nested lists of numbers, or a flat list of strings: one line in shot.json."""
-    if isinstance(value, list):
-        return all(isinstance(item, str) for item in value) or all(_is_compact(item) for item in value)
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _dumps(value, depth=0):
-    """JSON text, objects indented, numeric arrays on one line; floats keep full float64
-    precision (``repr``); NaN/inf raise ValueError."""
+    """JSON text, objects indented, arrays without objects inside on one line; floats keep
+    full float64 precision (``repr``); NaN/inf raise ValueError."""
     if isinstance(value, dict) and value:
         pad = "  " * (depth + 1)
         items = [f"{pad}{json.dumps(str(key), ensure_ascii=False)}: {_dumps(item, depth + 1)}"
                  for key, item in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
-    if isinstance(value, list) and value and not _is_compact(value):
+    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
         pad = "  " * (depth + 1)
         return "[\n" + ",\n".join(pad + _dumps(item, depth + 1) for item in value) + "\n" + "  " * depth + "]"
     return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(", ", ": "), default=_json_default)

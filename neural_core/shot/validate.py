@@ -126,10 +126,16 @@ def _matrix(value, shape, where, field):
 
 
 def _has_bool(value):
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, list):
-        return any(_has_bool(item) for item in value)
+    """Whether a nested list holds a JSON boolean (numpy would read it as 0/1)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is list:
+            if any(type(element) is bool for element in item):
+                return True
+            pending.extend(element for element in item if type(element) is list)
+        elif type(item) is bool:
+            return True
     return False
 
 
