@@ -31,6 +31,8 @@ def main(zip_path):
     panels = sorted(cls.__name__ for cls in classes if issubclass(cls, bpy.types.Panel))
     preferences = bpy.context.preferences.addons[module].preferences
     torch_loaded = "torch" in sys.modules
+    preferences_class = type(preferences).__name__ if preferences is not None else None
+    worker_python_property = hasattr(preferences, "worker_python")  # read before disable frees it
     addon_utils.disable(module, default_set=True)
     report = {
         "install_result": sorted(result),
@@ -38,8 +40,8 @@ def main(zip_path):
         "registered": registered,
         "operators": operator_ops,
         "panels": panels,
-        "preferences_class": type(preferences).__name__ if preferences is not None else None,
-        "worker_python_property": hasattr(preferences, "worker_python"),
+        "preferences_class": preferences_class,
+        "worker_python_property": worker_python_property,
         "enabled_after_disable": module in bpy.context.preferences.addons,
         "panel_registered_after_disable": any(hasattr(bpy.types, p) for p in panels),
         "torch_loaded": torch_loaded,

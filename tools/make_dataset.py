@@ -7,7 +7,7 @@
 Each chunk of ``--chunk`` frames is one Blender scene: the bundled head with a random
 identity, expression, head/eye/jaw pose and camera keyed on frames 1..N. The conditions
 (coefficients, passes, landmarks) come from the exporter's ``export_shot``; the targets
-are Cycles CPU renders (denoised) of the same frames with procedural skin, lips, eyes,
+are Cycles CPU renders (12 samples, optionally denoised) of the same frames with procedural skin, lips, eyes,
 brows, hair, lighting and background (``tools/dataset/``). Chunk k draws from
 ``numpy.random.default_rng([seed, k])``: the dataset is reproducible from ``--seed`` and
 resumable (finished chunks are skipped). Writes under ``data/`` (git-ignored).
@@ -31,7 +31,8 @@ def parse_args(argv=None):
     parser.add_argument("--chunk", type=int, default=32, help="frames per chunk (one scene and shot folder each)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed")
     parser.add_argument("--resolution", type=int, default=256, help="image side in pixels")
-    parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the beauty render (denoised)")
+    parser.add_argument("--samples", type=int, default=12, help="Cycles samples of the beauty render")
+    parser.add_argument("--denoise", action="store_true", help="denoise the beauty render (OIDN; about 2 s more per frame here)")
     parser.add_argument("--first-chunk", type=int, default=0, help="index of the first chunk (to split work)")
     parser.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0 = no limit)")
     return parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv and argv is None else argv)
@@ -55,7 +56,7 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    recipe = {"seed": args.seed, "chunk": args.chunk, "resolution": args.resolution, "samples": args.samples,
+    recipe = {"seed": args.seed, "chunk": args.chunk, "resolution": args.resolution, "samples": args.samples, "denoise": args.denoise,
               "generator": "tools/make_dataset.py"}
     recipe_path = out / "dataset.json"
     if recipe_path.is_file():
@@ -76,7 +77,7 @@ def main(argv=None):
             print("time limit reached", flush=True)
             break
         frames = frames_for_chunk(args.seed, index, args.chunk)
-        chunk_scene.make_chunk(folder, frames, args.resolution, args.samples, log=lambda m: print(m, flush=True))
+        chunk_scene.make_chunk(folder, frames, args.resolution, args.samples, args.denoise, log=lambda m: print(m, flush=True))
         done_frames += len(frames)
         elapsed = time.perf_counter() - started
         print(f"{done_frames} frames in {elapsed / 60:.1f} min: {done_frames / elapsed * 3600:.0f} frames/hour", flush=True)

@@ -143,8 +143,10 @@ def composite(scene, settings, compositor):
         started = time.perf_counter()
         scene.frame_set(frame)
         path = folder / f"{frame:04d}.png"
-        scene.render.filepath = str(path)  # '####' is not replaced with write_still
+        partial = folder / f"{frame:04d}.partial.png"  # renamed once complete
+        scene.render.filepath = str(partial)  # '####' is not replaced with write_still
         bpy.ops.render.render(write_still=True, scene=scene.name)
+        os.replace(partial, path)
         log(f"Neural Face: composited {index}/{total} ({path.name}, {time.perf_counter() - started:.2f} s)")
     return folder
 

@@ -110,3 +110,103 @@ def test_render_frame_shows_the_current_frame(job):
         assert np.abs(_centre_rgb(image) - expected).max() <= 1
     assert len([i for i in bpy.data.images if i.name.startswith("Neural Face")]) == 1
     assert not (out / "frames").exists()  # the preview does not touch the animation's frames
+
+
+# -- the modal (interactive) path, driven with stand-ins for the window manager ----------
+class FakeWindowManager:
+    def __init__(self):
+        self.windows = []
+        self.calls = []
+
+    def progress_begin(self, low, high):
+        self.calls.append(("begin", low, high))
+
+    def progress_update(self, value):
+        self.calls.append(("update", value))
+
+    def progress_end(self):
+        self.calls.append(("end",))
+
+    def event_timer_add(self, interval, window=None):
+        return object()
+
+    def event_timer_remove(self, timer):
+        self.calls.append(("timer_removed",))
+
+    def modal_handler_add(self, operator):
+        self.calls.append(("modal",))
+
+
+class FakeWorkspace:
+    def __init__(self):
+        self.texts = []
+
+    def status_text_set(self, text):
+        self.texts.append(text)
+
+
+def drive_modal(scene, settings, cancel_after_frames=None, limit_s=60):
+    """Run the operator's modal() on timer events until it ends, pressing Esc once
+    ``cancel_after_frames`` frames are done. Returns (result, reports, context)."""
+    import time
+    from types import MethodType, SimpleNamespace
+
+    from blender_addon.operators.render_animation import NEURALFACE_OT_render_animation as Op
+
+    reports = []
+    op = SimpleNamespace(report=lambda kind, text: reports.append((set(kind), text)))
+    for name in ("modal", "_finish", "_stop_timer", "cancel"):
+        setattr(op, name, MethodType(getattr(Op, name), op))
+    context = SimpleNamespace(window_manager=FakeWindowManager(), workspace=FakeWorkspace())
+    op._timer = context.window_manager.event_timer_add(0.1)
+    op._process = render_job.start_worker(settings, settings.shot_folder)
+    op._scene, op._settings = scene, settings
+    render_job.mark_running(scene, True)
+    timer_event = SimpleNamespace(type="TIMER", value="NOTHING", timer=op._timer)
+    esc = SimpleNamespace(type="ESC", value="PRESS", timer=None)
+    deadline = time.monotonic() + limit_s
+    pressed = False
+    while time.monotonic() < deadline:
+        if cancel_after_frames is not None and not pressed and op._process.progress.done >= cancel_after_frames:
+            assert op.modal(context, esc) == {"RUNNING_MODAL"}
+            pressed = True
+        result = op.modal(context, timer_event)
+        if result != {"PASS_THROUGH"}:
+            return result, reports, context, op
+        assert scene.neural_face.is_running
+        time.sleep(0.02)
+    op.cancel(context)
+    raise AssertionError("the modal operator did not finish")
+
+
+def test_modal_path_updates_progress_and_finishes(job):
+    scene, _, out = job
+    settings = render_job.settings_from_scene(scene, render_job.worker_python_preference(bpy.context))
+    result, reports, context, op = drive_modal(scene, settings)
+    assert result == {"FINISHED"}
+    assert reports and "3 frames written" in reports[-1][1]
+    assert (scene.neural_face.frames_done, scene.neural_face.progress) == (3, 1.0)
+    assert not scene.neural_face.is_running
+    assert ("timer_removed",) in context.window_manager.calls and ("end",) in context.window_manager.calls
+    assert any(t and t.startswith("Neural Face: ") and "(Esc to cancel)" in t for t in context.workspace.texts)
+    assert context.workspace.texts[-1] is None  # the status bar is given back
+    assert worker.active_workers() == ()
+
+
+def test_esc_cancels_the_worker_without_partial_files(job, monkeypatch):
+    scene, _, out = job
+    monkeypatch.setenv("FAKE_WORKER_SLEEP", "0.3")
+    scene.frame_end = 30
+    settings = render_job.settings_from_scene(scene, render_job.worker_python_preference(bpy.context))
+    settings.shot_folder.mkdir(parents=True)
+    result, reports, context, op = drive_modal(scene, settings, cancel_after_frames=1)
+    assert result == {"CANCELLED"}
+    assert reports[-1][0] == {"WARNING"} and "cancelled after frame" in reports[-1][1]
+    written = sorted((out / "frames").glob("neural_*"))
+    assert 1 <= len(written) < 30
+    assert all(p.suffix == ".png" for p in written)  # nothing half-written (.tmp)
+    assert not scene.neural_face.is_running and scene.neural_face.status_text.startswith("Stopped: cancelled")
+    assert op._process.returncode == worker.EXIT_CANCELLED
+    assert worker.active_workers() == ()
+    # Blender's state is intact: the scene still renders with the add-on afterwards
+    assert bpy.ops.neural_face.setup_compositor() == {"FINISHED"}

@@ -167,7 +167,7 @@ class Look:
         nodes, links = world.node_tree.nodes, world.node_tree.links
         out = next(n for n in nodes if n.type == "OUTPUT_WORLD")
         for n in list(nodes):
-            if n is not out:
+            if n.type != "OUTPUT_WORLD":
                 nodes.remove(n)
         ambient = nodes.new("ShaderNodeBackground")
         ambient.name = "ambient"
@@ -240,7 +240,7 @@ class Look:
         cool = np.array([0.78, 0.88, 1.0])
         tint = warm + (cool - warm) * a["light_warmth"]
         self.key.data.color = tuple(tint)
-        self.key.data.energy = 20.0 + 60.0 * a["light_ratio"]
+        self.key.data.energy = 8.0 + 30.0 * a["light_ratio"]
         rim_direction = np.array([-direction[0], -direction[1] * -1.0, 0.4])
         self.rim.location = tuple(self.centre + 0.8 * rim_direction / np.linalg.norm(rim_direction))
         self.rim.data.energy = 3.0 + 10.0 * (1 - a["light_ratio"])

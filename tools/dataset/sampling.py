@@ -10,7 +10,7 @@ its seed. Units: angles in radians, lengths in metres, focal length in millimetr
 - pose: head/neck/jaw/eye bone rotations (XYZ Euler, bone local axes) in
   animation-plausible ranges;
 - camera: a direction around the face (yaw, pitch), a focal length and a distance that
-  frames the face at 35-75% of the image height;
+  frames the face at 50-85% of the image height;
 - appearance: ``APPEARANCE`` uniforms in [0, 1] (skin, lips, eyes, hair, lighting,
   background); the model's appearance latent is their probit (``appearance_latent``).
 """
@@ -116,7 +116,7 @@ def pose(rng, expression_values) -> dict:
 def camera(rng) -> dict:
     """Camera around the face: yaw/pitch (radians, 0 = straight on), roll, lens (mm), framing, offsets."""
     lens = float(rng.uniform(35.0, 85.0))
-    fraction = float(rng.uniform(0.35, 0.75))  # face height / image height
+    fraction = float(rng.uniform(0.5, 0.85))  # face height / image height
     face_height = 0.22  # metres, chin to hairline with a margin
     distance = face_height / fraction * lens / 36.0  # 36 mm sensor, square image
     return {

@@ -1,0 +1,297 @@
+"""The training loop of the conditional face model, with EMA, checkpoints and resume.
+
+Run folder::
+
+    RUN_DIR/config.json        TrainConfig + ConditionalConfig (fixed at the first start)
+    RUN_DIR/checkpoint.pt      training state: G, G_ema, D, optimisers, step, sampler and RNG
+                               states (torch.save; read back with weights_only=True)
+    RUN_DIR/ema.safetensors    the EMA model, ready for ``load_conditional``
+    RUN_DIR/log.jsonl          one JSON object per ``log_every`` steps
+    RUN_DIR/samples/step_NNNNNNN.png   passes | target | EMA output, one row per sample
+
+Per step: the generator gets the multi-scale masked L1 against the target plus
+``adv_weight`` x the non-saturating loss; the discriminator (after ``adv_start``) the
+logistic loss with lazy R1. Both judge only the head (images times the mask).
+"""
+
+import copy
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..conditional import ConditionalModel, save_conditional
+from ..conditional.config import ConditionalConfig, default_config, tiny_config
+from ..errors import CheckpointError, NeuralFaceError
+from . import losses
+from .config import TrainConfig
+from .dataset import FaceDataset, Sampler
+from .discriminator import ConditionalDiscriminator
+from .progress import Progress
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+
+
+def model_config_for(train_config: TrainConfig, dataset: FaceDataset | None, coefficient_names=None, appearance_names=None):
+    """The ConditionalConfig of a new run: coefficient order and appearance size from the data."""
+    folder = dataset.first_folder() if dataset is not None else None
+    names = tuple(coefficient_names or (folder.shot.coefficient_names if folder else ()))
+    appearance = tuple(appearance_names if appearance_names is not None else (folder.appearance_names if folder else ()))
+    z_dim = len(appearance) or train_config.appearance_dim
+    if train_config.model == "tiny":
+        config = tiny_config(names, z_dim, train_config.resolution)
+    else:
+        config = default_config(names, z_dim, train_config.resolution)
+    config.appearance_names = appearance
+    return config
+
+
+class Trainer:
+    """Builds (or resumes) a run in ``run_dir`` on the data under ``data``."""
+
+    def __init__(self, run_dir, data, train_config: TrainConfig | None = None, device="cpu", resume=False, log=None):
+        from ..generator.device import resolve_device
+
+        self.run_dir = Path(run_dir)
+        self.log = log or (lambda message: None)
+        self.device, self.device_note = resolve_device(device)
+        config_path = self.run_dir / CONFIG
+        resuming = resume and (self.run_dir / CHECKPOINT).is_file()
+        if resuming:
+            saved = json.loads(config_path.read_text())
+            self.config = TrainConfig.from_dict(saved["train"])
+            if train_config is not None:
+                self.config.steps = train_config.steps  # the one setting a resume may change
+            self.model_config = ConditionalConfig.from_dict(saved["model"])
+        else:
+            if (self.run_dir / CHECKPOINT).exists() and not resume:
+                raise NeuralFaceError(f"{self.run_dir} already holds a run: pass --resume to continue it, or choose another --out")
+            self.config = train_config or TrainConfig()
+        torch.manual_seed(self.config.seed)
+        self.dataset = FaceDataset(data, self.model_config if resuming else _probe_config(self.config))
+        if not resuming:
+            self.model_config = model_config_for(self.config, self.dataset)
+        self.dataset.config = self.model_config
+        self.sampler = Sampler(self.dataset, self.config.seed)
+        self.latents = torch.Generator().manual_seed(self.config.seed + 1)  # z when the data has no appearance
+
+        self.G = ConditionalModel(self.model_config).to(self.device).train()
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.D = ConditionalDiscriminator(self.model_config.generator.resolution, self.model_config.encoder.in_planes,
+                                          self.model_config.generator.c_dim, self.config.d_channel_base, self.config.d_channel_max).to(self.device)
+        lr, betas = self.config.lr, self.config.betas
+        self.opt_G = torch.optim.Adam([
+            {"params": self.G.generator.parameters(), "lr": lr},
+            {"params": self.G.encoder.parameters(), "lr": lr * self.config.encoder_lr_scale},
+        ], betas=betas)
+        r1_ratio = self.config.r1_interval / (self.config.r1_interval + 1)  # lazy regularisation correction
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr * r1_ratio, betas=tuple(b**r1_ratio for b in betas))
+        self.step = 0
+        self.d_steps = 0
+        self.elapsed = 0.0  # training seconds over all sessions
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resuming:
+            self._load_checkpoint()
+        else:
+            self._write(config_path, json.dumps({"train": json.loads(self.config.to_json()), "model": self.model_config.to_dict()}, indent=1))
+        self.sample_keys = sorted(self.dataset.keys)[: min(8, len(self.dataset.keys))]
+
+    # -- one step ------------------------------------------------------------------------
+    def _batch(self, keys):
+        samples = [self.dataset.load(k) for k in keys]
+        to = lambda name: torch.from_numpy(np.stack([s[name] for s in samples])).to(self.device)  # noqa: E731
+        z = []
+        for s in samples:
+            if s["z"] is not None and len(s["z"]) == self.model_config.generator.z_dim:
+                z.append(torch.from_numpy(s["z"]))
+            else:
+                z.append(torch.randn([self.model_config.generator.z_dim], generator=self.latents))
+        return to("planes"), to("coefficients"), torch.stack(z).to(self.device), to("target"), to("mask")
+
+    def train_step(self) -> dict:
+        cfg = self.config
+        planes, c, z, target, mask = self._batch(self.sampler.next_keys(cfg.batch))
+        adversarial = cfg.adv_weight > 0 and self.step >= cfg.adv_start
+        out = {}
+        # generator
+        self.D.requires_grad_(False)
+        fake = self.G(planes, c, z)
+        rec = losses.masked_l1(fake, target, mask, cfg.rec_scales)
+        loss = cfg.rec_weight * rec
+        out["rec"] = float(rec.detach())
+        if adversarial:
+            adv = losses.generator_adversarial(self.D(fake * mask, planes, c))
+            loss = loss + cfg.adv_weight * adv
+            out["g_adv"] = float(adv.detach())
+        self.opt_G.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_G.step()
+        # discriminator
+        if adversarial:
+            self.D.requires_grad_(True)
+            real = (target * mask).detach()
+            regularise = self.d_steps % cfg.r1_interval == 0 and cfg.r1_gamma > 0
+            if regularise:
+                real.requires_grad_(True)
+            real_logits = self.D(real, planes, c)
+            fake_logits = self.D((fake * mask).detach(), planes, c)
+            d_loss = losses.discriminator_adversarial(real_logits, fake_logits)
+            out["d"] = float(d_loss.detach())
+            if regularise:
+                r1 = losses.r1_penalty(real_logits, real)
+                d_loss = d_loss + cfg.r1_gamma * 0.5 * r1 * cfg.r1_interval
+                out["r1"] = float(r1.detach())
+            self.opt_D.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_D.step()
+            self.d_steps += 1
+        self._update_ema()
+        self.step += 1
+        return out
+
+    @torch.no_grad()
+    def _update_ema(self):
+        beta = self.config.ema_beta if self.step >= self.config.ema_start else 0.0
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self, max_minutes: float = 0.0, progress: Progress | None = None) -> int:
+        """Train until ``config.steps`` (or ``max_minutes`` of wall time, or SIGINT/SIGTERM); checkpoints on the way out."""
+        cfg = self.config
+        stop = {"signal": None}
+
+        def request_stop(signum, _frame):
+            stop["signal"] = signum
+
+        previous = {}
+        if hasattr(signal, "SIGTERM"):
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    previous[signum] = signal.signal(signum, request_stop)
+                except ValueError:  # not the main thread
+                    pass
+        started = time.monotonic()
+        last_checkpoint = started
+        try:
+            while self.step < cfg.steps and stop["signal"] is None:
+                if max_minutes and time.monotonic() - started >= max_minutes * 60:
+                    self.log(f"time limit of {max_minutes} min reached at step {self.step}")
+                    break
+                t0 = time.monotonic()
+                out = self.train_step()
+                seconds = time.monotonic() - t0
+                self.elapsed += seconds
+                if progress is not None:
+                    deadline = max_minutes * 60 - (time.monotonic() - started) if max_minutes else None
+                    progress.update(self.step, out, seconds, deadline)
+                if cfg.log_every and self.step % cfg.log_every == 0:
+                    self._log_line(out, seconds)
+                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self.save_samples()
+                due = time.monotonic() - last_checkpoint >= cfg.checkpoint_minutes * 60
+                if due or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+                    self.save_checkpoint()
+                    last_checkpoint = time.monotonic()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            if progress is not None:
+                progress.close()
+        self.save_checkpoint()
+        if stop["signal"] is not None:
+            self.log(f"stopped by signal {stop['signal']} at step {self.step}; resume with --resume")
+        return self.step
+
+    def _log_line(self, out, seconds):
+        line = {"step": self.step, "time": time.time(), "train_seconds": round(self.elapsed, 2), "step_seconds": round(seconds, 3),
+                "frames": len(self.dataset), "epoch": self.sampler.epoch, **{k: round(v, 6) for k, v in out.items()}}
+        with open(self.run_dir / "log.jsonl", "a") as handle:
+            handle.write(json.dumps(line) + "\n")
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "step": self.step, "d_steps": self.d_steps, "elapsed": self.elapsed,
+            "sampler": json.dumps(self.sampler.state()),
+            "torch_rng": torch.get_rng_state(), "latents_rng": self.latents.get_state(),
+        }
+
+    def save_checkpoint(self):
+        """Write checkpoint.pt and ema.safetensors, each to a temporary name then renamed."""
+        path = self.run_dir / CHECKPOINT
+        temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        torch.save(self.state(), temporary)
+        os.replace(temporary, path)
+        save_conditional(self.G_ema, self.run_dir / "ema.safetensors", info=self.info())
+        self.log(f"checkpoint at step {self.step} ({self.run_dir})")
+
+    def info(self) -> dict:
+        return {"steps": self.step, "train_seconds": round(self.elapsed, 1), "frames": len(self.dataset),
+                "batch": self.config.batch, "device": str(self.device)}
+
+    def _load_checkpoint(self):
+        path = self.run_dir / CHECKPOINT
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+            self.G.load_state_dict(state["G"])
+            self.G_ema.load_state_dict(state["G_ema"])
+            self.D.load_state_dict(state["D"])
+            self.opt_G.load_state_dict(state["opt_G"])
+            self.opt_D.load_state_dict(state["opt_D"])
+        except (RuntimeError, KeyError, OSError, EOFError) as error:
+            raise CheckpointError(f"{path}: cannot resume from this checkpoint ({error})") from error
+        self.step, self.d_steps, self.elapsed = int(state["step"]), int(state["d_steps"]), float(state["elapsed"])
+        self.sampler.restore(json.loads(state["sampler"]))
+        torch.set_rng_state(state["torch_rng"])
+        self.latents.set_state(state["latents_rng"])
+        self.log(f"resumed {self.run_dir} at step {self.step}")
+
+    @staticmethod
+    def _write(path, text):
+        temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        temporary.write_text(text)
+        os.replace(temporary, path)
+
+    # -- sample grids ----------------------------------------------------------------------
+    @torch.no_grad()
+    def save_samples(self, path=None):
+        """PNG grid: per row the normal pass, the target and the EMA output (on grey)."""
+        from PIL import Image
+
+        planes, c, z, target, mask = self._fixed_batch()
+        rgba = self.G_ema.rgba(planes, c, z)
+        grey = torch.full_like(rgba[:, :3], 0.5)
+        output = rgba[:, :3] * rgba[:, 3:] + grey * (1 - rgba[:, 3:])
+        normal = (planes[:, :3] * 0.5 + 0.5) if "normal" == self.model_config.encoder.passes[0] else grey
+        target = (target + 1) * 0.5
+        rows = [torch.cat([normal[i], target[i], output[i]], dim=2) for i in range(len(rgba))]
+        grid = torch.cat(rows, dim=1).clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+        path = Path(path) if path else self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.stem}.tmp-{os.getpid()}.png")
+        Image.fromarray(grid).save(temporary)
+        os.replace(temporary, path)
+        return path
+
+    def _fixed_batch(self):
+        """The sample-grid batch: the first frames of the data, their z from the data or a fixed seed."""
+        samples = [self.dataset.load(k) for k in self.sample_keys]
+        fixed = torch.Generator().manual_seed(1234)
+        zs = [torch.from_numpy(s["z"]) if s["z"] is not None else torch.randn([self.model_config.generator.z_dim], generator=fixed) for s in samples]
+        stack = lambda name: torch.from_numpy(np.stack([s[name] for s in samples])).to(self.device)  # noqa: E731
+        return stack("planes"), stack("coefficients"), torch.stack(zs).to(self.device), stack("target"), stack("mask")
+
+
+def _probe_config(train_config):
+    """A placeholder model config for the first scan (only its passes and resolution matter)."""
+    return tiny_config(("x",), 1, train_config.resolution) if train_config.model == "tiny" else default_config(("x",), 1, train_config.resolution)
