@@ -1,0 +1,37 @@
+"""``python -m neural_core render SHOT``: one RGBA image per frame of a shot folder."""
+
+from ..render.pipeline import RenderOptions, render_shot
+
+HELP = "render a shot folder into an RGBA image sequence (see docs/worker-protocol.md)"
+
+
+def add_arguments(parser):
+    parser.add_argument("shot", help="shot folder (with shot.json)")
+    parser.add_argument("--model", default="default", help="'default' (bundled model) or a checkpoint path")
+    parser.add_argument("--frames", default=None, help="frames to render, e.g. 1-48 or 1,5,10-12 (default: all)")
+    parser.add_argument("--out", default=None, help="output folder (default: SHOT/neural)")
+    parser.add_argument("--format", dest="image_format", choices=("png", "exr"), default="png",
+                        help="png: sRGB, straight alpha; exr: linear half float, premultiplied alpha")
+    parser.add_argument("--depth", dest="bit_depth", type=int, choices=(8, 16), default=8, help="PNG bits per channel")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    parser.add_argument("--appearance", type=int, default=0, help="appearance seed (skin, lighting), fixed for the shot")
+    parser.add_argument("--smoothing", type=float, default=0.0,
+                        help="temporal filter on the coefficients: Gaussian sigma in frames (0 = off)")
+    parser.add_argument("--truncation", dest="truncation_psi", type=float, default=1.0, help="truncation psi")
+    parser.add_argument("--name", default="neural_####", help="file name pattern; '#' = padded frame number")
+    parser.add_argument("--force", action="store_true", help="render every frame, even those already current")
+    parser.add_argument("--json", action="store_true", default=None,
+                        help="JSON-lines progress (default when stdout is not a terminal)")
+
+
+def run(args):
+    from pathlib import Path
+
+    from ..protocol import make_reporter
+
+    options = RenderOptions(
+        shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,
+        image_format=args.image_format, bit_depth=args.bit_depth, device=args.device, appearance=args.appearance,
+        smoothing=args.smoothing, truncation_psi=args.truncation_psi, name=args.name, force=args.force,
+    )
+    return render_shot(options, make_reporter(args.json))

@@ -1,0 +1,97 @@
+"""Writing output frames: PNG (8- or 16-bit sRGB, straight alpha) and EXR (half, linear).
+
+Every writer goes through a temporary name in the same folder and ``os.replace``, so a
+killed job never leaves a truncated frame under the final name.
+"""
+
+import os
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NeuralFaceError
+
+FORMATS = {"png": ".png", "exr": ".exr"}
+
+
+def frame_file_name(pattern, frame, extension):
+    """Blender's ``#`` padding: ``neural_####`` + frame 7 -> ``neural_0007`` + extension.
+
+    The last run of ``#`` is replaced; without one, four digits are appended.
+    """
+    runs = list(re.finditer(r"#+", pattern))
+    if not runs:
+        return f"{pattern}{frame:04d}{extension}"
+    run = runs[-1]
+    return f"{pattern[:run.start()]}{frame:0{len(run.group())}d}{pattern[run.end():]}{extension}"
+
+
+def srgb_to_linear(values):
+    """sRGB-encoded [0, 1] -> linear light (IEC 61966-2-1), float32."""
+    values = np.asarray(values, dtype=np.float32)
+    return np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def _atomic(path, write):
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except PermissionError as error:
+        raise NeuralFaceError(f"{path.parent}: output folder is not writable ({error.strerror})") from error
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return path
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def encode_png16(rgba):
+    """16-bit RGBA PNG bytes from uint16 [H, W, 4] (PIL cannot write 16-bit RGBA)."""
+    height, width, _ = rgba.shape
+    rows = rgba.astype(">u2").reshape(height, width * 8 // 2).view(np.uint8).reshape(height, width * 8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()  # filter 0 per row
+    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)  # 16-bit, colour type 6 = RGBA
+    srgb = struct.pack(">B", 0)  # sRGB chunk, perceptual intent
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"sRGB", srgb)
+            + _png_chunk(b"IDAT", zlib.compress(raw, 6)) + _png_chunk(b"IEND", b""))
+
+
+def write_png(path, rgba, bit_depth=8):
+    """``rgba`` [H, W, 4] float in [0, 1]: sRGB colour, straight (unpremultiplied) alpha."""
+    rgba = np.clip(np.asarray(rgba, dtype=np.float32), 0.0, 1.0)
+    if bit_depth == 8:
+        from PIL import Image
+
+        pixels = np.rint(rgba * 255.0).astype(np.uint8)
+        return _atomic(path, lambda p: Image.fromarray(pixels, "RGBA").save(p, format="PNG"))
+    if bit_depth == 16:
+        data = encode_png16(np.rint(rgba * 65535.0).astype(np.uint16))
+        return _atomic(path, lambda p: Path(p).write_bytes(data))
+    raise NeuralFaceError(f"PNG bit depth must be 8 or 16, got {bit_depth}")
+
+
+def write_exr(path, rgba):
+    """Half-float RGBA EXR: linear colour, premultiplied alpha (the EXR convention Blender reads)."""
+    from ..shot.exr import write_exr_channels
+
+    rgba = np.clip(np.asarray(rgba, dtype=np.float32), 0.0, 1.0)
+    alpha = rgba[..., 3]
+    linear = srgb_to_linear(rgba[..., :3]) * alpha[..., None]
+    channels = {"R": linear[..., 0], "G": linear[..., 1], "B": linear[..., 2], "A": alpha}
+    return write_exr_channels(path, channels, half=True)
+
+
+def write_frame(path, rgba, image_format, bit_depth=8):
+    if image_format == "png":
+        return write_png(path, rgba, bit_depth)
+    if image_format == "exr":
+        return write_exr(path, rgba)
+    raise NeuralFaceError(f"unknown image format {image_format!r} (use png or exr)")

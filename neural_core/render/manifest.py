@@ -1,0 +1,67 @@
+"""The render manifest: which output frame was made from which inputs.
+
+``OUT/<name>.manifest.json`` maps each frame to the file written and the SHA-256 of
+everything that decides its pixels (model file, render options, the frame's conditioning
+and pass file). A rerun skips a frame whose file exists and whose hash matches; anything
+else is rendered again. The manifest is rewritten atomically after every frame, so a
+killed job loses at most the record of the frame in flight (which is then re-rendered).
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+MANIFEST_VERSION = 1
+
+
+def file_sha256(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def frame_hash(*parts):
+    """SHA-256 over byte strings / JSON-able values, in order."""
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part if isinstance(part, bytes) else json.dumps(part, sort_keys=True).encode()
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+class Manifest:
+    """Per-frame records ``{frame: {"file": name, "hash": hex}}`` in one JSON file."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.frames = {}
+        if self.path.is_file():
+            try:
+                data = json.loads(self.path.read_text())
+                if data.get("version") == MANIFEST_VERSION:
+                    self.frames = {int(k): v for k, v in data.get("frames", {}).items()}
+            except (ValueError, OSError, AttributeError):
+                self.frames = {}  # unreadable: every frame is simply rendered again
+
+    def is_current(self, frame, file_path, digest):
+        record = self.frames.get(frame)
+        return (record is not None and record.get("hash") == digest
+                and record.get("file") == Path(file_path).name and Path(file_path).is_file())
+
+    def record(self, frame, file_path, digest):
+        self.frames[frame] = {"file": Path(file_path).name, "hash": digest}
+        self.save()
+
+    def save(self):
+        data = {"version": MANIFEST_VERSION, "frames": {str(k): self.frames[k] for k in sorted(self.frames)}}
+        temporary = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        try:
+            temporary.write_text(json.dumps(data, indent=1) + "\n")
+            os.replace(temporary, self.path)
+        finally:
+            if temporary.exists():
+                temporary.unlink()

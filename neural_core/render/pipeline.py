@@ -1,0 +1,142 @@
+"""The render loop: shot folder in, one RGBA image per frame out, under the worker protocol.
+
+Streaming: ``shot.json`` (small) is read once; each frame's passes are read, rendered,
+written and dropped before the next, so memory does not grow with the shot's length.
+Determinism: the appearance latent and the noise maps are fixed per shot, so the same
+inputs give bit-identical frames, and a job killed half-way and rerun gives exactly the
+frames of an uninterrupted run (see :mod:`.manifest`).
+"""
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NeuralFaceError, ShotFormatError
+from ..protocol import Job
+from ..shot import pass_path, read_shot
+from .frames import parse_frame_spec
+from .images import FORMATS, frame_file_name, write_frame
+from .manifest import Manifest, file_sha256, frame_hash
+
+RENDER_VERSION = 1  # bump when the same inputs would give different pixels
+
+
+@dataclass
+class RenderOptions:
+    shot: str  # shot folder
+    out: str  # output folder (created)
+    model: str = "default"  # "default" or a checkpoint path
+    frames: str | None = None  # "1-48", "1,5,10-12"; None = every frame of the shot
+    image_format: str = "png"  # "png" | "exr"
+    bit_depth: int = 8  # PNG only: 8 or 16
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
+    appearance: int = 0  # seed of the appearance latent (skin, lighting), fixed for the shot
+    smoothing: float = 0.0  # temporal filter on the coefficients: Gaussian sigma in frames (0 = off)
+    truncation_psi: float = 1.0  # < 1 pulls the face towards the model's average
+    name: str = "neural_####"  # output file pattern; the last run of '#' is the padded frame number
+    force: bool = False  # render every frame even when the manifest says it is current
+
+
+def smoothed_coefficients(shot, wanted_names, sigma):
+    """{frame: [len(wanted_names)] float32}: the shot's coefficients in the model's order,
+    optionally Gaussian-filtered over time (sigma in frames, ``mode='nearest'`` at the ends).
+
+    Always computed over the whole shot, so rendering a sub-range gives the same frames.
+    """
+    index = {name: i for i, name in enumerate(shot.coefficient_names)}
+    values = np.zeros((len(shot.frames), len(wanted_names)), dtype=np.float64)
+    for column, name in enumerate(wanted_names):
+        if name in index:
+            values[:, column] = [record.coefficients[index[name]] for record in shot.frames]
+    if sigma and sigma > 0 and len(shot.frames) > 1:
+        from scipy.ndimage import gaussian_filter1d
+
+        values = gaussian_filter1d(values, sigma=float(sigma), axis=0, mode="nearest")
+    return {record.frame: values[i].astype(np.float32) for i, record in enumerate(shot.frames)}
+
+
+def _check_writable(folder):
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".neural_face_write_test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise NeuralFaceError(f"{folder}: output folder is not writable ({error.strerror or error})") from error
+
+
+class ShotRenderer:
+    """Prepared state for one shot: the shot, the model, conditioning and the manifest."""
+
+    def __init__(self, options: RenderOptions):
+        from .model import FaceModel, resolve_model_path
+
+        if options.image_format not in FORMATS:
+            raise NeuralFaceError(f"--format must be one of {sorted(FORMATS)}, got {options.image_format!r}")
+        if options.image_format == "png" and options.bit_depth not in (8, 16):
+            raise NeuralFaceError(f"--depth must be 8 or 16 for PNG, got {options.bit_depth}")
+        if options.smoothing < 0:
+            raise NeuralFaceError(f"--smoothing must be >= 0 (Gaussian sigma in frames), got {options.smoothing}")
+        self.options = options
+        self.shot_folder = Path(options.shot)
+        self.shot = read_shot(self.shot_folder)
+        self.frames = parse_frame_spec(options.frames, self.shot.frame_numbers())
+        self.model = FaceModel(resolve_model_path(options.model), device=options.device,
+                               appearance_seed=options.appearance, truncation_psi=options.truncation_psi)
+        missing = [name for name in self.model.needed_passes if name not in self.shot.passes]
+        if missing:
+            raise ShotFormatError(
+                f"the model needs the passes {missing} but the shot has {sorted(self.shot.passes) or 'none'} "
+                "(export the shot with passes on)", file=self.shot_folder / "shot.json", field="passes")
+        self.coefficients = smoothed_coefficients(self.shot, self.model.coefficient_names, options.smoothing)
+        self.out = Path(options.out)
+        _check_writable(self.out)
+        self.extension = FORMATS[options.image_format]
+        self.manifest = Manifest(self.out / f"{options.name.replace('#', '').rstrip('_.-') or 'neural'}.manifest.json")
+        fingerprint = asdict(options)
+        for key in ("shot", "out", "model", "frames", "device", "force"):
+            fingerprint.pop(key)  # where things are and which subset runs do not change pixels
+        self.fingerprint = {"render_version": RENDER_VERSION, "model_sha256": self.model.sha256,
+                            "resolution": list(self.shot.resolution), **fingerprint}
+
+    def start_fields(self):
+        return {"shot": str(self.shot_folder), "out": str(self.out), "model": self.model.describe(),
+                "device_note": self.model.device_note, "format": self.options.image_format}
+
+    def output_path(self, frame):
+        return self.out / frame_file_name(self.options.name, frame, self.extension)
+
+    def render_frame(self, frame):
+        """Render ``frame`` unless the manifest says its output is current; returns the
+        path written, or None when skipped."""
+        from ..shot.passes import read_passes
+
+        path = self.output_path(frame)
+        coefficients = self.coefficients[frame]
+        pass_file = pass_path(self.shot_folder, frame, self.shot.passes_folder)
+        digest = frame_hash(self.fingerprint, coefficients.tobytes(), file_sha256(pass_file))
+        if not self.options.force and self.manifest.is_current(frame, path, digest):
+            return None
+        passes = read_passes(self.shot, frame, self.shot_folder, names=self.model.needed_passes)
+        rgba = self.model.render(passes, coefficients, frame=frame)
+        write_frame(path, rgba, self.options.image_format, self.options.bit_depth)
+        self.manifest.record(frame, path, digest)
+        return path
+
+
+def render_shot(options: RenderOptions, reporter=None):
+    """Render under the worker protocol; returns the exit code (0, 1, 2 or 3)."""
+    job = Job("render", reporter)
+    try:
+        with job:
+            renderer = ShotRenderer(options)
+            job.start(len(renderer.frames), renderer.frames, **renderer.start_fields())
+            for frame in job.frames(renderer.frames):
+                path = renderer.render_frame(frame)
+                job.frame_done(frame, path=str(path) if path else str(renderer.output_path(frame)), skipped=path is None)
+    finally:
+        job.reporter.close()
+    return job.exit_code
