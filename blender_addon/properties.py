@@ -76,11 +76,14 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
     )
     smoothing: bpy.props.FloatProperty(
         name="Temporal Smoothing",
-        description="Strength of the temporal filter on the conditioning (0 = off, 1 = strongest)",
+        description=(
+            "Temporal filter on the conditioning coefficients: Gaussian sigma in frames (0 = off). "
+            "Passed to the worker as --smoothing"
+        ),
         min=0.0,
-        max=1.0,
+        soft_max=5.0,
         default=0.0,
-        subtype="FACTOR",
+        unit="NONE",
     )
     passes_engine: bpy.props.EnumProperty(
         name="Passes Engine",

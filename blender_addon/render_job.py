@@ -37,7 +37,7 @@ class RenderSettings:
     file_format: str = "png"  # "png" | "exr"
     png_depth: int = 8  # 8 | 16 bits per channel
     appearance: int = 0  # appearance seed
-    smoothing: float = 0.0  # temporal smoothing strength, 0 = off
+    smoothing: float = 0.0  # temporal smoothing: Gaussian sigma in frames, 0 = off
     passes_engine: str = "CYCLES"  # "CYCLES" | "EEVEE" | "WORKBENCH"
     passes_samples: int = 2  # render samples for the passes
     worker_python: str = ""  # the add-on preference; "" = default resolution (worker.py)

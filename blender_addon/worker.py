@@ -122,7 +122,7 @@ class RenderRequest:
     model: str = ""  # checkpoint path; "" = the bundled default model
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     appearance: int = 0  # appearance seed (fixed per shot)
-    smoothing: float = 0.0  # temporal filter strength on the conditioning, 0 = off
+    smoothing: float = 0.0  # temporal filter on the conditioning: Gaussian sigma in frames, 0 = off
     force: bool = False  # re-render frames the manifest says are up to date
     extra: list = field(default_factory=list)  # further arguments, passed verbatim
 
@@ -142,7 +142,7 @@ def render_command(python, request):
         "--appearance", str(request.appearance),
     ]
     if request.file_format == "png" and int(request.png_depth) != 8:
-        args += ["--bit-depth", str(int(request.png_depth))]
+        args += ["--depth", str(int(request.png_depth))]
     if request.smoothing > 0:
         args += ["--smoothing", f"{request.smoothing:g}"]
     if request.force:

@@ -47,10 +47,24 @@ class EqualizedLinear(nn.Module):
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
 
+    def scaled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight * weight_gain, bias * bias_gain); cached while the raw values are
+        unchanged and no gradient is needed, so inference does not rescale every call."""
+        if torch.is_grad_enabled() and (self.weight.requires_grad or self.bias.requires_grad):
+            return self._scale(self.weight, self.bias)
+        key = (self.weight.data_ptr(), self.weight._version, self.bias.data_ptr(), self.bias._version, self.weight.dtype, self.weight.device)
+        cache = self.__dict__.get("_scaled_cache")
+        if cache is None or cache[0] != key:
+            cache = (key, self._scale(self.weight.detach(), self.bias.detach()))
+            self.__dict__["_scaled_cache"] = cache
+        return cache[1]
+
+    def _scale(self, weight, bias):
+        return weight * self.weight_gain, (bias * self.bias_gain if self.bias_gain != 1 else bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, in] -> [N, out]."""
-        w = self.weight * self.weight_gain
-        b = self.bias * self.bias_gain if self.bias_gain != 1 else self.bias
+        w, b = self.scaled()
         if self.activation == "linear":
             return torch.addmm(b.unsqueeze(0), x, w.t())
         x = x.matmul(w.t()) + b.unsqueeze(0)

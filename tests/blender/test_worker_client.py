@@ -65,7 +65,7 @@ def test_render_command_line_follows_the_documented_options(tmp_path):
                     "--format", "exr", "--model", "default", "--device", "cpu", "--appearance", "7"]
     request = worker.RenderRequest(shot="/s", out="/o", frame_start=1, frame_end=1, png_depth=16, smoothing=0.5)
     argv = worker.render_command("/py", request)
-    assert argv[argv.index("--bit-depth") + 1] == "16" and argv[argv.index("--smoothing") + 1] == "0.5"
+    assert argv[argv.index("--depth") + 1] == "16" and argv[argv.index("--smoothing") + 1] == "0.5"
 
 
 def test_environment_puts_the_checkout_on_pythonpath(tmp_path):

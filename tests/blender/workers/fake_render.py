@@ -53,7 +53,7 @@ def parse(argv):
     parser.add_argument("--model", default="default")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--appearance", type=int, default=0)
-    parser.add_argument("--bit-depth", type=int, default=8)
+    parser.add_argument("--depth", type=int, default=8)
     parser.add_argument("--smoothing", type=float, default=0.0)
     parser.add_argument("--force", action="store_true")
     return parser.parse_args(argv[3:])
