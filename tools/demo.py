@@ -7,7 +7,10 @@ Run through ``./tools/demo`` (which sets up ``.venv``). Stages:
   3. build the demo scene: the bundled head, 48 frames at 24 fps (blink, smile, jaw
      open, head turn, camera dolly), saved as ``demo_out/demo_scene.blend``;
   4. export the shot folder (coefficients, pose, camera, landmarks, Cycles passes);
-  5. validate the shot folder and summarise it.
+  5. validate the shot folder and summarise it;
+  6. synthesise the faces with the bundled default model in a worker process;
+  7. composite them over the render layers and write the final frames;
+  8. write ``demo_out/contact_sheet.png`` (passes, neural face, composite for 8 frames).
 """
 
 import argparse
@@ -69,10 +72,14 @@ def install_extension(zip_path, out):
 def build_scene(out, frames):
     import bpy
 
+    import blender_addon
     from blender_addon.demo_scene import build_demo_scene
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
+    blender_addon.register()
     demo = build_demo_scene(bpy.context.scene, frames=frames)
+    demo.scene.neural_face.head_object = demo.head.mesh
+    demo.scene.neural_face.output_folder = "//"
     path = out / "demo_scene.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(path))
     print(f"   head '{demo.head.mesh.name}': {len(demo.head.mesh.data.vertices)} vertices, "
@@ -80,20 +87,22 @@ def build_scene(out, frames):
     return demo, path
 
 
-def export(demo, out, samples):
-    import bpy
+def job_settings(demo, samples):
+    import dataclasses
 
-    from blender_addon.export.exporter import ExportSettings, export_shot
+    from blender_addon import render_job
 
-    settings = ExportSettings(
-        output=str(out / "shot"),
-        frame_start=demo.scene.frame_start,
-        frame_end=demo.scene.frame_end,
-        head_object=demo.head.mesh.name,
-        passes=True,
-        samples=samples,
-    )
-    return export_shot(bpy.context.scene, settings, progress=lambda done, total: print(f"   frame {done}/{total}", end="\r", flush=True))
+    settings = render_job.settings_from_scene(demo.scene)
+    return dataclasses.replace(settings, passes_samples=samples)
+
+
+def export(demo, settings):
+    from blender_addon import render_job
+
+    def progress(done, total):
+        print(f"   exported {done}/{total}", end="\r" if done < total else "\n", flush=True)
+
+    return render_job.export_shot_folder(demo.scene, settings, progress=progress)
 
 
 def summarise(shot_path):
@@ -106,7 +115,22 @@ def summarise(shot_path):
     return shot
 
 
-def main(argv=None):
+def synthesise(demo, settings, shot_path):
+    from blender_addon import render_job
+
+    progress = render_job.run_blocking(demo.scene, settings, log=lambda text: print(f"   {text}", flush=True),
+                                       shot=shot_path)
+    return progress
+
+
+def composite(demo, settings):
+    from blender_addon import compositor
+    from render_shot import composite as composite_frames
+
+    return composite_frames(demo.scene, settings, compositor)
+
+
+def main(argv=None):def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "demo_out"), help="output folder (default: demo_out/)")
     parser.add_argument("--frames", type=int, default=48)
@@ -121,11 +145,28 @@ def main(argv=None):
     zip_path = stages.run("Build the extension", build_extension.build, ROOT / "dist")
     stages.produced("extension package", zip_path)
     stages.run("Install and enable it in Blender", install_extension, zip_path, out)
-    demo, blend = stages.run("Build the demo scene (bundled head, 48 frames)", build_scene, out, args.frames)
+    demo, blend = stages.run(f"Build the demo scene (bundled head, {args.frames} frames)", build_scene, out, args.frames)
     stages.produced("demo scene", blend)
-    shot_path = stages.run("Export the shot (coefficients, pose, camera, passes)", export, demo, out, args.samples)
+    settings = job_settings(demo, args.samples)
+    shot_path = stages.run("Export the shot (coefficients, pose, camera, Cycles passes)", export, demo, settings)
     stages.produced("shot folder", shot_path)
     stages.run("Validate the shot folder", summarise, shot_path)
+    from neural_core.render.model import DEFAULT_MODEL
+
+    if not DEFAULT_MODEL.is_file():
+        print(f"\n== The bundled default model ({DEFAULT_MODEL}) is not in this checkout: "
+              "skipping synthesis, compositing and the contact sheet.")
+    else:
+        stages.run("Synthesise faces with the bundled default model (worker process)", synthesise, demo, settings,
+                   shot_path)
+        stages.produced("neural face frames", settings.frames_folder)
+        composite_folder = stages.run("Composite over the render layers", composite, demo, settings)
+        stages.produced("composited frames", composite_folder)
+        from contact_sheet import write_contact_sheet
+
+        sheet = stages.run("Contact sheet (passes, neural face, composite; 8 frames)", write_contact_sheet,
+                           shot_path, settings.frames_folder, composite_folder, out / "contact_sheet.png")
+        stages.produced("contact sheet", sheet)
     stages.summary()
     return 0
 
