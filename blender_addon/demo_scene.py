@@ -27,6 +27,7 @@ EXPRESSION_KEYS = {
 HEAD_TURN_DEGREES = [(1, -15.0), (24, 0.0), (48, 15.0)]  # about the head bone's up axis
 CAMERA_DISTANCE_M = [(1, 0.75), (48, 0.6)]  # slow dolly in
 LENS_MM = 85.0
+DEMO_SAMPLES = 8  # Cycles samples of the conventional render
 
 
 @dataclass
@@ -69,6 +70,15 @@ def build_demo_scene(scene=None, *, resolution=256, frames=FRAMES):
     scene.frame_start, scene.frame_end = 1, frames
     scene.render.resolution_x = scene.render.resolution_y = resolution
     scene.render.resolution_percentage = 100
+    # The conventional render the neural face is composited over: Cycles on the CPU, a few
+    # denoised samples (EEVEE through software OpenGL takes over a minute per frame here).
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = DEMO_SAMPLES
+    scene.render.film_transparent = False
+    if scene.world is None:
+        scene.world = bpy.data.worlds.new("NeuralFaceDemoWorld")
+    scene.world.color = (0.18, 0.2, 0.23)
 
     head = build_head(scene)
     for name, keys in EXPRESSION_KEYS.items():

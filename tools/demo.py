@@ -87,13 +87,13 @@ def build_scene(out, frames):
     return demo, path
 
 
-def job_settings(demo, samples):
+def job_settings(demo, samples, model):
     import dataclasses
 
     from blender_addon import render_job
 
     settings = render_job.settings_from_scene(demo.scene)
-    return dataclasses.replace(settings, passes_samples=samples)
+    return dataclasses.replace(settings, passes_samples=samples, model=str(Path(model).resolve()) if model else "")
 
 
 def export(demo, settings):
@@ -130,11 +130,12 @@ def composite(demo, settings):
     return composite_frames(demo.scene, settings, compositor)
 
 
-def main(argv=None):def main(argv=None):
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "demo_out"), help="output folder (default: demo_out/)")
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--samples", type=int, default=2, help="Cycles samples for the passes")
+    parser.add_argument("--model", default="", help="checkpoint to render with (default: the bundled model)")
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -147,17 +148,18 @@ def main(argv=None):def main(argv=None):
     stages.run("Install and enable it in Blender", install_extension, zip_path, out)
     demo, blend = stages.run(f"Build the demo scene (bundled head, {args.frames} frames)", build_scene, out, args.frames)
     stages.produced("demo scene", blend)
-    settings = job_settings(demo, args.samples)
+    settings = job_settings(demo, args.samples, args.model)
     shot_path = stages.run("Export the shot (coefficients, pose, camera, Cycles passes)", export, demo, settings)
     stages.produced("shot folder", shot_path)
     stages.run("Validate the shot folder", summarise, shot_path)
     from neural_core.render.model import DEFAULT_MODEL
 
-    if not DEFAULT_MODEL.is_file():
+    if not args.model and not DEFAULT_MODEL.is_file():
         print(f"\n== The bundled default model ({DEFAULT_MODEL}) is not in this checkout: "
               "skipping synthesis, compositing and the contact sheet.")
     else:
-        stages.run("Synthesise faces with the bundled default model (worker process)", synthesise, demo, settings,
+        stages.run(f"Synthesise faces with {'the bundled default model' if not args.model else args.model} (worker)",
+                   synthesise, demo, settings,
                    shot_path)
         stages.produced("neural face frames", settings.frames_folder)
         composite_folder = stages.run("Composite over the render layers", composite, demo, settings)

@@ -104,19 +104,26 @@ def modulated_conv_fused(
         dcoefs = torch.full([N, O], 1.0 if gain is None else float(gain), dtype=styles.dtype, device=styles.device)
     scale = styles.unsqueeze(1) * dcoefs.unsqueeze(2)  # [N, O, I]
     if k == 1 and up == 1:  # ToRGB: a batched matrix product beats a 1x1 conv
-        y = torch.bmm(scale * weight.reshape(1, O, I), x.reshape(N, I, H * W))
+        w = scale * weight.reshape(1, O, I)  # [N, O, I]
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            y = torch.bmm(x.permute(0, 2, 3, 1).reshape(N, H * W, I), w.transpose(1, 2))  # [N, HW, O]
+            if bias is not None:
+                y = y.add_(bias)
+            return y.reshape(N, H, W, O).permute(0, 3, 1, 2)  # channels_last view
+        y = torch.bmm(w, x.reshape(N, I, H * W))
         if bias is not None:
             y = y.add_(bias.reshape(1, O, 1))
         return y.reshape(N, O, H, W)
     if N > 1 and bias is not None:
         bias = bias.repeat(N)
-    x = x.reshape(1, N * I, H, W)
+    if N > 1:
+        x = x.reshape(1, N * I, H, W)
     if up == 1:
         w = weight.unsqueeze(0) * scale.reshape(N, O, I, 1, 1)
         y = F.conv2d(x, w.reshape(N * O, I, k, k), bias=bias, padding=k // 2, groups=N)
-        return y.reshape(N, O, H, W)
+        return y if N == 1 else y.reshape(N, O, H, W)
     w = weight_t.unsqueeze(0) * scale.transpose(1, 2).reshape(N, I, O, 1, 1)  # [N, I, O, k, k]
     y = F.conv_transpose2d(x, w.reshape(N * I, O, k, k), stride=2, groups=N)  # [1, N*O, 2H+1, 2W+1]
     bw = blur_weight if N == 1 else blur_weight.repeat(N, 1, 1, 1)
     y = F.conv2d(y, bw, bias=bias, padding=1, groups=N * O)
-    return y.reshape(N, O, 2 * H, 2 * W)
+    return y if N == 1 else y.reshape(N, O, 2 * H, 2 * W)

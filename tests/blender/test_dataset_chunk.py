@@ -31,7 +31,7 @@ def test_expressions_are_sparse_and_jaw_open_covers_its_range():
     jaw = np.array([d["jawOpen"] for d in draws])
     assert (jaw < 0.1).mean() > 0.2 and (jaw > 0.8).mean() > 0.05
     smile = np.array([[d["mouthSmileLeft"], d["mouthSmileRight"]] for d in draws])
-    assert np.corrcoef(smile.T)[0, 1] > 0.8  # left and right move together
+    assert np.corrcoef(smile.T)[0, 1] > 0.6  # left and right move together (independent draws: about 0)
     assert np.mean([sum(v > 0.05 for v in d.values()) for d in draws]) < len(ARKIT_SUBSET) / 2
 
 

@@ -1,13 +1,16 @@
 """Building blocks: FIR resampling, modulated convolution, fast vs reference paths."""
 
+import pytest
+
+torch = pytest.importorskip("torch")  # the Blender 5.0.1 venv has no torch: skip, do not error
+
 import math
 
-import pytest
-import torch
 import torch.nn.functional as F
 
 from neural_core.generator.layers import EqualizedLinear, blur, depthwise_filter, make_filter_2d, upfirdn2d_reference, upsample_2x
 from neural_core.generator.modulated import modulate_weights, modulated_conv_fused, modulated_conv_reference
+
 
 TAPS = (1, 3, 3, 1)
 

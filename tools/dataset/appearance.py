@@ -51,7 +51,7 @@ class Look:
     # -- building ---------------------------------------------------------------------
     def _principled(self, name):
         material = bpy.data.materials.new(name)
-        if not material.use_nodes:
+        if bpy.app.version < (5, 0, 0):  # 5.0 materials always use nodes
             material.use_nodes = True
         bsdf = next(n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
         bsdf.name = "bsdf"
@@ -163,7 +163,8 @@ class Look:
     def _world(self):
         world = bpy.data.worlds.new("NFData_world")
         self.scene.world = world
-        world.use_nodes = True
+        if bpy.app.version < (5, 0, 0):  # 5.0 worlds always use nodes
+            world.use_nodes = True
         nodes, links = world.node_tree.nodes, world.node_tree.links
         out = next(n for n in nodes if n.type == "OUTPUT_WORLD")
         for n in list(nodes):
