@@ -32,6 +32,7 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
         name="Model",
         description="Generator checkpoint (.safetensors, .pt or .pkl). Empty: the bundled default model",
         subtype="FILE_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},
         default="",
     )
     device: bpy.props.EnumProperty(
@@ -51,6 +52,7 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
             "composite/. '//' paths are relative to the .blend file"
         ),
         subtype="DIR_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},
         default=DEFAULT_OUTPUT,
     )
     file_format: bpy.props.EnumProperty(

@@ -163,3 +163,14 @@ def test_disable_leaves_nothing_behind(addon):  # noqa: F811
         assert len(getattr(bpy.app.handlers, name)) <= count
         assert not any("blender_addon" in getattr(h, "__module__", "") for h in getattr(bpy.app.handlers, name))
     addon_utils.enable(ADDON, default_set=True)  # the fixture disables it again
+
+
+def test_path_settings_accept_blend_relative_paths_without_warning(addon):  # noqa: F811
+    import warnings
+
+    props = bpy.context.scene.neural_face
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Blender warns when '//' is set on a path without the flag
+        props.output_folder = "//renders/"
+        props.model_path = "//models/face.safetensors"
+    assert props.output_folder == "//renders/"
