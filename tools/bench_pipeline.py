@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Where the time of a Neural Face render goes, per frame, and whether memory stays flat.
+
+    .venv/bin/python tools/bench_pipeline.py [--frames 48] [--long 480] [--model default]
+
+On the demo shot (the bundled head, 256x256) it times, per frame:
+  export     coefficients, pose, camera, landmarks (coefficient-only export)
+  passes     Cycles CPU passes (export with passes minus coefficient-only export)
+  exr read   reading one frame's passes into canonical arrays
+  synthesis  the model: passes + coefficients -> RGBA
+  write      writing one PNG (8-bit, atomic)
+  composite  the compositor's own cost: a frame rendered with compositing minus the same
+             frame without it (the conventional CG render itself is the user's, not ours)
+and prints each stage's share of synthesis (target: everything but passes and synthesis
+<= 10% of synthesis). Then it runs the real worker (``python -m neural_core render``) on
+the shot and on a --long-frame version of it (the same pass files under new frame
+numbers) and prints each run's peak memory (target: about equal).
+
+Without the bundled default model, a randomly initialised model of the default
+configuration is timed instead (same architecture, same cost); the output says so.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+
+def timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def model_for_timing(spec, folder):
+    """(path, note): the requested model, or a random default-configuration model."""
+    from neural_core.render.model import DEFAULT_MODEL
+
+    if spec != "default":
+        return Path(spec), spec
+    if DEFAULT_MODEL.is_file():
+        return DEFAULT_MODEL, "bundled default model"
+    import torch
+
+    from neural_core.conditional.checkpoint import save_conditional
+    from neural_core.conditional.config import default_config
+    from neural_core.conditional.model import ConditionalModel
+    from neural_core.rig.arkit import ARKIT_52
+
+    torch.manual_seed(0)
+    path = Path(folder) / "random_default_config.safetensors"
+    save_conditional(ConditionalModel(default_config(list(ARKIT_52))), path)
+    return path, "random weights, default configuration (the bundled model is not in this checkout)"
+
+
+def stage_times(scene, shot_folder, model_path, frames, folder):
+    """Per-frame seconds of every stage, measured on the demo scene."""
+    import bpy
+
+    from blender_addon.export.exporter import ExportSettings, export_shot
+    from neural_core.render.images import write_png
+    from neural_core.render.model import FaceModel
+    from neural_core.render.pipeline import smoothed_coefficients
+    from neural_core.shot import read_shot
+    from neural_core.shot.passes import read_passes
+
+    times = {}
+    _, seconds = timed(export_shot, scene, ExportSettings(output=str(Path(folder) / "coef"), passes=False))
+    times["export"] = seconds / frames
+    _, seconds = timed(export_shot, scene, ExportSettings(output=str(shot_folder), passes=True, samples=1))
+    times["passes"] = seconds / frames - times["export"]
+
+    shot = read_shot(shot_folder)
+    model = FaceModel(model_path, device="cpu")
+    coefficients = smoothed_coefficients(shot, model.coefficient_names, 0.0)
+    read_total = synth_total = write_total = 0.0
+    for record in shot.frames:
+        passes, seconds = timed(read_passes, shot, record.frame, shot_folder, names=model.needed_passes)
+        read_total += seconds
+        rgba, seconds = timed(model.render, passes, coefficients[record.frame], record.frame)
+        synth_total += seconds
+        _, seconds = timed(write_png, Path(folder) / f"neural_{record.frame:04d}.png", rgba)
+        write_total += seconds
+    times["exr read"] = read_total / frames
+    times["synthesis"] = synth_total / frames
+    times["write"] = write_total / frames
+
+    # compositor cost: render a few frames with and without compositing
+    from blender_addon import compositor
+
+    compositor.setup_compositor(scene, compositor.SequenceInfo(str(Path(folder) / "neural_0001.png"), 1, frames))
+    sample = list(range(1, frames + 1, max(1, frames // 4)))[:4]
+
+    def render_frames(use_compositing):
+        scene.render.use_compositing = use_compositing
+        scene.render.filepath = str(Path(folder) / "composite_probe.png")
+        start = time.perf_counter()
+        for frame in sample:
+            scene.frame_set(frame)
+            bpy.ops.render.render(write_still=True)
+        return (time.perf_counter() - start) / len(sample)
+
+    render_frames(True)  # warm-up (kernels, image cache)
+    with_compositing, without = render_frames(True), render_frames(False)
+    times["composite"] = max(0.0, with_compositing - without)
+    times["(CG render, not ours)"] = without
+    return times
+
+
+def peak_memory_mb(shot_folder, model_path, out):
+    """Peak RSS (MB) of one worker run over the whole shot, and its wall time."""
+    command = [sys.executable, "-m", "neural_core", "render", str(shot_folder), "--out", str(out),
+               "--model", str(model_path), "--device", "cpu", "--json", "--force"]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"bench_pipeline: worker failed ({process.returncode}): {process.stderr.read().decode()[-2000:]}")
+    return usage.ru_maxrss / 1024.0, time.perf_counter() - start
+
+
+def lengthen(shot_folder, frames, target):
+    """A shot of ``frames`` frames reusing the pass files (hard links) of ``shot_folder``."""
+    data = json.loads((Path(shot_folder) / "shot.json").read_text())
+    source = data["frames"]
+    target.mkdir(parents=True)
+    (target / "passes").mkdir()
+    records = []
+    for index in range(frames):
+        record = dict(source[index % len(source)])
+        record["frame"] = index + 1
+        records.append(record)
+        os.link(Path(shot_folder) / "passes" / f"{source[index % len(source)]['frame']:04d}.exr",
+                target / "passes" / f"{index + 1:04d}.exr")
+    data["frames"] = records
+    (target / "shot.json").write_text(json.dumps(data))
+    return target
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=48, help="length of the demo shot")
+    parser.add_argument("--long", type=int, default=480, help="length of the long shot for the memory check")
+    parser.add_argument("--model", default="default")
+    args = parser.parse_args(argv)
+
+    import bpy
+
+    import blender_addon
+    from blender_addon.demo_scene import build_demo_scene
+
+    folder = Path(tempfile.mkdtemp(prefix="neural_face_bench_"))
+    try:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        blender_addon.register()
+        demo = build_demo_scene(bpy.context.scene, frames=args.frames)
+        model_path, note = model_for_timing(args.model, folder)
+        shot = folder / "shot"
+        times = stage_times(demo.scene, shot, model_path, args.frames, folder)
+        synthesis = times["synthesis"]
+        print(f"\nBlender {bpy.app.version_string}, model: {note}, demo shot of {args.frames} frames at "
+              f"{demo.scene.render.resolution_x}x{demo.scene.render.resolution_y}")
+        print(f"{'stage':<24}{'ms/frame':>10}{'share of synthesis':>20}")
+        for name, seconds in times.items():
+            print(f"{name:<24}{seconds * 1000:>10.1f}{seconds / synthesis:>19.1%}")
+        overhead = sum(v for k, v in times.items() if k in ("export", "exr read", "write", "composite"))
+        verdict = "meets" if overhead <= 0.1 * synthesis else "misses"
+        print(f"everything but passes and synthesis: {overhead / synthesis:.1%} of synthesis "
+              f"({verdict} the <= 10% target)")
+        long_shot = lengthen(shot, args.long, folder / "long")
+        short_mb, short_s = peak_memory_mb(shot, model_path, folder / "out_short")
+        long_mb, long_s = peak_memory_mb(long_shot, model_path, folder / "out_long")
+        print(f"worker peak memory: {short_mb:.0f} MB for {args.frames} frames ({short_s:.0f} s), "
+              f"{long_mb:.0f} MB for {args.long} frames ({long_s:.0f} s): ratio {long_mb / short_mb:.2f}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        blender_addon.unregister()
+        sys.stdout.flush()
+        os._exit(0)  # bpy 4.5.15 can hang at interpreter exit
+
+
+if __name__ == "__main__":
+    main()
