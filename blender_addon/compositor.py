@@ -121,8 +121,25 @@ def load_sequence_image(sequence):
     image.source = "SEQUENCE"
     if image.filepath != path:
         image.filepath = path
+    # The worker writes PNG as sRGB with straight alpha and EXR as scene-linear with
+    # premultiplied alpha: tell Blender, whatever it guessed when the image was loaded.
+    if path.lower().endswith(".exr"):
+        image.alpha_mode = "PREMUL"
+    else:
+        image.colorspace_settings.name = "sRGB"
+        image.alpha_mode = "STRAIGHT"
     image.reload()
     return image
+
+
+def view_transform_warning(scene):
+    """A message when the scene's view transform will alter the neural face's colours
+    (the frames are display-referred sRGB; only 'Standard' shows them unchanged)."""
+    transform = scene.view_settings.view_transform
+    if transform == "Standard":
+        return None
+    return (f"the scene's view transform '{transform}' changes the neural face's colours in the composite; "
+            "set Color Management > View Transform to 'Standard' to keep them as synthesised")
 
 
 def setup_compositor(scene, sequence):

@@ -79,6 +79,7 @@ def build_demo_scene(scene=None, *, resolution=256, frames=FRAMES):
     if scene.world is None:
         scene.world = bpy.data.worlds.new("NeuralFaceDemoWorld")
     scene.world.color = (0.18, 0.2, 0.23)
+    scene.view_settings.view_transform = "Standard"  # composite keeps the neural face's sRGB colours
 
     head = build_head(scene)
     for name, keys in EXPRESSION_KEYS.items():

@@ -47,6 +47,9 @@ class NEURALFACE_OT_setup_compositor(bpy.types.Operator):
         except NeuralFaceError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
+        warning = compositor.view_transform_warning(scene)
+        if warning:
+            self.report({"WARNING"}, f"Neural Face: {warning}")
         self.report({"INFO"}, f"Neural Face: compositor plays {Path(nodes.image.image.filepath).name} "
                               f"for frames {settings.frame_start}-{settings.frame_end}")
         return {"FINISHED"}

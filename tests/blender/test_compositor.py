@@ -112,3 +112,24 @@ def test_composite_plays_each_file_on_its_own_frame(addon, tmp_path):  # noqa: F
         # the transparent border shows the render (the world colour) underneath
         assert np.abs(result[~inside, :3] - BACKGROUND_SRGB).max() <= 2, frame
         assert (result[..., 3] == 255).all()
+
+
+def test_sequence_colour_space_and_alpha_follow_the_file_format(addon, tmp_path):  # noqa: F811
+    write_sequence(tmp_path / "png")
+    image = compositor.load_sequence_image(compositor.SequenceInfo(str(tmp_path / "png/neural_0003.png"), 3, 4))
+    assert image.colorspace_settings.name == "sRGB" and image.alpha_mode == "STRAIGHT"
+    from neural_core.render.images import write_exr
+
+    (tmp_path / "exr").mkdir()
+    for frame in (3, 4):
+        write_exr(tmp_path / f"exr/neural_{frame:04d}.exr", frame_rgba(frame) / 255.0)
+    image = compositor.load_sequence_image(compositor.SequenceInfo(str(tmp_path / "exr/neural_0003.exr"), 3, 4))
+    assert image.alpha_mode == "PREMUL"
+    assert image.colorspace_settings.is_data is False
+
+
+def test_a_view_transform_that_alters_colours_is_reported(addon, tmp_path):  # noqa: F811
+    scene = tiny_scene(tmp_path)
+    assert compositor.view_transform_warning(scene) is None
+    scene.view_settings.view_transform = "AgX"
+    assert "AgX" in compositor.view_transform_warning(scene)
