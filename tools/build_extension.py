@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The pure-Python parts of neural_core the add-on uses (no torch, no model weights).
 # An allow-list, so a new torch-using package never slips into Blender by accident.
-CORE_SHIPPED = ("__init__.py", "errors.py", "protocol.py", "cancel.py", "rig", "shot")
+CORE_SHIPPED = ("__init__.py", "atomic.py", "errors.py", "protocol.py", "cancel.py", "rig", "shot")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 
 

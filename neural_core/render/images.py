@@ -4,7 +4,6 @@ Every writer goes through a temporary name in the same folder and ``os.replace``
 killed job never leaves a truncated frame under the final name.
 """
 
-import os
 import re
 import struct
 import zlib
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomically
 from ..errors import NeuralFaceError
 
 FORMATS = {"png": ".png", "exr": ".exr"}
@@ -36,17 +36,10 @@ def srgb_to_linear(values):
 
 
 def _atomic(path, write):
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        write(temporary)
-        os.replace(temporary, path)
+        return write_atomically(path, write)
     except PermissionError as error:
-        raise NeuralFaceError(f"{path.parent}: output folder is not writable ({error.strerror})") from error
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return path
+        raise NeuralFaceError(f"{Path(path).parent}: output folder is not writable ({error.strerror})") from error
 
 
 def _png_chunk(kind, data):

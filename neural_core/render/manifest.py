@@ -9,8 +9,9 @@ killed job loses at most the record of the frame in flight (which is then re-ren
 
 import hashlib
 import json
-import os
 from pathlib import Path
+
+from ..atomic import write_atomically
 
 MANIFEST_VERSION = 1
 
@@ -58,10 +59,4 @@ class Manifest:
 
     def save(self):
         data = {"version": MANIFEST_VERSION, "frames": {str(k): self.frames[k] for k in sorted(self.frames)}}
-        temporary = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        try:
-            temporary.write_text(json.dumps(data, indent=1) + "\n")
-            os.replace(temporary, self.path)
-        finally:
-            if temporary.exists():
-                temporary.unlink()
+        write_atomically(self.path, lambda temporary: temporary.write_text(json.dumps(data, indent=1) + "\n"))

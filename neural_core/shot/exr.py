@@ -6,11 +6,11 @@ e.g. ``"ViewLayer.Depth.Z"`` in a Blender multilayer EXR. Pixel arrays are
 ``[H, W]`` with row 0 at the top of the image (EXR's increasing-y order).
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomically
 from ..errors import ShotFormatError
 
 
@@ -124,11 +124,5 @@ def write_exr_channels(path, channels, half=False):
             raise ShotFormatError(f"channel '{name}' has shape {list(array.shape)}, expected {list(size)}", file=path)
         arrays[str(name)] = array
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        OpenEXR.File(header, arrays).write(str(temporary))
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    write_atomically(path, lambda temporary: OpenEXR.File(header, arrays).write(str(temporary)))
     return path

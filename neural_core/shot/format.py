@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_text_atomically
 from ..errors import ShotFormatError
 
 FORMAT_NAME = "neural-face-shot"
@@ -165,19 +166,6 @@ def shot_to_dict(shot):
     }
 
 
-def _write_text_atomic(path, text):
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
 def _dumps(value, depth=0):
     """JSON text, objects indented, arrays without objects inside on one line; floats keep
     full float64 precision (``repr``); NaN/inf raise ValueError."""
@@ -219,7 +207,7 @@ def write_shot(folder, shot):
     except (TypeError, ValueError) as error:  # render/source hold something JSON cannot store
         raise ShotFormatError(f"cannot be stored as JSON ({error})", file=path, field="render/source") from error
     folder.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(path, text + "\n")
+    write_text_atomically(path, text + "\n")
     return path
 
 

@@ -33,3 +33,18 @@ def fresh_blender():
 
 def pytest_unconfigure(config):
     _remove_handlers()
+
+
+@pytest.fixture
+def addon():
+    """The add-on enabled from this checkout (the factory reset disables it before each
+    test); yields its preferences. Any worker still running is stopped afterwards."""
+    import addon_utils
+
+    addon_utils.enable("blender_addon", default_set=True, handle_error=None)
+    assert "blender_addon" in bpy.context.preferences.addons
+    yield bpy.context.preferences.addons["blender_addon"].preferences
+    from blender_addon import worker
+
+    worker.stop_all()
+    addon_utils.disable("blender_addon", default_set=True)

@@ -1,31 +1,13 @@
-"""Helpers for the render-pipeline tests: the add-on enabled from the checkout, and a
-fake worker interpreter that runs ``workers/fake_render.py``."""
+"""Helpers for the render-pipeline tests: a fake worker interpreter that runs
+``workers/fake_render.py``, and checks for leftovers. (The ``addon`` fixture is in conftest.py.)"""
 
 import os
 import stat
 import sys
 from pathlib import Path
 
-import pytest
-
-import bpy
-
 ADDON = "blender_addon"
 WORKERS = Path(__file__).resolve().parent / "workers"
-
-
-@pytest.fixture
-def addon():
-    """The add-on enabled (the conftest's factory reset disables it before each test)."""
-    import addon_utils
-
-    addon_utils.enable(ADDON, default_set=True, handle_error=None)
-    assert ADDON in bpy.context.preferences.addons
-    yield bpy.context.preferences.addons[ADDON].preferences
-    from blender_addon import worker
-
-    worker.stop_all()
-    addon_utils.disable(ADDON, default_set=True)
 
 
 def make_fake_python(folder):

@@ -8,7 +8,6 @@ from PIL import Image
 
 import bpy
 from blender_addon import compositor
-from tests.blender.render_helpers import addon  # noqa: F401  (fixture)
 from tests.blender.workers.fake_render import SIZE, frame_rgba
 
 FIRST, LAST = 3, 4  # the scene range does not start at 1: the offset must be right
@@ -60,7 +59,7 @@ def tree_of(scene):
     return scene.compositing_node_group if compositor.uses_node_groups(scene) else scene.node_tree
 
 
-def test_setup_twice_makes_one_set_of_nodes(addon, tmp_path):  # noqa: F811
+def test_setup_twice_makes_one_set_of_nodes(addon, tmp_path):
     scene = tiny_scene(tmp_path)
     assert bpy.ops.neural_face.setup_compositor() == {"FINISHED"}
     tree = tree_of(scene)
@@ -79,7 +78,7 @@ def test_setup_twice_makes_one_set_of_nodes(addon, tmp_path):  # noqa: F811
     assert len([i for i in bpy.data.images if i.name.startswith(compositor.IMAGE_NAME)]) == 1
 
 
-def test_rerun_follows_a_changed_output_folder(addon, tmp_path):  # noqa: F811
+def test_rerun_follows_a_changed_output_folder(addon, tmp_path):
     scene = tiny_scene(tmp_path)
     bpy.ops.neural_face.setup_compositor()
     write_sequence(tmp_path / "other" / "frames")
@@ -89,14 +88,14 @@ def test_rerun_follows_a_changed_output_folder(addon, tmp_path):  # noqa: F811
     assert Path(image.filepath) == tmp_path / "other" / "frames" / f"neural_{FIRST:04d}.png"
 
 
-def test_missing_sequence_is_reported(addon, tmp_path):  # noqa: F811
+def test_missing_sequence_is_reported(addon, tmp_path):
     scene = tiny_scene(tmp_path)
     scene.neural_face.output_folder = str(tmp_path / "empty")
     with pytest.raises(RuntimeError, match="render the animation first"):
         bpy.ops.neural_face.setup_compositor()
 
 
-def test_composite_plays_each_file_on_its_own_frame(addon, tmp_path):  # noqa: F811
+def test_composite_plays_each_file_on_its_own_frame(addon, tmp_path):
     scene = tiny_scene(tmp_path)
     assert bpy.ops.neural_face.setup_compositor() == {"FINISHED"}
     inside = np.zeros((SIZE, SIZE), bool)
@@ -114,7 +113,7 @@ def test_composite_plays_each_file_on_its_own_frame(addon, tmp_path):  # noqa: F
         assert (result[..., 3] == 255).all()
 
 
-def test_sequence_colour_space_and_alpha_follow_the_file_format(addon, tmp_path):  # noqa: F811
+def test_sequence_colour_space_and_alpha_follow_the_file_format(addon, tmp_path):
     write_sequence(tmp_path / "png")
     image = compositor.load_sequence_image(compositor.SequenceInfo(str(tmp_path / "png/neural_0003.png"), 3, 4))
     assert image.colorspace_settings.name == "sRGB" and image.alpha_mode == "STRAIGHT"
@@ -128,7 +127,7 @@ def test_sequence_colour_space_and_alpha_follow_the_file_format(addon, tmp_path)
     assert image.colorspace_settings.is_data is False
 
 
-def test_a_view_transform_that_alters_colours_is_reported(addon, tmp_path):  # noqa: F811
+def test_a_view_transform_that_alters_colours_is_reported(addon, tmp_path):
     scene = tiny_scene(tmp_path)
     assert compositor.view_transform_warning(scene) is None
     scene.view_settings.view_transform = "AgX"

@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 import bpy
-from tests.blender.render_helpers import addon  # noqa: F401  (fixture)
 from tests.conftest import ROOT
 
 WORKER_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -34,7 +33,7 @@ def tiny_model(tmp_path):
     return path
 
 
-def test_demo_scene_export_real_worker_and_composite(addon, tiny_model, tmp_path):  # noqa: F811
+def test_demo_scene_export_real_worker_and_composite(addon, tiny_model, tmp_path):
     import dataclasses
 
     from blender_addon import compositor, render_job

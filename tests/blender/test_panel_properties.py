@@ -8,7 +8,7 @@ import pytest
 import bpy
 from blender_addon import properties, render_job
 from blender_addon.ui.panel import NEURALFACE_PT_render
-from tests.blender.render_helpers import ADDON, addon  # noqa: F401  (fixture)
+from tests.blender.render_helpers import ADDON
 
 OPERATORS = ("render_animation", "render_frame", "setup_compositor")
 
@@ -49,7 +49,7 @@ def draw_panel(scene):
     return layout.log
 
 
-def test_settings_have_the_documented_defaults(addon):  # noqa: F811
+def test_settings_have_the_documented_defaults(addon):
     props = bpy.context.scene.neural_face
     assert props.head_object is None and props.model_path == ""
     assert props.device == "AUTO" and props.output_folder == "//neural_face/"
@@ -59,7 +59,7 @@ def test_settings_have_the_documented_defaults(addon):  # noqa: F811
     assert not props.is_running and props.progress == 0.0
 
 
-def test_head_must_be_a_mesh(addon):  # noqa: F811
+def test_head_must_be_a_mesh(addon):
     scene = bpy.context.scene
     mesh = bpy.data.objects.new("Head", bpy.data.meshes.new("Head"))
     empty = bpy.data.objects.new("Empty", None)
@@ -72,7 +72,7 @@ def test_head_must_be_a_mesh(addon):  # noqa: F811
     assert properties._is_mesh(scene.neural_face, mesh) and not properties._is_mesh(scene.neural_face, empty)
 
 
-def test_settings_snapshot_resolves_blend_relative_output(addon, tmp_path):  # noqa: F811
+def test_settings_snapshot_resolves_blend_relative_output(addon, tmp_path):
     scene = bpy.context.scene
     props = scene.neural_face
     props.file_format, props.png_depth, props.device = "EXR", "16", "CPU"
@@ -91,12 +91,12 @@ def test_settings_snapshot_resolves_blend_relative_output(addon, tmp_path):  # n
     assert settings.worker_python == "/usr/bin/python3"
 
 
-def test_relative_output_of_an_unsaved_file_is_refused(addon):  # noqa: F811
+def test_relative_output_of_an_unsaved_file_is_refused(addon):
     with pytest.raises(render_job.NeuralFaceError, match="not saved"):
         render_job.settings_from_scene(bpy.context.scene)
 
 
-def test_settings_are_saved_with_the_file_but_not_the_running_flag(addon, tmp_path):  # noqa: F811
+def test_settings_are_saved_with_the_file_but_not_the_running_flag(addon, tmp_path):
     import addon_utils
 
     scene = bpy.context.scene
@@ -112,7 +112,7 @@ def test_settings_are_saved_with_the_file_but_not_the_running_flag(addon, tmp_pa
     assert not props.is_running
 
 
-def test_panel_draws_settings_and_buttons(addon):  # noqa: F811
+def test_panel_draws_settings_and_buttons(addon):
     log = draw_panel(bpy.context.scene)
     drawn = {name for kind, name, *rest in log if kind == "prop"}
     assert {"head_object", "model_path", "device", "output_folder", "file_format", "png_depth",
@@ -124,7 +124,7 @@ def test_panel_draws_settings_and_buttons(addon):  # noqa: F811
         assert hasattr(bpy.types, f"NEURAL_FACE_OT_{op}")
 
 
-def test_panel_shows_progress_while_a_job_runs(addon):  # noqa: F811
+def test_panel_shows_progress_while_a_job_runs(addon):
     scene = bpy.context.scene
     props = scene.neural_face
     props.frames_done, props.frames_total, props.progress, props.eta_text = 12, 48, 0.25, "1:30"
@@ -138,18 +138,18 @@ def test_panel_shows_progress_while_a_job_runs(addon):  # noqa: F811
     assert bars == [("progress", pytest.approx(0.25), "12/48 frames, 1:30 left")]
 
 
-def test_panel_offers_add_head_when_registered(addon):  # noqa: F811
+def test_panel_offers_add_head_when_registered(addon):
     has_add_head = hasattr(bpy.types, "NEURAL_FACE_OT_add_head")
     buttons = {name for kind, name, *rest in draw_panel(bpy.context.scene) if kind == "operator"}
     assert ("neural_face.add_head" in buttons) == has_add_head
 
 
-def test_panel_lives_in_render_properties(addon):  # noqa: F811
+def test_panel_lives_in_render_properties(addon):
     panel = bpy.types.NEURALFACE_PT_render
     assert (panel.bl_space_type, panel.bl_region_type, panel.bl_context) == ("PROPERTIES", "WINDOW", "render")
 
 
-def test_disable_leaves_nothing_behind(addon):  # noqa: F811
+def test_disable_leaves_nothing_behind(addon):
     import addon_utils
 
     handlers_before = {name: len(getattr(bpy.app.handlers, name)) for name in dir(bpy.app.handlers)
@@ -165,7 +165,7 @@ def test_disable_leaves_nothing_behind(addon):  # noqa: F811
     addon_utils.enable(ADDON, default_set=True)  # the fixture disables it again
 
 
-def test_path_settings_accept_blend_relative_paths_without_warning(addon):  # noqa: F811
+def test_path_settings_accept_blend_relative_paths_without_warning(addon):
     import warnings
 
     props = bpy.context.scene.neural_face

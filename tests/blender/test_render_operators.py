@@ -13,14 +13,14 @@ import pytest
 
 import bpy
 from blender_addon import render_job, worker
-from tests.blender.render_helpers import addon, make_fake_python  # noqa: F401  (fixture)
+from tests.blender.render_helpers import make_fake_python
 from tests.blender.workers.fake_render import frame_rgba
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
-def job(addon, tmp_path, monkeypatch):  # noqa: F811
+def job(addon, tmp_path, monkeypatch):
     """A scene set up to render frames 1-3 into tmp_path with the fake worker."""
     addon.worker_python = str(make_fake_python(tmp_path / "bin"))
     monkeypatch.setenv("FAKE_WORKER_MODE", "ok")
@@ -85,7 +85,7 @@ def test_missing_model_file_is_refused_before_exporting(job):
     assert exports == []
 
 
-def test_render_animation_without_a_worker_python_says_what_to_set(job, addon, monkeypatch):  # noqa: F811
+def test_render_animation_without_a_worker_python_says_what_to_set(job, addon, monkeypatch):
     addon.worker_python = str(Path(job[2]) / "missing-python")
     with pytest.raises(RuntimeError, match="Worker Python"):
         bpy.ops.neural_face.render_animation()

@@ -3,12 +3,11 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import bpy
-from tests.blender.render_helpers import addon, make_fake_python  # noqa: F401  (fixture)
+from tests.blender.render_helpers import make_fake_python
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(300)
@@ -42,7 +41,7 @@ def stub_shot(folder):
     return folder
 
 
-def test_renders_and_composites_an_existing_shot(addon, tmp_path):  # noqa: F811
+def test_renders_and_composites_an_existing_shot(addon, tmp_path):
     blend = save_simple_scene(tmp_path / "scene.blend")
     out = tmp_path / "out"
     result = run_script(tmp_path, blend, "--", "--out", out, "--shot", stub_shot(tmp_path / "shot"),
@@ -55,7 +54,7 @@ def test_renders_and_composites_an_existing_shot(addon, tmp_path):  # noqa: F811
     assert '"--appearance", "11"' in argv and '"--frames", "2-3"' in argv  # the .blend's settings
 
 
-def test_frames_option_overrides_the_scene_range(addon, tmp_path):  # noqa: F811
+def test_frames_option_overrides_the_scene_range(addon, tmp_path):
     blend = save_simple_scene(tmp_path / "scene.blend")
     out = tmp_path / "out"
     result = run_script(tmp_path, blend, "--", "--frames", "3-3", "--out", out, "--appearance", "4",
@@ -67,7 +66,7 @@ def test_frames_option_overrides_the_scene_range(addon, tmp_path):  # noqa: F811
 
 
 @pytest.mark.parametrize("mode, code, words", [("bad-input", 2, "coefficient is NaN"), ("crash", 1, "fake worker crashed")])
-def test_worker_failure_is_a_nonzero_exit(addon, tmp_path, mode, code, words):  # noqa: F811
+def test_worker_failure_is_a_nonzero_exit(addon, tmp_path, mode, code, words):
     blend = save_simple_scene(tmp_path / "scene.blend")
     result = run_script(tmp_path, blend, "--", "--out", tmp_path / "out", "--shot", stub_shot(tmp_path / "shot"),
                         "--worker-python", make_fake_python(tmp_path / "bin"), mode=mode)
@@ -81,14 +80,14 @@ def test_missing_blend_file_is_a_nonzero_exit(tmp_path):
     assert "nope.blend" in result.stderr
 
 
-def test_bad_option_is_a_nonzero_exit(addon, tmp_path):  # noqa: F811
+def test_bad_option_is_a_nonzero_exit(addon, tmp_path):
     blend = save_simple_scene(tmp_path / "scene.blend")
     result = run_script(tmp_path, blend, "--", "--frames", "9-2")
     assert result.returncode == 2
     assert "frame range 9-2 is empty" in result.stderr
 
 
-def test_exports_the_bundled_head_then_renders(addon, tmp_path):  # noqa: F811
+def test_exports_the_bundled_head_then_renders(addon, tmp_path):
     """The whole headless path: the real exporter (passes with Cycles) then the worker."""
     demo_scene = pytest.importorskip("blender_addon.demo_scene")
     pytest.importorskip("blender_addon.export.exporter")

@@ -8,9 +8,9 @@ The state dict uses NVlabs' key names (``mapping.fc0.weight``, ``synthesis.b4.co
 """
 
 import json
-import os
 from pathlib import Path
 
+from ...atomic import write_atomically
 from ...errors import CheckpointError, NeuralFaceError
 from ..config import GeneratorConfig
 
@@ -58,10 +58,4 @@ def write_native(path, config: GeneratorConfig, state_dict: dict, source_format:
         "config": config.to_json(),
         "source_format": source_format,
     }
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        save_file(tensors, str(temporary), metadata=metadata)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    write_atomically(path, lambda temporary: save_file(tensors, str(temporary), metadata=metadata))
