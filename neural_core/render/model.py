@@ -136,7 +136,7 @@ class FaceModel:
 
             planes = square.to_model(pass_planes(passes, self.net.config.encoder, frame=frame), self.resolution)
             c = torch.from_numpy(np.asarray(coefficients, dtype=np.float32))[None].to(self.device)
-            rgb = self.net(planes.to(self.device), c, self.z, truncation_psi=self.truncation_psi, noise_mode="const")
+            rgb = self.net(planes.to(self.device), c, self.z, truncation_psi=self.truncation_psi)  # its own noise mode
         else:
             rgb = self.net(self.z, truncation_psi=self.truncation_psi, noise_mode="const")
         rgb = (rgb.float().clamp(-1, 1) + 1) * 0.5
