@@ -104,3 +104,41 @@ def test_exports_the_bundled_head_then_renders(addon, tmp_path):
     assert sorted(p.name for p in (out / "shot" / "passes").glob("*.exr")) == ["0001.exr", "0002.exr"]
     assert sorted(p.name for p in (out / "frames").glob("neural_*.png")) == ["neural_0001.png", "neural_0002.png"]
     assert "Neural Face: exported 2/2" in result.stdout
+
+
+def test_blender_command_line_is_split_like_blender_does():
+    sys.path.insert(0, str(SCRIPT.parent))
+    import render_shot
+
+    blender_argv = ["blender", "-b", "scene.blend", "--python-exit-code", "1", "-P", "tools/render_shot.py",
+                    "--", "--frames", "1-3", "--out", "DIR"]
+    assert render_shot.split_argv(blender_argv, running_in_blender=True) == (None, ["--frames", "1-3", "--out", "DIR"])
+    module_argv = ["tools/render_shot.py", "scene.blend", "--", "--frames", "1-3"]
+    assert render_shot.split_argv(module_argv, running_in_blender=False) == ("scene.blend", ["--frames", "1-3"])
+
+
+BLENDER_MODE = """
+import sys
+import bpy
+sys.path.insert(0, {tools!r})
+import render_shot
+bpy.ops.wm.open_mainfile(filepath={blend!r}, load_ui=False)  # what `blender -b scene.blend` has done
+sys.argv = ["blender", "-b", {blend!r}, "--python-exit-code", "1", "-P", "render_shot.py", "--", *{ours!r}]
+code = render_shot.run(sys.argv, running_in_blender=True)
+render_shot._leave(code)
+"""
+
+
+def test_blender_mode_uses_the_open_file_and_the_arguments_after_the_separator(addon, tmp_path):
+    """The path `blender -b scene.blend -P tools/render_shot.py -- ...` takes, run in the bpy
+    module (there is no blender executable here): the file is already open."""
+    blend = save_simple_scene(tmp_path / "scene.blend")
+    out = tmp_path / "out"
+    ours = ["--out", str(out), "--shot", str(stub_shot(tmp_path / "shot")),
+            "--worker-python", str(make_fake_python(tmp_path / "bin"))]
+    script = BLENDER_MODE.format(tools=str(SCRIPT.parent), blend=str(blend), ours=ours)
+    env = dict(os.environ, FAKE_WORKER_MODE="ok", BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=env,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert sorted(p.name for p in (out / "frames").glob("neural_*.png")) == ["neural_0002.png", "neural_0003.png"]
