@@ -6,7 +6,7 @@ Each module ends with a ``CLASSES`` tuple; ``MODULES`` lists them in dependency 
 
 import bpy
 
-from . import preferences, properties, worker
+from . import cli_command, preferences, properties, worker
 from .operators import render_animation, render_frame, setup_compositor
 from .operators import export_shot
 from .operators import add_head
@@ -21,6 +21,7 @@ MODULES = (
     export_shot,
     add_head,
     panel,
+    cli_command,
 )
 
 

@@ -124,10 +124,9 @@ def synthesise(demo, settings, shot_path):
 
 
 def composite(demo, settings):
-    from blender_addon import compositor
-    from render_shot import composite as composite_frames
+    from blender_addon import headless
 
-    return composite_frames(demo.scene, settings, compositor)
+    return headless.composite(demo.scene, settings, log=lambda text: None)
 
 
 def main(argv=None):

@@ -20,7 +20,6 @@ import argparse
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,33 +41,9 @@ def split_argv(argv, running_in_blender):
     return blend, ours
 
 
-def frame_range(text):
-    """``"1-48"`` -> (1, 48); ``"7"`` -> (7, 7)."""
-    try:
-        first, _, last = text.partition("-")
-        first = int(first)
-        last = int(last) if last else first
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected FIRST-LAST frame numbers, got '{text}'") from None
-    if last < first:
-        raise argparse.ArgumentTypeError(f"frame range {text} is empty")
-    return first, last
-
-
-def parse_args(argv):
+def parse_args(argv, headless):
     parser = argparse.ArgumentParser(prog="render_shot.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=frame_range, help="FIRST-LAST (default: the scene's range)")
-    parser.add_argument("--out", help="output folder (default: the scene's Neural Face output folder)")
-    parser.add_argument("--scene", help="scene name (default: the active scene)")
-    parser.add_argument("--format", choices=("png", "exr"), help="frame format (default: the scene's)")
-    parser.add_argument("--model", help="checkpoint file, or 'default' for the bundled model")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--appearance", type=int, help="appearance seed")
-    parser.add_argument("--samples", type=int, help="render samples for the passes")
-    parser.add_argument("--shot", help="use this existing shot folder; skip the export")
-    parser.add_argument("--worker-python", help="Python that runs the worker (default: see blender_addon/worker.py)")
-    parser.add_argument("--composite", action="store_true", help="set up the compositor and write OUT/composite/####.png")
-    return parser.parse_args(argv)
+    return headless.add_job_arguments(parser).parse_args(argv)
 
 
 def log(text):
@@ -90,72 +65,20 @@ def enable_addon():
         raise RuntimeError(f"could not enable the add-on '{ADDON}' from {ROOT}")
 
 
-def addon_modules():
-    """(render_job, compositor) of whichever copy of the add-on is enabled."""
-    import bpy
-
-    module = bpy.types.NEURAL_FACE_OT_render_animation.__module__.rsplit(".operators.", 1)[0]
+def headless_module():
+    """``headless`` of whichever copy of the add-on is enabled."""
     import importlib
 
-    return importlib.import_module(f"{module}.render_job"), importlib.import_module(f"{module}.compositor")
-
-
-def settings_for(scene, args, render_job):
-    """The scene's settings with the command-line overrides applied."""
-    import dataclasses
-
     import bpy
 
-    props = scene.neural_face
-    if args.out:
-        props.output_folder = str(Path(args.out).resolve())
-    first, last = args.frames if args.frames else (scene.frame_start, scene.frame_end)
-    settings = render_job.settings_from_scene(scene, args.worker_python or "", first, last)
-    overrides = {}
-    if args.format:
-        overrides["file_format"] = args.format
-    if args.model:
-        overrides["model"] = "" if args.model == "default" else str(Path(bpy.path.abspath(args.model)).resolve())
-    if args.device:
-        overrides["device"] = args.device
-    if args.appearance is not None:
-        overrides["appearance"] = args.appearance
-    if args.samples is not None:
-        overrides["passes_samples"] = args.samples
-    return dataclasses.replace(settings, **overrides)
-
-
-def composite(scene, settings, compositor):
-    """Wire the sequence in and render the composited frames; returns their folder."""
-    import bpy
-
-    first = settings.frame_path(settings.frame_start)
-    compositor.setup_compositor(scene, compositor.SequenceInfo(str(first), settings.frame_start, settings.frame_end))
-    folder = settings.composite_folder
-    folder.mkdir(parents=True, exist_ok=True)
-    image_settings = scene.render.image_settings
-    if hasattr(image_settings, "media_type"):  # 5.0
-        image_settings.media_type = "IMAGE"
-    image_settings.file_format = "PNG"
-    image_settings.color_mode = "RGBA"
-    total = settings.frame_end - settings.frame_start + 1
-    for index, frame in enumerate(range(settings.frame_start, settings.frame_end + 1), 1):
-        started = time.perf_counter()
-        scene.frame_set(frame)
-        path = folder / f"{frame:04d}.png"
-        partial = folder / f"{frame:04d}.partial.png"  # renamed once complete
-        scene.render.filepath = str(partial)  # '####' is not replaced with write_still
-        bpy.ops.render.render(write_still=True, scene=scene.name)
-        os.replace(partial, path)
-        log(f"Neural Face: composited {index}/{total} ({path.name}, {time.perf_counter() - started:.2f} s)")
-    return folder
+    package = bpy.types.NEURAL_FACE_OT_render_animation.__module__.rsplit(".operators.", 1)[0]
+    return importlib.import_module(f"{package}.headless")
 
 
 def run(argv, running_in_blender):
     import bpy
 
     blend, ours = split_argv(argv, running_in_blender)
-    args = parse_args(ours)
     if not running_in_blender:
         if not blend:
             raise SystemExit("usage: python tools/render_shot.py scene.blend -- [options]")
@@ -163,23 +86,14 @@ def run(argv, running_in_blender):
             raise FileNotFoundError(f"no such .blend file: {blend}")
         bpy.ops.wm.open_mainfile(filepath=str(Path(blend).resolve()), load_ui=False)
     enable_addon()
-    render_job, compositor = addon_modules()
-    scene = bpy.data.scenes[args.scene] if args.scene else bpy.context.scene
-    settings = settings_for(scene, args, render_job)
-    log(f"Neural Face: {bpy.data.filepath or '(unsaved)'}, scene '{scene.name}', "
-        f"frames {settings.frame_start}-{settings.frame_end} -> {settings.output_folder}")
-    started = time.perf_counter()
-    shot = None
-    if args.shot:
-        shot = Path(args.shot).resolve()
-        if not (shot / "shot.json").is_file():
-            raise render_job.NeuralFaceError(f"--shot {args.shot}: no shot.json in that folder")
-    render_job.run_blocking(scene, settings, log=log, shot=shot)
-    log(f"Neural Face: frames in {settings.frames_folder} ({time.perf_counter() - started:.1f} s)")
-    if args.composite:
-        folder = composite(scene, settings, compositor)
-        log(f"Neural Face: composited frames in {folder}")
-    return EXIT_OK
+    headless = headless_module()
+    return headless.run_job(parse_args(ours, headless), log=log)
+
+
+def _addon_enabled():
+    import bpy
+
+    return hasattr(bpy.types, "NEURAL_FACE_OT_render_animation")
 
 
 def _sigterm_as_interrupt(signum, frame):
@@ -202,7 +116,10 @@ def main():
             print(stop.code, file=sys.stderr)
         code = stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
     except Exception as error:  # noqa: BLE001  (every failure must become an exit status)
-        code = exit_code_for(error)
+        if isinstance(error, FileNotFoundError):
+            code = EXIT_BAD_INPUT
+        else:
+            code = headless_module().exit_code_for(error) if _addon_enabled() else EXIT_FAILED
         if code == EXIT_FAILED:
             import traceback
 
@@ -210,18 +127,6 @@ def main():
         print(f"render_shot: error: {error}", file=sys.stderr)
     finally:
         _leave(code)
-
-
-def exit_code_for(error):
-    """Exit status for an exception: the worker's own status for a worker failure
-    (2 bad input, 3 cancelled, 1 internal or killed), 2 for other user errors, else 1."""
-    names = {cls.__name__ for cls in type(error).__mro__}
-    worker_code = getattr(error, "exit_code", None) if "WorkerError" in names else None
-    if worker_code is not None:
-        return worker_code if worker_code in (EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED) else EXIT_FAILED
-    if "NeuralFaceError" in names or isinstance(error, FileNotFoundError):
-        return EXIT_BAD_INPUT
-    return EXIT_FAILED
 
 
 def _leave(code):

@@ -142,3 +142,35 @@ def test_blender_mode_uses_the_open_file_and_the_arguments_after_the_separator(a
                             cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert sorted(p.name for p in (out / "frames").glob("neural_*.png")) == ["neural_0002.png", "neural_0003.png"]
+
+
+CLI_COMMAND = """
+import sys
+sys.path.insert(0, {root!r})
+import bpy
+import blender_addon
+blender_addon.register()
+from blender_addon import cli_command
+assert cli_command._handle is not None, "blender -c neural_face is not registered"
+code = cli_command.execute(["render", {blend!r}, *{ours!r}])
+bad = cli_command.execute(["render", {blend!r} + ".missing"])
+blender_addon.unregister()
+assert cli_command._handle is None
+print("CODES", code, bad, flush=True)
+import os; os._exit(0)
+"""
+
+
+def test_blender_c_neural_face_render_runs_a_job(addon, tmp_path):
+    """``blender -c neural_face render scene.blend ...``: the registered command's entry point."""
+    blend = save_simple_scene(tmp_path / "scene.blend")
+    out = tmp_path / "out"
+    ours = ["--out", str(out), "--shot", str(stub_shot(tmp_path / "shot")),
+            "--worker-python", str(make_fake_python(tmp_path / "bin"))]
+    script = CLI_COMMAND.format(root=str(ROOT), blend=str(blend), ours=ours)
+    env = dict(os.environ, FAKE_WORKER_MODE="ok", BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=env,
+                            cwd=tmp_path)
+    assert "CODES 0 2" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    assert sorted(p.name for p in (out / "frames").glob("neural_*.png")) == ["neural_0002.png", "neural_0003.png"]
+    assert "no such .blend file" in result.stderr
