@@ -11,7 +11,6 @@ Nothing here looks at ``bpy.context``; the operators pass the scene and a
 :class:`RenderSettings` they filled once.
 """
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,25 +112,29 @@ def check_settings(settings):
         raise NeuralFaceError(f"output folder '{folder}' is not writable")
 
 
+def _export_settings(settings):
+    """The exporter's settings for the frame range and passes options of ``settings``."""
+    from .export.exporter import ExportSettings
+
+    return ExportSettings(output=str(settings.shot_folder), frame_start=settings.frame_start,
+                          frame_end=settings.frame_end, head_object=settings.head_object, passes=True,
+                          engine=settings.passes_engine, samples=settings.passes_samples)
+
+
 def export_shot_folder(scene, settings, progress=None):
     """Export the frame range of ``settings`` into ``settings.shot_folder`` with the
     add-on's exporter; returns the shot folder. ``progress(done, total)`` per frame."""
-    try:
-        from .export.exporter import ExportSettings, export_shot
-    except ImportError as error:
-        raise NeuralFaceError(f"the shot exporter is not available in this build of the add-on ({error})") from error
-    wanted = {
-        "output": str(settings.shot_folder),
-        "frame_start": settings.frame_start,
-        "frame_end": settings.frame_end,
-        "head_object": settings.head_object or None,
-        "passes": True,
-        "engine": settings.passes_engine,
-        "samples": settings.passes_samples,
-    }
-    accepted = {f.name for f in dataclasses.fields(ExportSettings)}
-    export_settings = ExportSettings(**{k: v for k, v in wanted.items() if k in accepted and v is not None})
-    return Path(export_shot(scene, export_settings, progress=progress))
+    from .export.exporter import export_shot
+
+    return Path(export_shot(scene, _export_settings(settings), progress=progress))
+
+
+def export_steps(scene, settings):
+    """The same export one frame per ``next()`` (yields ``(done, total)``, returns the
+    shot folder; ``close()`` abandons it): the modal operator's way to stay responsive."""
+    from .export.exporter import export_steps as steps
+
+    return steps(scene, _export_settings(settings))
 
 
 def start_worker(settings, shot_folder):

@@ -127,6 +127,25 @@ def export_shot(scene, settings, progress=None):
     head or shape keys, empty frame range, unwritable folder, unknown rig names,
     a pass the engine cannot give) before anything is written.
     """
+    steps = export_steps(scene, settings)
+    try:
+        while True:
+            done, total = next(steps)
+            if progress is not None and progress(done, total) is False:
+                steps.close()  # discards the partial export, restores the scene
+                raise errors.CancelledError(
+                    f"export cancelled after {done} of {total} frames; '{settings.output}' is unchanged")
+    except StopIteration as finished:
+        return finished.value
+
+
+def export_steps(scene, settings):
+    """The export one frame at a time, for callers that must stay responsive (a modal
+    operator): a generator yielding ``(done, total)`` after each frame and returning
+    the shot folder's Path. Closing it early (``.close()``) discards the partial export
+    and restores the scene and its render settings; the previous shot folder stays.
+    Everything the user can fix is checked, and raised, by the first ``next()``.
+    """
     fmt = shot_format()
     frames = frame_numbers(scene, settings)
     if bpy.context.scene != scene:
@@ -155,9 +174,7 @@ def export_shot(scene, settings, progress=None):
                 records.append(read_frame(scene, frame, reader, depsgraph, with_landmarks))
                 if setup is not None:
                     setup.render(fmt.pass_path(staging.folder, frame))
-                if progress is not None and progress(done, len(frames)) is False:
-                    raise errors.CancelledError(
-                        f"export cancelled at frame {frame}; '{settings.output}' is unchanged")
+                yield done, len(frames)
         finally:
             if setup is not None:
                 setup.restore()
@@ -177,7 +194,7 @@ def export_shot(scene, settings, progress=None):
         )
         fmt.write_shot(staging.folder, shot)
         staging.commit()
-    except BaseException:
+    except BaseException:  # includes GeneratorExit from close()
         staging.discard()
         raise
     return staging.target

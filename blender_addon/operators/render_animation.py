@@ -1,11 +1,15 @@
 """``neural_face.render_animation``: export the frame range, synthesise it in the worker.
 
-With a window the worker runs while Blender stays usable: a modal operator polls it from
-a window-manager timer, shows frames done and time left in the status bar and the panel,
-and Esc cancels (the worker stops after its current frame; no partial file is left).
+With a window Blender stays usable throughout: a modal operator driven by a
+window-manager timer first exports one frame per tick (Esc abandons the export and the
+previous shot folder stays), then polls the worker, shows frames done and time left in
+the status bar and the panel, and Esc cancels (the worker stops after its current frame;
+no partial file is left).
 Under ``blender -b`` / the bpy module (no window) it runs synchronously and prints a
 progress line per frame: the headless path of ``tools/render_shot.py``.
 """
+
+from pathlib import Path
 
 import bpy
 
@@ -34,6 +38,8 @@ class NEURALFACE_OT_render_animation(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     _timer = None
+    _export = None  # the export generator while exporting, then None
+    _export_total = 0
     _process = None
     _scene = None
     _settings = None
@@ -65,25 +71,67 @@ class NEURALFACE_OT_render_animation(bpy.types.Operator):
         try:
             settings = render_job.settings_from_scene(scene, render_job.worker_python_preference(context))
             render_job.check_settings(settings)
-            wm.progress_begin(0, max(1, settings.frame_end - settings.frame_start + 1))
-            try:
-                shot = render_job.export_shot_folder(scene, settings, progress=lambda done, total: wm.progress_update(done))
-            finally:
-                wm.progress_end()
-            self._process = render_job.start_worker(settings, shot)
+            self._export = render_job.export_steps(scene, settings)
+            self._export_step(next(self._export))  # the first frame; every user error is raised here
+        except StopIteration:  # cannot happen: the range has at least one frame
+            self._export = None
         except NeuralFaceError as error:
+            self._export = None
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         self._scene = scene
         self._settings = settings
         render_job.mark_running(scene, True)
-        scene.neural_face.status_text = "Starting the worker..."
         wm.progress_begin(0, 1000)
         self._timer = wm.event_timer_add(TIMER_INTERVAL_S, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
+    def _export_step(self, step):
+        done, self._export_total = step
+        return f"Neural Face: exporting frame {done}/{self._export_total}  (Esc to cancel)"
+
+    def _exporting(self, context, event):
+        """One modal tick while exporting: Esc abandons it, a timer tick exports a frame,
+        and after the last frame the worker starts."""
+        if event.type == "ESC" and event.value == "PRESS":
+            self._export.close()  # discards the partial export, restores the scene
+            self._export = None
+            self._stop_timer(context)
+            render_job.mark_running(self._scene, False)
+            self._scene.neural_face.status_text = "Stopped: export cancelled"
+            self.report({"WARNING"}, f"Neural Face: export cancelled; '{self._settings.shot_folder}' is unchanged")
+            return {"CANCELLED"}
+        if event.type != "TIMER" or event.timer is not self._timer:
+            return {"PASS_THROUGH"}
+        try:
+            text = self._export_step(next(self._export))
+            context.workspace.status_text_set(text)
+            self._scene.neural_face.status_text = text.removeprefix("Neural Face: ")
+            return {"PASS_THROUGH"}
+        except StopIteration as finished:
+            self._export = None
+            shot = Path(finished.value)
+        except NeuralFaceError as error:
+            self._export = None
+            return self._fail(context, error)
+        try:
+            self._process = render_job.start_worker(self._settings, shot)
+        except NeuralFaceError as error:
+            return self._fail(context, error)
+        self._scene.neural_face.status_text = "Starting the worker..."
+        return {"PASS_THROUGH"}
+
+    def _fail(self, context, error):
+        self._stop_timer(context)
+        render_job.mark_running(self._scene, False)
+        self._scene.neural_face.status_text = f"Failed: {error}"
+        self.report({"ERROR"}, f"Neural Face: {error}")
+        return {"CANCELLED"}
+
     def modal(self, context, event):
+        if self._export is not None:
+            return self._exporting(context, event)
         if event.type == "ESC" and event.value == "PRESS":
             self._process.cancel()
             self._scene.neural_face.status_text = "Cancelling after the current frame..."
@@ -120,8 +168,11 @@ class NEURALFACE_OT_render_animation(bpy.types.Operator):
         return {"FINISHED"}
 
     def cancel(self, context):
-        """Blender ends the operator (file loaded, window closed): stop the worker."""
+        """Blender ends the operator (file loaded, window closed): stop the export or worker."""
         self._stop_timer(context)
+        if self._export is not None:
+            self._export.close()
+            self._export = None
         if self._process is not None:
             render_job.finish_worker(self._process, check=False)
         if self._scene is not None:

@@ -145,7 +145,7 @@ class FakeWorkspace:
         self.texts.append(text)
 
 
-def drive_modal(scene, settings, cancel_after_frames=None, limit_s=60):
+def drive_modal(scene, settings, cancel_after_frames=None, limit_s=60, export=False, cancel_during_export=False):
     """Run the operator's modal() on timer events until it ends, pressing Esc once
     ``cancel_after_frames`` frames are done. Returns (result, reports, context)."""
     import time
@@ -155,11 +155,15 @@ def drive_modal(scene, settings, cancel_after_frames=None, limit_s=60):
 
     reports = []
     op = SimpleNamespace(report=lambda kind, text: reports.append((set(kind), text)))
-    for name in ("modal", "_finish", "_stop_timer", "cancel"):
+    for name in ("modal", "_finish", "_stop_timer", "cancel", "_exporting", "_export_step", "_fail"):
         setattr(op, name, MethodType(getattr(Op, name), op))
     context = SimpleNamespace(window_manager=FakeWindowManager(), workspace=FakeWorkspace())
     op._timer = context.window_manager.event_timer_add(0.1)
-    op._process = render_job.start_worker(settings, settings.shot_folder)
+    if export:  # start where invoke() leaves off: the export's first frame is done
+        op._export, op._process = render_job.export_steps(scene, settings), None
+        op._export_step(next(op._export))
+    else:
+        op._export, op._process = None, render_job.start_worker(settings, settings.shot_folder)
     op._scene, op._settings = scene, settings
     render_job.mark_running(scene, True)
     timer_event = SimpleNamespace(type="TIMER", value="NOTHING", timer=op._timer)
@@ -167,7 +171,11 @@ def drive_modal(scene, settings, cancel_after_frames=None, limit_s=60):
     deadline = time.monotonic() + limit_s
     pressed = False
     while time.monotonic() < deadline:
-        if cancel_after_frames is not None and not pressed and op._process.progress.done >= cancel_after_frames:
+        if cancel_during_export and op._export is not None and not pressed:
+            pressed = True
+            result = op.modal(context, esc)
+            return result, reports, context, op
+        if cancel_after_frames is not None and op._process is not None and not pressed and op._process.progress.done >= cancel_after_frames:
             assert op.modal(context, esc) == {"RUNNING_MODAL"}
             pressed = True
         result = op.modal(context, timer_event)
@@ -210,3 +218,43 @@ def test_esc_cancels_the_worker_without_partial_files(job, monkeypatch):
     assert worker.active_workers() == ()
     # Blender's state is intact: the scene still renders with the add-on afterwards
     assert bpy.ops.neural_face.setup_compositor() == {"FINISHED"}
+
+
+@pytest.fixture
+def head_job(addon, tmp_path, monkeypatch):
+    """The demo scene (bundled head, 3 frames, 32 px) with the real exporter and the fake worker."""
+    from blender_addon.demo_scene import build_demo_scene
+
+    addon.worker_python = str(make_fake_python(tmp_path / "bin"))
+    monkeypatch.setenv("FAKE_WORKER_MODE", "ok")
+    demo = build_demo_scene(bpy.context.scene, resolution=32, frames=3)
+    demo.scene.neural_face.output_folder = str(tmp_path / "out")
+    demo.scene.neural_face.passes_samples = 1
+    return demo.scene, tmp_path / "out"
+
+
+def test_modal_export_runs_frame_by_frame_then_the_worker(head_job):
+    scene, out = head_job
+    settings = render_job.settings_from_scene(scene, render_job.worker_python_preference(bpy.context))
+    result, reports, context, op = drive_modal(scene, settings, export=True)
+    assert result == {"FINISHED"}, reports
+    texts = [t for t in context.workspace.texts if t]
+    assert any("exporting frame 2/3" in t for t in texts) and any("exporting frame 3/3" in t for t in texts)
+    assert sorted(p.name for p in (out / "shot" / "passes").glob("*.exr")) == ["0001.exr", "0002.exr", "0003.exr"]
+    assert sorted(p.name for p in (out / "frames").glob("neural_*.png")) == [f"neural_000{i}.png" for i in (1, 2, 3)]
+
+
+def test_esc_during_the_modal_export_keeps_the_previous_shot_and_the_scene(head_job):
+    scene, out = head_job
+    settings = render_job.settings_from_scene(scene, render_job.worker_python_preference(bpy.context))
+    render_job.export_shot_folder(scene, settings)  # a previous shot
+    before = (out / "shot" / "shot.json").read_bytes()
+    scene.frame_set(2)
+    engine, samples = scene.render.engine, scene.cycles.samples
+    result, reports, context, op = drive_modal(scene, settings, export=True, cancel_during_export=True)
+    assert result == {"CANCELLED"} and "export cancelled" in reports[-1][1]
+    assert (out / "shot" / "shot.json").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["shot"]  # no partial folder left
+    assert (scene.frame_current, scene.render.engine, scene.cycles.samples) == (2, engine, samples)
+    assert not scene.neural_face.is_running and op._export is None
+    assert context.workspace.texts[-1] is None
