@@ -223,6 +223,17 @@ def eye_closure(points, side):
     return 1.0 - float(np.linalg.norm(points[upper] - points[lower]) / max(width, 1e-6)) / 0.35
 
 
+def landmark_errors(marks, records):
+    """Per frame: median distance of the detected 468 landmarks to the rig's, over the rig's inter-ocular distance."""
+    errors = []
+    for detected, record in zip(marks, records):
+        if detected is None or record.landmarks is None:
+            continue
+        rig = np.asarray(record.landmarks)
+        errors.append(float(np.median(np.linalg.norm(np.array(detected) - rig, axis=1)) / inter_ocular(rig)))
+    return errors
+
+
 def mouth_opening(points):
     return float(np.linalg.norm(points[LIPS_INNER[0]] - points[LIPS_INNER[1]]) / max(inter_ocular(points), 1e-6))
 
@@ -241,7 +252,7 @@ def evaluate(args):
 
     # held-out reconstruction
     psnrs, ssims, sheet = [], [], []
-    heldout_images = []
+    heldout_images, heldout_targets, heldout_records = [], [], []
     for folder in find_sample_folders(args.heldout):
         record = json.loads((folder / "frames.json").read_text())
         planes, coefficients, masks, records, _ = load_frames(folder / "shot", model)
@@ -251,6 +262,8 @@ def evaluate(args):
 
         for i, rec in enumerate(records):
             target = np.asarray(Image.open(folder / "targets" / f"{rec.frame:04d}.png").convert("RGB"), np.float32).transpose(2, 0, 1) / 255
+            heldout_targets.append((target.transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8))
+            heldout_records.append(rec)
             psnrs.append(masked_psnr(rgba[i, :3], target, masks[i]))
             ssims.append(masked_ssim(rgba[i, :3], target, masks[i]))
             if len(sheet) < 16:
@@ -283,33 +296,39 @@ def evaluate(args):
     save_pngs(shot_images, work, "shot")
     save_pngs(on_grey(seed_frames), work, "seed")
     save_pngs(heldout_images, work, "heldout")
+    save_pngs(heldout_targets, work, "target")
     analysis = run_analysis(work)
 
     names = list(shot.coefficient_names)
     jaw = np.array([r.coefficients[names.index("jawOpen")] for r in records])
     blink = {s: np.array([r.coefficients[names.index(f"eyeBlink{s}")] for r in records]) for s in ("Left", "Right")}
     if analysis is None:
-        for name in ("face found (shot / held-out)", "landmark error / IOD", "mouth opening vs jawOpen r",
+        for name in ("face found: shot / held-out / targets", "landmark error / IOD: shot / held-out / targets", "mouth opening vs jawOpen r",
                      "eye closure vs eyeBlink L / R r", "identity distance within shot", "identity distance between seeds"):
             rows.append((name, "not measured", "no .venv-eval", "-"))
     else:
         shot_marks = [analysis[f"shot_{i:04d}.png"]["landmarks"] for i in range(len(records))]
         held_marks = [analysis[f"heldout_{i:04d}.png"]["landmarks"] for i in range(len(heldout_images))]
-        found_shot = np.mean([m is not None for m in shot_marks]) * 100
-        found_held = np.mean([m is not None for m in held_marks]) * 100 if held_marks else float("nan")
-        rows.append(("face found (shot / held-out)", f"{found_shot:.0f}% / {found_held:.0f}%", f"{len(records)} / {len(held_marks)} frames", ">= 95%"))
-        errors, mouth, closure, jaw_ok, blink_ok = [], [], {"Left": [], "Right": []}, [], {"Left": [], "Right": []}
+        target_marks = [analysis[f"target_{i:04d}.png"]["landmarks"] for i in range(len(heldout_targets))]
+        found = lambda marks: f"{np.mean([m is not None for m in marks]) * 100:.0f}%" if marks else "n/a"  # noqa: E731
+        rows.append(("face found: shot / held-out / targets", f"{found(shot_marks)} / {found(held_marks)} / {found(target_marks)}",
+                     f"{len(records)} / {len(held_marks)} / {len(target_marks)} frames", ">= 95%"))
+        held_errors = landmark_errors(held_marks, heldout_records)
+        target_errors = landmark_errors(target_marks, heldout_records)
+        shot_errors = landmark_errors(shot_marks, records)
+        median = lambda e: f"{np.median(e) * 100:.1f}%" if e else "n/a"  # noqa: E731
+        rows.append(("landmark error / IOD: shot / held-out / targets", f"{median(shot_errors)} / {median(held_errors)} / {median(target_errors)}",
+                     "median over found frames", "<= 5%"))
+        mouth, closure, jaw_ok, blink_ok = [], {"Left": [], "Right": []}, [], {"Left": [], "Right": []}
         for i, (marks, record) in enumerate(zip(shot_marks, records)):
             if marks is None or record.landmarks is None:
                 continue
-            detected, rig = np.array(marks), np.asarray(record.landmarks)
-            errors.append(np.median(np.linalg.norm(detected - rig, axis=1)) / inter_ocular(rig))
+            detected = np.array(marks)
             mouth.append(mouth_opening(detected))
             jaw_ok.append(jaw[i])
             for side in ("Left", "Right"):
                 closure[side].append(eye_closure(detected, side))
                 blink_ok[side].append(blink[side][i])
-        rows.append(("landmark error / IOD (median)", f"{np.median(errors) * 100:.1f}%" if errors else "n/a", f"{len(errors)} frames", "<= 5%"))
         rows.append(("mouth opening vs jawOpen r", f"{pearson(mouth, jaw_ok):.2f}", f"{len(mouth)} frames", ">= 0.9"))
         rows.append(("eye closure vs eyeBlink L / R r", f"{pearson(closure['Left'], blink_ok['Left']):.2f} / {pearson(closure['Right'], blink_ok['Right']):.2f}",
                      f"{len(mouth)} frames", ">= 0.8"))

@@ -108,6 +108,7 @@ def default_config(coefficient_names, appearance_dim: int = 16, resolution: int 
         w_dim=256,
         c_dim=len(coefficient_names),
         mapping_layers=4,
+        mapping_lr_multiplier=0.1,  # 10x StyleGAN's 0.01: the appearance latent must steer colour within a short CPU run
         channel_base=4096,
         channel_max=256,
     )

@@ -12,15 +12,16 @@ class TrainConfig:
     batch: int = 4  # frames per step
     lr: float = 0.002  # Adam learning rate of the generator and discriminator
     encoder_lr_scale: float = 0.5  # the pass encoder (plain convs) learns at lr * this
-    betas: tuple[float, float] = (0.0, 0.99)  # Adam betas (StyleGAN2's)
+    betas: tuple[float, float] = (0.5, 0.99)  # Adam betas (StyleGAN2 uses beta1 = 0; momentum helps the reconstruction-led run)
     rec_weight: float = 1.0  # multi-scale masked L1 against the rendered target
     rec_scales: int = 4  # L1 at full size and this many - 1 halvings
     adv_weight: float = 0.05  # non-saturating adversarial term (low: the CPU budget leans on reconstruction)
     adv_start: int = 200  # steps of reconstruction only before the discriminator starts
     r1_gamma: float = 1.0  # R1 penalty weight on real images
     r1_interval: int = 16  # lazy R1: every this many discriminator steps (scaled up accordingly)
-    ema_beta: float = 0.995  # generator EMA decay per step
+    ema_beta: float = 0.995  # generator EMA decay per step (the cap; see ema_rampup)
     ema_start: int = 100  # before this step the EMA copies the generator
+    ema_rampup: float = 0.05  # EMA half-life at most this share of the images seen (0 = off): short runs get a short EMA
     checkpoint_minutes: float = 5.0  # write a checkpoint at least this often (wall clock)
     checkpoint_every: int = 0  # also every this many steps (0 = only by time and at the end)
     sample_every: int = 200  # sample grid PNG every this many steps (0 = never)

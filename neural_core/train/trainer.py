@@ -6,6 +6,7 @@ Run folder::
     RUN_DIR/checkpoint.pt      training state: G, G_ema, D, optimisers, step, sampler and RNG
                                states (torch.save; read back with weights_only=True)
     RUN_DIR/ema.safetensors    the EMA model, ready for ``load_conditional``
+    RUN_DIR/best.safetensors   the EMA model at the checkpoint with the lowest mean reconstruction loss
     RUN_DIR/log.jsonl          one JSON object per ``log_every`` steps
     RUN_DIR/samples/step_NNNNNNN.png   passes | target | EMA output, one row per sample
 
@@ -91,10 +92,13 @@ class Trainer:
             {"params": self.G.encoder.parameters(), "lr": lr * self.config.encoder_lr_scale},
         ], betas=betas)
         r1_ratio = self.config.r1_interval / (self.config.r1_interval + 1)  # lazy regularisation correction
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr * r1_ratio, betas=tuple(b**r1_ratio for b in betas))
+        # the discriminator keeps StyleGAN2's beta1 = 0: with momentum it diverged here (step 410 of a CPU run)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr * r1_ratio, betas=(0.0, betas[1] ** r1_ratio))
         self.step = 0
         self.d_steps = 0
         self.elapsed = 0.0  # training seconds over all sessions
+        self.recent_rec = []  # reconstruction losses since the last checkpoint
+        self.best_rec = float("inf")  # lowest mean reconstruction loss between two checkpoints so far
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resuming:
             self._load_checkpoint()
@@ -162,7 +166,11 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self):
-        beta = self.config.ema_beta if self.step >= self.config.ema_start else 0.0
+        cfg = self.config
+        beta = cfg.ema_beta if self.step >= cfg.ema_start else 0.0
+        if cfg.ema_rampup > 0 and beta > 0:  # half-life <= ema_rampup x images seen (as NVlabs' ramp-up)
+            half_life = cfg.ema_rampup * (self.step + 1) * cfg.batch  # images
+            beta = min(beta, 0.5 ** (cfg.batch / half_life))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
             p_ema.copy_(p.detach().lerp(p_ema, beta))
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
@@ -193,6 +201,10 @@ class Trainer:
                     break
                 t0 = time.monotonic()
                 out = self.train_step()
+                if not all(np.isfinite(v) for v in out.values()):
+                    raise NeuralFaceError(f"training diverged at step {self.step} (losses {out}); the last checkpoint is kept: "
+                                          "resume with a lower --lr or --adv-weight")
+                self.recent_rec.append(out["rec"])
                 seconds = time.monotonic() - t0
                 self.elapsed += seconds
                 if progress is not None:
@@ -228,12 +240,23 @@ class Trainer:
             "G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "step": self.step, "d_steps": self.d_steps, "elapsed": self.elapsed,
+            "best_rec": self.best_rec, "recent_rec": list(self.recent_rec),
             "sampler": json.dumps(self.sampler.state()),
             "torch_rng": torch.get_rng_state(), "latents_rng": self.latents.get_state(),
         }
 
     def save_checkpoint(self):
-        """Write checkpoint.pt and ema.safetensors, each to a temporary name then renamed."""
+        """Write checkpoint.pt and ema.safetensors, each to a temporary name then renamed.
+
+        ``best.safetensors`` also gets the EMA model when the mean reconstruction loss since
+        the previous checkpoint is the lowest so far (a run that goes bad keeps its best).
+        """
+        if self.recent_rec:
+            mean = float(np.mean(self.recent_rec))
+            self.recent_rec = []
+            if mean < self.best_rec:
+                self.best_rec = mean
+                save_conditional(self.G_ema, self.run_dir / "best.safetensors", info={**self.info(), "mean_rec": round(mean, 5)})
         path = self.run_dir / CHECKPOINT
         temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         torch.save(self.state(), temporary)
@@ -257,6 +280,8 @@ class Trainer:
         except (RuntimeError, KeyError, OSError, EOFError) as error:
             raise CheckpointError(f"{path}: cannot resume from this checkpoint ({error})") from error
         self.step, self.d_steps, self.elapsed = int(state["step"]), int(state["d_steps"]), float(state["elapsed"])
+        self.best_rec = float(state.get("best_rec", float("inf")))
+        self.recent_rec = [float(v) for v in state.get("recent_rec", [])]
         self.sampler.restore(json.loads(state["sampler"]))
         torch.set_rng_state(state["torch_rng"])
         self.latents.set_state(state["latents_rng"])

@@ -134,7 +134,7 @@ def test_checkpoint_and_resume_give_identical_state(data, tmp_path):
     straight.run()
     interrupted = Trainer(tmp_path / "resumed", data, _config(steps=3))
     interrupted.run()
-    assert (tmp_path / "resumed" / "checkpoint.pt").is_file() and (tmp_path / "resumed" / "ema.safetensors").is_file()
+    assert all((tmp_path / "resumed" / name).is_file() for name in ("checkpoint.pt", "ema.safetensors", "best.safetensors"))
     resumed = Trainer(tmp_path / "resumed", data, _config(steps=6), resume=True)
     assert resumed.step == 3
     resumed.run()
@@ -180,3 +180,14 @@ def test_cli_trains_checkpoints_resumes_and_exports(data, tmp_path):
     assert model.info["steps"] == 3
     again = subprocess.run(base + ["--steps", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "--resume" in again.stderr
+
+
+def test_divergence_stops_the_run_and_keeps_the_last_checkpoint(data, tmp_path):
+    trainer = Trainer(tmp_path / "run", data, _config(steps=4))
+    trainer.run()
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    trainer.config.steps = 8
+    trainer.train_step = lambda: {"rec": float("nan")}
+    with pytest.raises(NeuralFaceError, match="diverged at step 4"):
+        trainer.run()
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
