@@ -11,9 +11,9 @@ file (the weights load back as float32).
 """
 
 import json
-import os
 from pathlib import Path
 
+from ..atomic import write_atomically
 from ..errors import CheckpointError, NeuralFaceError
 
 FORMAT = "neural_face.conditional"
@@ -43,13 +43,7 @@ def save_conditional(model, path, info: dict | None = None, dtype: str = "float3
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        save_file(tensors, str(temporary), metadata=metadata)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    write_atomically(path, lambda temporary: save_file(tensors, str(temporary), metadata=metadata))
 
 
 def read_conditional(path):
