@@ -2,7 +2,7 @@
 
 import json
 
-HELP = "Describe a generator checkpoint (ours, rosinality .pt or NVlabs .pkl): config, size, format."
+HELP = "Describe a model file (a conditional face model, or a generator: ours, rosinality .pt, NVlabs .pkl)."
 
 
 def add_arguments(parser):
@@ -10,10 +10,39 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
+def describe_conditional(path) -> dict:
+    """Summary of a Neural Face conditional model (e.g. the bundled default model)."""
+    from ..conditional.checkpoint import load_conditional
+
+    model = load_conditional(path, device="cpu")
+    config = model.config
+    return {
+        "path": str(path),
+        "source_format": "neural_face.conditional",
+        "resolution": config.generator.resolution,
+        "num_ws": config.generator.num_ws,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "tensors": len(model.state_dict()),
+        "config": config.generator.to_dict(),
+        "info": {"coefficients": len(config.coefficient_names), "passes": list(config.encoder.passes),
+                 **model.info},
+    }
+
+
+def _is_conditional(path):
+    from ..conditional.checkpoint import FORMAT
+    from ..generator.checkpoints import detect_format
+    from ..generator.checkpoints.native import read_safetensors
+
+    return detect_format(path) == "safetensors" and read_safetensors(path)[0].get("format") == FORMAT
+
+
 def describe(path) -> dict:
     """Plain-data summary of a checkpoint; builds the network, so every tensor shape is checked."""
     from ..generator.checkpoints import build_generator, read_checkpoint
 
+    if _is_conditional(path):
+        return describe_conditional(path)
     checkpoint = read_checkpoint(path)
     config = checkpoint.config
     parameters = sum(p.numel() for p in build_generator(checkpoint).parameters())
