@@ -15,7 +15,7 @@ def add_arguments(parser):
     parser.add_argument("--data", required=True, action="append", help="sample folder, or a folder of them (repeatable)")
     parser.add_argument("--out", required=True, help="run folder (config, checkpoint, EMA weights, log, samples)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    parser.add_argument("--steps", type=int, default=None, help="total steps of the run (default 100000; on --resume: keep)")
+    parser.add_argument("--steps", type=int, default=None, help="total steps of the run (default 100000)")
     parser.add_argument("--max-minutes", type=float, default=0.0, help="stop (with a checkpoint) after this much wall time")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
@@ -48,14 +48,14 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     chosen = {field: getattr(args, option) for option, field in OPTIONS.items() if getattr(args, option) is not None}
-    config = TrainConfig(**chosen) if (chosen or not args.resume) else None
-    if args.resume and config is not None and set(chosen) - {"steps"}:
-        print(f"note: --resume keeps the run's settings; ignoring {sorted(set(chosen) - {'steps'})}", file=sys.stderr)
+    # a new run takes the chosen settings; a resumed one keeps its own and changes only those given
+    config = None if args.resume else TrainConfig(**chosen)
+    changes = chosen if args.resume else None
 
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
-    trainer = Trainer(args.out, args.data, config, device=args.device, resume=args.resume, log=log)
+    trainer = Trainer(args.out, args.data, config, device=args.device, resume=args.resume, log=log, changes=changes)
     log(trainer.device_note)
     log(f"{len(trainer.dataset)} frames in {len(trainer.dataset.folders)} sample folders; step {trainer.step} of {trainer.config.steps}")
     trainer.run(args.max_minutes, Progress(trainer.config.steps))

@@ -16,6 +16,7 @@ logistic loss with lazy R1. Both judge only the head (images times the mask).
 """
 
 import copy
+import dataclasses
 import json
 import os
 import signal
@@ -37,6 +38,9 @@ from .progress import Progress
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
+# settings a resumed run may change (the rest shape the model, its data order or its optimiser state)
+RESUME_CHANGEABLE = frozenset({"steps", "batch", "lr", "adv_weight", "adv_start", "r1_gamma", "rec_weight",
+                               "checkpoint_minutes", "sample_every"})
 
 
 def model_config_for(train_config: TrainConfig, dataset: FaceDataset | None, coefficient_names=None, appearance_names=None):
@@ -56,7 +60,9 @@ def model_config_for(train_config: TrainConfig, dataset: FaceDataset | None, coe
 class Trainer:
     """Builds (or resumes) a run in ``run_dir`` on the data under ``data``."""
 
-    def __init__(self, run_dir, data, train_config: TrainConfig | None = None, device="cpu", resume=False, log=None):
+    def __init__(self, run_dir, data, train_config: TrainConfig | None = None, device="cpu", resume=False, log=None,
+                 changes: dict | None = None):
+        """``changes``: on resume, settings to change from here on (only those in ``RESUME_CHANGEABLE``)."""
         from ..generator.device import resolve_device
 
         self.run_dir = Path(run_dir)
@@ -68,12 +74,13 @@ class Trainer:
             saved = json.loads(config_path.read_text())
             self.config = TrainConfig.from_dict(saved["train"])
             if train_config is not None:
-                self.config.steps = train_config.steps  # the one setting a resume may change
+                self.config.steps = train_config.steps
+            changed = self._change_settings(changes or {})
             self.model_config = ConditionalConfig.from_dict(saved["model"])
         else:
             if (self.run_dir / CHECKPOINT).exists() and not resume:
                 raise NeuralFaceError(f"{self.run_dir} already holds a run: pass --resume to continue it, or choose another --out")
-            self.config = train_config or TrainConfig()
+            self.config = train_config or TrainConfig(**(changes or {}))  # --resume with no checkpoint yet starts the run
         torch.manual_seed(self.config.seed)
         self.dataset = FaceDataset(data, self.model_config if resuming else _probe_config(self.config))
         if not resuming:
@@ -102,9 +109,31 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resuming:
             self._load_checkpoint()
+            self._apply_learning_rates()
+            if changed:
+                self._write(config_path, json.dumps({**saved, "train": json.loads(self.config.to_json())}, indent=1))
+                self.log(f"changed on resume at step {self.step}: {changed}")
         else:
             self._write(config_path, json.dumps({"train": json.loads(self.config.to_json()), "model": self.model_config.to_dict()}, indent=1))
         self.sample_keys = sorted(self.dataset.keys)[: min(8, len(self.dataset.keys))]
+
+    def _change_settings(self, changes: dict) -> dict:
+        """Apply resume-time changes to ``self.config``; returns {name: [old, new]} of those that differ."""
+        fixed = sorted(set(changes) - RESUME_CHANGEABLE)
+        if fixed:
+            raise NeuralFaceError(f"{self.run_dir}: {', '.join(fixed)} cannot change on --resume (they shape the model or the "
+                                  "data order); start a new run with another --out")
+        changed = {name: [getattr(self.config, name), value] for name, value in changes.items() if getattr(self.config, name) != value}
+        if changed:
+            self.config = dataclasses.replace(self.config, **changes)
+        return changed
+
+    def _apply_learning_rates(self):
+        """Set the optimisers' learning rates from the config (a resume may have changed ``lr``)."""
+        generator, encoder = self.opt_G.param_groups
+        generator["lr"], encoder["lr"] = self.config.lr, self.config.lr * self.config.encoder_lr_scale
+        for group in self.opt_D.param_groups:
+            group["lr"] = self.config.lr * self.config.r1_interval / (self.config.r1_interval + 1)
 
     # -- one step ------------------------------------------------------------------------
     def _batch(self, keys):

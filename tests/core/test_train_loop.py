@@ -147,6 +147,23 @@ def test_checkpoint_and_resume_give_identical_state(data, tmp_path):
     assert Image.open(tmp_path / "resumed" / "samples" / grids[0]).size == (3 * SIZE, 8 * SIZE)
 
 
+def test_resume_changes_learning_rate_and_adversarial_weight_but_not_the_model(data, tmp_path):
+    first = Trainer(tmp_path / "run", data, _config(steps=2))
+    first.run()
+    messages = []
+    resumed = Trainer(tmp_path / "run", data, None, resume=True, log=messages.append, changes={"lr": 0.0005, "adv_weight": 0.0, "steps": 3})
+    assert resumed.step == 2 and resumed.config.lr == 0.0005 and resumed.config.adv_weight == 0.0
+    assert [group["lr"] for group in resumed.opt_G.param_groups] == [0.0005, 0.0005 * resumed.config.encoder_lr_scale]
+    assert resumed.opt_D.param_groups[0]["lr"] < 0.0005
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["train"]["lr"] == 0.0005 and saved["train"]["steps"] == 3 and saved["model"] == first.model_config.to_dict()
+    assert any("changed on resume at step 2" in m and "'lr': [" in m for m in messages)
+    resumed.run()
+    assert resumed.step == 3
+    with pytest.raises(NeuralFaceError, match="resolution cannot change on --resume"):
+        Trainer(tmp_path / "run", data, None, resume=True, changes={"resolution": 64})
+
+
 def test_a_second_start_without_resume_is_refused(data, tmp_path):
     Trainer(tmp_path / "run", data, _config(steps=1)).run()
     with pytest.raises(NeuralFaceError, match="--resume"):
