@@ -6,15 +6,19 @@
 On the demo shot (the bundled head, 256x256) it times, per frame:
   export     coefficients, pose, camera, landmarks (coefficient-only export)
   passes     Cycles CPU passes (export with passes minus coefficient-only export)
-  exr read   reading one frame's passes into canonical arrays
+  exr read   the worker's prepare step: hash the frame's inputs, read its passes
   synthesis  the model: passes + coefficients -> RGBA
-  write      writing one PNG (8-bit, atomic)
-  composite  the compositor's own cost: a frame rendered with compositing minus the same
-             frame without it (the conventional CG render itself is the user's, not ours)
-and prints each stage's share of synthesis (target: everything but passes and synthesis
-<= 10% of synthesis). Then it runs the real worker (``python -m neural_core render``) on
-the shot and on a --long-frame version of it (the same pass files under new frame
-numbers) and prints each run's peak memory (target: about equal).
+  write      the worker's store step: one PNG (8-bit, atomic) and the manifest record
+  composite  the compositor's own cost: the median over 8 frames of (render with
+             compositing - render without), Cycles at 1 sample (the conventional CG render
+             itself is the user's, not ours)
+then the worker's real loop (``render_frames``: reading and writing on an I/O thread while
+the model runs) and what of reading and writing it does not hide. It prints each stage's
+share of synthesis and the target (everything but passes and synthesis <= 10% of
+synthesis), one stage after another and as the worker runs it. Then it runs the real
+worker (``python -m neural_core render``) on the shot and on a --long-frame version of it
+(the same pass files under new frame numbers) and prints each run's peak memory (target:
+about equal).
 
 Without the bundled default model, a randomly initialised model of the default
 configuration is timed instead (same architecture, same cost); the output says so.
@@ -24,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +38,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
+
+
+class SilentReporter:
+    """A protocol reporter that shows nothing (the benchmark prints its own table)."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
 
 
 def timed(function, *args, **kwargs):
@@ -64,14 +76,9 @@ def model_for_timing(spec, folder):
 
 def stage_times(scene, shot_folder, model_path, frames, folder):
     """Per-frame seconds of every stage, measured on the demo scene."""
-    import bpy
-
     from blender_addon.export.exporter import ExportSettings, export_shot
-    from neural_core.render.images import write_png
-    from neural_core.render.model import FaceModel
-    from neural_core.render.pipeline import smoothed_coefficients
-    from neural_core.shot import read_shot
-    from neural_core.shot.passes import read_passes
+    from neural_core.protocol import Job
+    from neural_core.render.pipeline import RenderOptions, ShotRenderer, render_frames
 
     times = {}
     _, seconds = timed(export_shot, scene, ExportSettings(output=str(Path(folder) / "coef"), passes=False))
@@ -79,41 +86,62 @@ def stage_times(scene, shot_folder, model_path, frames, folder):
     _, seconds = timed(export_shot, scene, ExportSettings(output=str(shot_folder), passes=True, samples=1))
     times["passes"] = seconds / frames - times["export"]
 
-    shot = read_shot(shot_folder)
-    model = FaceModel(model_path, device="cpu")
-    coefficients = smoothed_coefficients(shot, model.coefficient_names, 0.0)
+    renderer = ShotRenderer(RenderOptions(shot=str(shot_folder), out=str(Path(folder) / "frames"), model=str(model_path),
+                                          device="cpu", force=True))
     read_total = synth_total = write_total = 0.0
-    for record in shot.frames:
-        passes, seconds = timed(read_passes, shot, record.frame, shot_folder, names=model.needed_passes)
+    for frame in renderer.frames:  # the worker's three steps, one after the other
+        work, seconds = timed(renderer.prepare, frame)
         read_total += seconds
-        rgba, seconds = timed(model.render, passes, coefficients[record.frame], record.frame)
+        rgba, seconds = timed(renderer.synthesise, work)
         synth_total += seconds
-        _, seconds = timed(write_png, Path(folder) / f"neural_{record.frame:04d}.png", rgba)
+        _, seconds = timed(renderer.store, work, rgba)
         write_total += seconds
     times["exr read"] = read_total / frames
     times["synthesis"] = synth_total / frames
     times["write"] = write_total / frames
 
-    # compositor cost: render a few frames with and without compositing
+    # the worker's real loop: reading and writing overlap synthesis on an I/O thread
+    job = Job("render", SilentReporter())
+    with job:
+        job.start(len(renderer.frames), renderer.frames)
+        _, seconds = timed(render_frames, job, renderer)
+    times["worker loop"] = seconds / frames
+    times["exr read + write not hidden"] = max(0.0, times["worker loop"] - times["synthesis"])
+
+    times["composite"], times["(CG render, not ours)"] = compositor_cost(scene, folder, frames)
+    return times
+
+
+def compositor_cost(scene, folder, frames, probes=8):
+    """(compositor seconds per frame, render seconds per frame without it): the median over
+    ``probes`` frames of (render with compositing - render without), the two interleaved and
+    rendered with Cycles at 1 sample so the render's own noise does not swamp the difference."""
+    import bpy
+
     from blender_addon import compositor
 
-    compositor.setup_compositor(scene, compositor.SequenceInfo(str(Path(folder) / "neural_0001.png"), 1, frames))
-    sample = list(range(1, frames + 1, max(1, frames // 4)))[:4]
+    compositor.setup_compositor(scene, compositor.SequenceInfo(str(Path(folder) / "frames" / "neural_0001.png"), 1, frames))
+    scene.render.filepath = str(Path(folder) / "composite_probe.png")
+    saved = scene.cycles.samples, scene.cycles.use_denoising
+    scene.cycles.samples, scene.cycles.use_denoising = 1, False
 
-    def render_frames(use_compositing):
+    def render(frame, use_compositing):
         scene.render.use_compositing = use_compositing
-        scene.render.filepath = str(Path(folder) / "composite_probe.png")
-        start = time.perf_counter()
-        for frame in sample:
-            scene.frame_set(frame)
-            bpy.ops.render.render(write_still=True)
-        return (time.perf_counter() - start) / len(sample)
+        scene.frame_set(frame)
+        _, seconds = timed(bpy.ops.render.render, write_still=True)
+        return seconds
 
-    render_frames(True)  # warm-up (kernels, image cache)
-    with_compositing, without = render_frames(True), render_frames(False)
-    times["composite"] = max(0.0, with_compositing - without)
-    times["(CG render, not ours)"] = without
-    return times
+    try:
+        sample = [1 + (i * frames) // probes for i in range(probes)]
+        render(sample[0], True)  # warm-up (kernels, image cache)
+        differences, plain = [], []
+        for frame in sample:
+            with_compositing, without = render(frame, True), render(frame, False)
+            differences.append(with_compositing - without)
+            plain.append(without)
+    finally:
+        scene.cycles.samples, scene.cycles.use_denoising = saved
+    return max(0.0, statistics.median(differences)), statistics.median(plain)
 
 
 def peak_memory_mb(shot_folder, model_path, out):
@@ -170,13 +198,15 @@ def main(argv=None):
         synthesis = times["synthesis"]
         print(f"\nBlender {bpy.app.version_string}, model: {note}, demo shot of {args.frames} frames at "
               f"{demo.scene.render.resolution_x}x{demo.scene.render.resolution_y}")
-        print(f"{'stage':<24}{'ms/frame':>10}{'share of synthesis':>20}")
+        print(f"{'stage':<30}{'ms/frame':>10}{'share of synthesis':>20}")
         for name, seconds in times.items():
-            print(f"{name:<24}{seconds * 1000:>10.1f}{seconds / synthesis:>19.1%}")
-        overhead = sum(v for k, v in times.items() if k in ("export", "exr read", "write", "composite"))
-        verdict = "meets" if overhead <= 0.1 * synthesis else "misses"
-        print(f"everything but passes and synthesis: {overhead / synthesis:.1%} of synthesis "
-              f"({verdict} the <= 10% target)")
+            print(f"{name:<30}{seconds * 1000:>10.1f}{seconds / synthesis:>19.1%}")
+        sequential = sum(times[k] for k in ("export", "exr read", "write", "composite"))
+        overlapped = sum(times[k] for k in ("export", "exr read + write not hidden", "composite"))
+        verdict = "meets" if overlapped <= 0.1 * synthesis else "misses"
+        print(f"everything but passes and synthesis, one stage after another: {sequential / synthesis:.1%} of synthesis")
+        print(f"the same as the worker runs it (reading and writing overlapped with synthesis): "
+              f"{overlapped / synthesis:.1%} of synthesis ({verdict} the <= 10% target)")
         long_shot = lengthen(shot, args.long, folder / "long")
         short_mb, short_s = peak_memory_mb(shot, model_path, folder / "out_short")
         long_mb, long_s = peak_memory_mb(long_shot, model_path, folder / "out_long")

@@ -15,6 +15,8 @@ from ..atomic import write_atomically
 from ..errors import NeuralFaceError
 
 FORMATS = {"png": ".png", "exr": ".exr"}
+# zlib level of PNG output: about Blender's default (15%); 3x faster to write than 6, files ~35% larger
+PNG_COMPRESSION = 1
 
 
 def frame_file_name(pattern, frame, extension):
@@ -46,29 +48,37 @@ def _png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def encode_png16(rgba):
-    """16-bit RGBA PNG bytes from uint16 [H, W, 4] (PIL cannot write 16-bit RGBA)."""
-    height, width, _ = rgba.shape
-    rows = rgba.astype(">u2").reshape(height, width * 8 // 2).view(np.uint8).reshape(height, width * 8)
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()  # filter 0 per row
-    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)  # 16-bit, colour type 6 = RGBA
+def encode_png(pixels):
+    """RGBA PNG bytes from uint8 or uint16 [H, W, 4], sRGB chunk, 8 or 16 bits per channel.
+
+    Every row uses PNG's "Up" filter (difference to the row above, one numpy subtraction)
+    and zlib level ``PNG_COMPRESSION``: about twice as fast as Pillow at level 1 for the
+    same size on our frames (and Pillow cannot write 16-bit RGBA at all).
+    """
+    pixels = np.asarray(pixels)
+    if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim != 3 or pixels.shape[2] != 4:
+        raise ValueError(f"encode_png needs uint8/uint16 [H, W, 4], got {pixels.dtype} {list(pixels.shape)}")
+    height, width, _ = pixels.shape
+    bit_depth = 8 * pixels.dtype.itemsize
+    rows = np.ascontiguousarray(pixels, dtype=">u2" if bit_depth == 16 else np.uint8).view(np.uint8).reshape(height, -1)
+    filtered = np.empty((height, rows.shape[1] + 1), np.uint8)
+    filtered[:, 0] = 2  # filter type Up (row 0: the row above counts as zeros)
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # modulo 256, as PNG defines it
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 6, 0, 0, 0)  # colour type 6 = RGBA
     srgb = struct.pack(">B", 0)  # sRGB chunk, perceptual intent
     return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"sRGB", srgb)
-            + _png_chunk(b"IDAT", zlib.compress(raw, 6)) + _png_chunk(b"IEND", b""))
+            + _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), PNG_COMPRESSION)) + _png_chunk(b"IEND", b""))
 
 
 def write_png(path, rgba, bit_depth=8):
     """``rgba`` [H, W, 4] float in [0, 1]: sRGB colour, straight (unpremultiplied) alpha."""
+    if bit_depth not in (8, 16):
+        raise NeuralFaceError(f"PNG bit depth must be 8 or 16, got {bit_depth}")
     rgba = np.clip(np.asarray(rgba, dtype=np.float32), 0.0, 1.0)
-    if bit_depth == 8:
-        from PIL import Image
-
-        pixels = np.rint(rgba * 255.0).astype(np.uint8)
-        return _atomic(path, lambda p: Image.fromarray(pixels, "RGBA").save(p, format="PNG"))
-    if bit_depth == 16:
-        data = encode_png16(np.rint(rgba * 65535.0).astype(np.uint16))
-        return _atomic(path, lambda p: Path(p).write_bytes(data))
-    raise NeuralFaceError(f"PNG bit depth must be 8 or 16, got {bit_depth}")
+    scale, dtype = (255.0, np.uint8) if bit_depth == 8 else (65535.0, np.uint16)
+    data = encode_png(np.rint(rgba * scale).astype(dtype))
+    return _atomic(path, lambda p: Path(p).write_bytes(data))
 
 
 def write_exr(path, rgba):

@@ -1,7 +1,10 @@
 """The render loop: shot folder in, one RGBA image per frame out, under the worker protocol.
 
 Streaming: ``shot.json`` (small) is read once; each frame's passes are read, rendered,
-written and dropped before the next, so memory does not grow with the shot's length.
+written and dropped, so memory does not grow with the shot's length. Reading frame i+1
+and writing frame i-1 run on one I/O thread while frame i is synthesised (numpy, zlib and
+OpenEXR release the GIL), so file work hides behind the model; frames are still reported
+in order, each once its file is complete.
 Determinism: the appearance latent and the noise maps are fixed per shot, so the same
 inputs give bit-identical frames, and a job killed half-way and rerun gives exactly the
 frames of an uninterrupted run (see :mod:`.manifest`).
@@ -109,22 +112,84 @@ class ShotRenderer:
     def output_path(self, frame):
         return self.out / frame_file_name(self.options.name, frame, self.extension)
 
-    def render_frame(self, frame):
-        """Render ``frame`` unless the manifest says its output is current; returns the
-        path written, or None when skipped."""
+    def prepare(self, frame) -> "FrameWork":
+        """Hash the frame's inputs and, unless its output is current, read its passes.
+
+        File work only (runs on the I/O thread); ``passes`` is None when the frame is skipped.
+        """
         from ..shot.passes import read_passes
 
         path = self.output_path(frame)
-        coefficients = self.coefficients[frame]
         pass_file = pass_path(self.shot_folder, frame, self.shot.passes_folder)
-        digest = frame_hash(self.fingerprint, coefficients.tobytes(), file_sha256(pass_file))
+        digest = frame_hash(self.fingerprint, self.coefficients[frame].tobytes(), file_sha256(pass_file))
         if not self.options.force and self.manifest.is_current(frame, path, digest):
+            return FrameWork(frame, path, digest, None)
+        return FrameWork(frame, path, digest, read_passes(self.shot, frame, self.shot_folder, names=self.model.needed_passes))
+
+    def synthesise(self, work: "FrameWork"):
+        """The model's part: RGBA [H, W, 4] float32 for a prepared frame."""
+        return self.model.render(work.passes, self.coefficients[work.frame], frame=work.frame)
+
+    def store(self, work: "FrameWork", rgba) -> Path:
+        """Write the frame (temporary name, then rename) and record it in the manifest."""
+        write_frame(work.path, rgba, self.options.image_format, self.options.bit_depth)
+        self.manifest.record(work.frame, work.path, work.digest)
+        return work.path
+
+    def render_frame(self, frame):
+        """Render ``frame`` unless the manifest says its output is current; returns the
+        path written, or None when skipped. (One frame, no overlap.)"""
+        work = self.prepare(frame)
+        if work.passes is None:
             return None
-        passes = read_passes(self.shot, frame, self.shot_folder, names=self.model.needed_passes)
-        rgba = self.model.render(passes, coefficients, frame=frame)
-        write_frame(path, rgba, self.options.image_format, self.options.bit_depth)
-        self.manifest.record(frame, path, digest)
-        return path
+        return self.store(work, self.synthesise(work))
+
+
+@dataclass
+class FrameWork:
+    """One frame between the I/O thread and the model."""
+
+    frame: int
+    path: Path  # the output file
+    digest: str  # hash of everything that decides its pixels (the manifest's record)
+    passes: dict | None  # canonical passes; None when the existing output is current
+
+
+def render_frames(job, renderer):
+    """Render ``renderer.frames`` under ``job``: frame i is synthesised on this thread while
+    one I/O thread writes frame i-1 and reads frame i+1. Each frame is reported (in order)
+    once its file is complete; a cancel or an error still completes and reports the frame
+    already synthesised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = renderer.frames
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neural-face-io") as io:
+        prepared = {}  # frame -> future of renderer.prepare
+        pending = []  # at most one (work, future of renderer.store)
+
+        def prefetch(index):
+            if index < len(frames):
+                prepared[frames[index]] = io.submit(renderer.prepare, frames[index])
+
+        def report_pending():
+            while pending:
+                work, future = pending.pop()
+                job.frame_done(work.frame, path=str(future.result()))
+
+        prefetch(0)
+        try:
+            for index, frame in enumerate(job.frames(frames)):
+                work = prepared.pop(frame).result()
+                prefetch(index + 1)
+                if work.passes is None:
+                    report_pending()
+                    job.frame_done(frame, path=str(work.path), skipped=True)
+                    continue
+                rgba = renderer.synthesise(work)
+                report_pending()
+                pending.append((work, io.submit(renderer.store, work, rgba)))
+        finally:
+            report_pending()
 
 
 def render_shot(options: RenderOptions, reporter=None):
@@ -134,9 +199,7 @@ def render_shot(options: RenderOptions, reporter=None):
         with job:
             renderer = ShotRenderer(options)
             job.start(len(renderer.frames), renderer.frames, **renderer.start_fields())
-            for frame in job.frames(renderer.frames):
-                path = renderer.render_frame(frame)
-                job.frame_done(frame, path=str(path) if path else str(renderer.output_path(frame)), skipped=path is None)
+            render_frames(job, renderer)
     finally:
         job.reporter.close()
     return job.exit_code

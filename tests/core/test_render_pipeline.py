@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from neural_core.render.frames import parse_frame_spec
-from neural_core.render.images import encode_png16, frame_file_name, srgb_to_linear
+from neural_core.render.images import encode_png, frame_file_name, srgb_to_linear
 from neural_core.errors import NeuralFaceError
 from tests.conftest import ROOT
 from tests.core.synthetic_shot import COEFFICIENTS, make_shot, pass_channels, write_shot_folder
@@ -106,7 +106,7 @@ def test_exr_is_linear_half_with_premultiplied_alpha_and_png16_decodes(tmp_path,
     channels = OpenEXR.File(str(tmp_path / "exr/neural_0001.exr"), separate_channels=True).channels()
     assert {"R", "G", "B", "A"} <= set(channels)
     assert channels["R"].pixels.dtype == np.float16
-    png16 = decode_png16((tmp_path / "png/neural_0001.png").read_bytes()).astype(np.float32) / 65535.0
+    png16 = decode_png((tmp_path / "png/neural_0001.png").read_bytes()).astype(np.float32) / 65535.0
     alpha = png16[..., 3]
     expected = srgb_to_linear(png16[..., :3]) * alpha[..., None]
     got = np.stack([channels[c].pixels.astype(np.float32) for c in "RGB"], axis=-1)
@@ -114,8 +114,8 @@ def test_exr_is_linear_half_with_premultiplied_alpha_and_png16_decodes(tmp_path,
     assert np.array_equal(channels["A"].pixels.astype(np.float32) > 0.5, alpha > 0.5)
 
 
-def decode_png16(data):
-    """Minimal decoder for the files encode_png16 writes (filter 0, one IDAT)."""
+def decode_png(data):
+    """Minimal decoder for the files encode_png writes (RGBA, 8 or 16 bit, filter 0 or 2, one IDAT)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     position, chunks = 8, {}
     while position < len(data):
@@ -124,15 +124,30 @@ def decode_png16(data):
         chunks[kind] = data[position + 8:position + 8 + length]
         position += 12 + length
     width, height = int.from_bytes(chunks[b"IHDR"][:4], "big"), int.from_bytes(chunks[b"IHDR"][4:8], "big")
-    assert chunks[b"IHDR"][8:10] == bytes([16, 6])
-    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(height, 1 + width * 8)
-    assert not raw[:, 0].any()
-    return raw[:, 1:].copy().view(">u2").reshape(height, width, 4).astype(np.uint16)
+    depth, colour_type = chunks[b"IHDR"][8:10]
+    assert colour_type == 6 and depth in (8, 16)
+    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(height, 1 + width * depth // 2)
+    assert set(raw[:, 0]) <= {0, 2}
+    rows = raw[:, 1:].copy()
+    for y in range(1, height):
+        if raw[y, 0] == 2:  # Up
+            rows[y] = rows[y] + rows[y - 1]  # uint8 wraps modulo 256
+    if depth == 8:
+        return rows.reshape(height, width, 4)
+    return rows.view(">u2").reshape(height, width, 4).astype(np.uint16)
 
 
-def test_png16_round_trip():
-    values = np.random.default_rng(0).integers(0, 65536, size=(3, 5, 4), dtype=np.uint16)
-    assert np.array_equal(decode_png16(encode_png16(values)), values)
+def test_png_round_trips_at_8_and_16_bits_and_pillow_reads_the_8_bit_files(tmp_path):
+    rng = np.random.default_rng(0)
+    values16 = rng.integers(0, 65536, size=(7, 5, 4), dtype=np.uint16)
+    assert np.array_equal(decode_png(encode_png(values16)), values16)
+    values8 = rng.integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
+    assert np.array_equal(decode_png(encode_png(values8)), values8)
+    (tmp_path / "x.png").write_bytes(encode_png(values8))
+    with Image.open(tmp_path / "x.png") as image:
+        assert image.mode == "RGBA" and np.array_equal(np.asarray(image), values8)
+    with pytest.raises(ValueError, match="uint8/uint16"):
+        encode_png(values8[..., :3])
 
 
 def test_frame_names_and_specs():
