@@ -7,7 +7,9 @@ Two implementations that agree to float32 rounding (``tests/core/test_generator_
 - ``modulated_conv_fused``: the whole batch as one grouped convolution (``groups=N``),
   the blur as a depthwise conv that also adds the bias, and an optional output gain
   folded into the per-sample weights (so the previous layer's activation gain costs no
-  pass over the activations).
+  pass over the activations). When autograd records (training), the blur runs as two 1-D
+  passes of shifted slices instead (:func:`blur_separable`, same maths): the depthwise
+  conv's backward was 55% of a training step on a 2-core CPU, the slices' is elementwise.
 
 Shapes: x [N, I, H, W]; weight [O, I, k, k] raw (equalized-lr scaling is cancelled by
 demodulation, or applied to the styles for ToRGB); styles [N, I].
@@ -114,6 +116,7 @@ def modulated_conv_fused(
         if bias is not None:
             y = y.add_(bias.reshape(1, O, 1))
         return y.reshape(N, O, H, W)
+    bias_per_output = bias
     if N > 1 and bias is not None:
         bias = bias.repeat(N)
     if N > 1:
@@ -124,6 +127,24 @@ def modulated_conv_fused(
         return y if N == 1 else y.reshape(N, O, H, W)
     w = weight_t.unsqueeze(0) * scale.transpose(1, 2).reshape(N, I, O, 1, 1)  # [N, I, O, k, k]
     y = F.conv_transpose2d(x, w.reshape(N * I, O, k, k), stride=2, groups=N)  # [1, N*O, 2H+1, 2W+1]
+    if y.requires_grad:  # training: the same blur with a cheap backward
+        taps = blur_weight[0, 0].sum(dim=1) / 4.0  # blur_weight[o, 0] = 4 * outer(taps, taps)
+        return blur_separable(y.reshape(N, O, 2 * H + 1, 2 * W + 1), taps, bias_per_output)
     bw = blur_weight if N == 1 else blur_weight.repeat(N, 1, 1, 1)
     y = F.conv2d(y, bw, bias=bias, padding=1, groups=N * O)
     return y if N == 1 else y.reshape(N, O, 2 * H, 2 * W)
+
+
+def blur_separable(y: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """y [N, C, S, S] (S = 2H + 1, the transposed conv's output) -> [N, C, S - 1, S - 1].
+
+    Equals ``conv2d(y, 4 * outer(taps, taps) per channel, padding=1)`` plus bias [C],
+    computed as a row pass then a column pass of four shifted slices; ``taps`` [4].
+    """
+    y = F.pad(y, [1, 1, 1, 1])
+    size = y.shape[-1] - 3
+    rows = sum(taps[a] * y[:, :, a : a + size, :] for a in range(4))
+    out = sum(taps[b] * rows[:, :, :, b : b + size] for b in range(4)) * 4.0
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1)
+    return out
