@@ -122,3 +122,12 @@ def exit_code_for(error):
     if "NeuralFaceError" in names or isinstance(error, FileNotFoundError):
         return EXIT_BAD_INPUT
     return EXIT_FAILED
+
+
+def clear_app_handlers():
+    """Empty every ``bpy.app.handlers`` list: bpy 4.5.15 hangs at interpreter exit while
+    any handler is registered (../shared/FACTS.md). For scripts about to exit."""
+    for name in dir(bpy.app.handlers):
+        handlers = getattr(bpy.app.handlers, name)
+        if isinstance(handlers, list):
+            handlers.clear()

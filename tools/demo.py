@@ -174,11 +174,8 @@ def main(argv=None):
 
 if __name__ == "__main__":
     code = main()
-    import bpy  # noqa: F401  (already loaded; clear handlers so bpy 4.5.15 can exit)
+    from blender_addon.headless import clear_app_handlers  # so bpy 4.5.15 can exit
 
-    for name in dir(bpy.app.handlers):
-        handlers = getattr(bpy.app.handlers, name)
-        if isinstance(handlers, list):
-            handlers.clear()
+    clear_app_handlers()
     sys.stdout.flush()
     os._exit(code)

@@ -138,10 +138,11 @@ def _leave(code):
         if hasattr(bpy.types, "NEURAL_FACE_OT_render_animation"):
             module = bpy.types.NEURAL_FACE_OT_render_animation.__module__.rsplit(".operators.", 1)[0]
             sys.modules[f"{module}.worker"].stop_all()
-        for name in dir(bpy.app.handlers):
-            handlers = getattr(bpy.app.handlers, name)
-            if isinstance(handlers, list):
-                handlers.clear()
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from blender_addon.headless import clear_app_handlers
+
+        clear_app_handlers()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -17,10 +17,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _remove_handlers():
-    for name in dir(bpy.app.handlers):
-        handlers = getattr(bpy.app.handlers, name)
-        if isinstance(handlers, list):
-            handlers.clear()
+    from blender_addon.headless import clear_app_handlers
+
+    clear_app_handlers()
 
 
 @pytest.fixture(autouse=True)
