@@ -239,6 +239,32 @@ def mouth_opening(points):
 
 
 # -- the table ----------------------------------------------------------------------------------
+def expression_values(shot, records):
+    """Per frame {"jaw": jawOpen, "Left": eyeBlinkLeft, "Right": eyeBlinkRight} from the shot's coefficients."""
+    names = list(shot.coefficient_names)
+    index = {key: names.index(name) for key, name in (("jaw", "jawOpen"), ("Left", "eyeBlinkLeft"), ("Right", "eyeBlinkRight"))}
+    return [{key: float(r.coefficients[i]) for key, i in index.items()} for r in records]
+
+
+def expression_response(marks, records, values):
+    """Pearson r of the detected mouth opening with jawOpen and of each eye's closure with
+    its blink value, over the frames where a face was found: {"jaw", "Left", "Right", "frames"}."""
+    measured = {"jaw": [], "Left": [], "Right": []}
+    wanted = {"jaw": [], "Left": [], "Right": []}
+    for found, record, value in zip(marks, records, values):
+        if found is None or record.landmarks is None:
+            continue
+        detected = np.array(found)
+        measured["jaw"].append(mouth_opening(detected))
+        for side in ("Left", "Right"):
+            measured[side].append(eye_closure(detected, side))
+        for key in wanted:
+            wanted[key].append(value[key])
+    response = {key: pearson(measured[key], wanted[key]) for key in measured}
+    response["frames"] = len(measured["jaw"])
+    return response
+
+
 def evaluate(args):
     import torch
 
@@ -252,10 +278,11 @@ def evaluate(args):
 
     # held-out reconstruction
     psnrs, ssims, sheet = [], [], []
-    heldout_images, heldout_targets, heldout_records = [], [], []
+    heldout_images, heldout_targets, heldout_records, heldout_values = [], [], [], []
     for folder in find_sample_folders(args.heldout):
         record = json.loads((folder / "frames.json").read_text())
-        planes, coefficients, masks, records, _ = load_frames(folder / "shot", model)
+        planes, coefficients, masks, records, heldout_shot = load_frames(folder / "shot", model)
+        heldout_values.extend(expression_values(heldout_shot, records))
         z = np.stack([probit(f["appearance"]) for f in record["frames"]])[: len(planes)]
         rgba = render(model, planes, coefficients, z)
         from PIL import Image
@@ -299,12 +326,10 @@ def evaluate(args):
     save_pngs(heldout_targets, work, "target")
     analysis = run_analysis(work)
 
-    names = list(shot.coefficient_names)
-    jaw = np.array([r.coefficients[names.index("jawOpen")] for r in records])
-    blink = {s: np.array([r.coefficients[names.index(f"eyeBlink{s}")] for r in records]) for s in ("Left", "Right")}
+    shot_values = expression_values(shot, records)
     if analysis is None:
-        for name in ("face found: shot / held-out / targets", "landmark error / IOD: shot / held-out / targets", "mouth opening vs jawOpen r",
-                     "eye closure vs eyeBlink L / R r", "identity distance within shot", "identity distance between seeds"):
+        for name in ("face found: shot / held-out / targets", "landmark error / IOD: shot / held-out / targets",
+                     "mouth opening vs jawOpen r: shot / held-out / targets", "eye closure vs eyeBlink L, R r: shot / held-out / targets", "identity distance within shot", "identity distance between seeds"):
             rows.append((name, "not measured", "no .venv-eval", "-"))
     else:
         shot_marks = [analysis[f"shot_{i:04d}.png"]["landmarks"] for i in range(len(records))]
@@ -319,19 +344,14 @@ def evaluate(args):
         median = lambda e: f"{np.median(e) * 100:.1f}%" if e else "n/a"  # noqa: E731
         rows.append(("landmark error / IOD: shot / held-out / targets", f"{median(shot_errors)} / {median(held_errors)} / {median(target_errors)}",
                      "median over found frames", "<= 5%"))
-        mouth, closure, jaw_ok, blink_ok = [], {"Left": [], "Right": []}, [], {"Left": [], "Right": []}
-        for i, (marks, record) in enumerate(zip(shot_marks, records)):
-            if marks is None or record.landmarks is None:
-                continue
-            detected = np.array(marks)
-            mouth.append(mouth_opening(detected))
-            jaw_ok.append(jaw[i])
-            for side in ("Left", "Right"):
-                closure[side].append(eye_closure(detected, side))
-                blink_ok[side].append(blink[side][i])
-        rows.append(("mouth opening vs jawOpen r", f"{pearson(mouth, jaw_ok):.2f}", f"{len(mouth)} frames", ">= 0.9"))
-        rows.append(("eye closure vs eyeBlink L / R r", f"{pearson(closure['Left'], blink_ok['Left']):.2f} / {pearson(closure['Right'], blink_ok['Right']):.2f}",
-                     f"{len(mouth)} frames", ">= 0.8"))
+        responses = [expression_response(shot_marks, records, shot_values),
+                     expression_response(held_marks, heldout_records, heldout_values),
+                     expression_response(target_marks, heldout_records, heldout_values)]
+        counts = " / ".join(str(r["frames"]) for r in responses)
+        rows.append(("mouth opening vs jawOpen r: shot / held-out / targets", " / ".join(f"{r['jaw']:.2f}" for r in responses),
+                     f"{counts} frames", ">= 0.9"))
+        rows.append(("eye closure vs eyeBlink L, R r: shot / held-out / targets",
+                     " / ".join(f"{r['Left']:.2f}, {r['Right']:.2f}" for r in responses), f"{counts} frames", ">= 0.8"))
         embeddings = [analysis[f"shot_{i:04d}.png"]["embedding"] for i in range(len(records))]
         embeddings = np.array([e for e in embeddings if e is not None])
         within = [np.linalg.norm(embeddings[i] - embeddings[0]) for i in range(1, len(embeddings))] if len(embeddings) > 1 else []
