@@ -171,6 +171,8 @@ def test_huge_number_parses_to_inf_and_is_refused(shot_folder):
     ("coefficients", [0.5], "expected 3 values (one per rig.coefficient_names), got 1"),
     ("coefficients", [[0.5, 0.5, 0.5]], "expected a list of numbers, got 1x3"),
     ("coefficients", [True, 0.0, 0.0], "booleans"),
+    ("landmarks", [[0.5, 0.5]] * 467 + [[0.5, False]], "booleans"),
+    ("camera.K", [[100, 0, 5], [0, 100, 4], [0, 0, True]], "booleans"),
     ("landmarks", np.zeros((468, 3)).tolist(), "expected an Nx2 matrix, got 468x3"),
     ("landmarks", [], "expected an Nx2 matrix, got a list of 0"),
 ])
