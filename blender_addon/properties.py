@@ -72,7 +72,7 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
     )
     appearance_seed: bpy.props.IntProperty(
         name="Appearance Seed",
-        description="Seed of the synthesised appearance; fixed for the whole shot",
+        description="Seed of the synthesised appearance (skin, lighting), fixed for the whole shot; 0 is the model's median look",
         min=0,
         default=0,
     )

@@ -14,7 +14,7 @@ def add_arguments(parser):
                         help="png: sRGB, straight alpha; exr: linear half float, premultiplied alpha")
     parser.add_argument("--depth", dest="bit_depth", type=int, choices=(8, 16), default=8, help="PNG bits per channel")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
-    parser.add_argument("--appearance", type=int, default=0, help="appearance seed (skin, lighting), fixed for the shot")
+    parser.add_argument("--appearance", type=int, default=0, help="appearance seed (skin, lighting), fixed for the shot; 0 = the model's median look")
     parser.add_argument("--smoothing", type=float, default=0.0,
                         help="temporal filter on the coefficients: Gaussian sigma in frames (0 = off)")
     parser.add_argument("--truncation", dest="truncation_psi", type=float, default=1.0, help="truncation psi")

@@ -95,6 +95,7 @@ class FaceModel:
         self.device, self.device_note = resolve_device(device)
         self.truncation_psi = float(truncation_psi)
         seed = torch.Generator().manual_seed(int(appearance_seed))  # fixed per shot: same face every frame
+        median = int(appearance_seed) == 0  # seed 0 = z = 0: the model's median look (skin, light); others draw z ~ N(0, 1)
         if _is_conditional(self.path):
             from ..conditional.checkpoint import load_conditional
 
@@ -102,7 +103,7 @@ class FaceModel:
             self.net = load_conditional(self.path, device=self.device)
             self.resolution = self.net.resolution
             self.coefficient_names = list(self.net.config.coefficient_names)
-            self.z = torch.randn([1, self.net.z_dim], generator=seed).to(self.device)
+            self.z = (torch.zeros([1, self.net.z_dim]) if median else torch.randn([1, self.net.z_dim], generator=seed)).to(self.device)
         else:
             from ..generator.checkpoints import load_generator
 
@@ -110,7 +111,7 @@ class FaceModel:
             self.net = load_generator(self.path, device=str(self.device))
             self.resolution = self.net.config.resolution
             self.coefficient_names = []
-            self.z = torch.randn([1, self.net.config.z_dim], generator=seed).to(self.device)
+            self.z = (torch.zeros([1, self.net.config.z_dim]) if median else torch.randn([1, self.net.config.z_dim], generator=seed)).to(self.device)
             if self.net.config.c_dim:
                 raise CheckpointError(f"{self.path}: a class-conditional StyleGAN2 (c_dim={self.net.config.c_dim}) "
                                       "cannot be driven by a face rig; use an unconditional checkpoint")

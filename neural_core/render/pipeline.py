@@ -23,7 +23,7 @@ from .frames import parse_frame_spec
 from .images import FORMATS, frame_file_name, write_frame
 from .manifest import Manifest, file_sha256, frame_hash
 
-RENDER_VERSION = 1  # bump when the same inputs would give different pixels
+RENDER_VERSION = 2  # bump when the same inputs would give different pixels
 
 
 @dataclass

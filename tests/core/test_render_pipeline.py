@@ -281,3 +281,12 @@ def test_unwritable_output_folder_is_refused(tmp_path, tiny_model):
         readonly.chmod(0o555)
         result, events = run_render(tmp_path / "shot", readonly, tiny_model)
         assert result.returncode == 2 and "not writable" in _error(events)["message"]
+
+
+def test_appearance_seed_0_is_the_median_look_and_other_seeds_draw_from_the_prior(tiny_model):
+    from neural_core.render.model import FaceModel
+
+    median = FaceModel(tiny_model, device="cpu", appearance_seed=0)
+    assert not median.z.any()
+    drawn = [FaceModel(tiny_model, device="cpu", appearance_seed=seed).z for seed in (1, 2, 1)]
+    assert drawn[0].abs().sum() > 0 and not torch.equal(drawn[0], drawn[1]) and torch.equal(drawn[0], drawn[2])
