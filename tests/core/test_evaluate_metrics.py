@@ -40,3 +40,12 @@ def test_expression_response_recovers_known_correlations_and_skips_missing_faces
     shot = SimpleNamespace(coefficient_names=["eyeBlinkRight", "jawOpen", "eyeBlinkLeft"])
     got = evaluate.expression_values(shot, [SimpleNamespace(coefficients=[0.25, 0.5, 0.75])])
     assert got == [{"jaw": 0.5, "Left": 0.75, "Right": 0.25}]
+
+
+def test_the_evaluation_shot_is_a_sample_folder_or_a_plain_shot_folder(tmp_path):
+    (tmp_path / "chunk" / "shot").mkdir(parents=True)
+    (tmp_path / "chunk" / "shot" / "shot.json").write_text("{}")
+    assert evaluate.shot_folders(tmp_path / "chunk") == (tmp_path / "chunk" / "shot", tmp_path / "chunk" / "targets")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "shot.json").write_text("{}")
+    assert evaluate.shot_folders(tmp_path / "plain") == (tmp_path / "plain", None)
