@@ -23,6 +23,8 @@ def add_arguments(parser):
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.002)")
     parser.add_argument("--adv-weight", type=float, default=None, help="weight of the adversarial term (default 0.05)")
     parser.add_argument("--adv-start", type=int, default=None, help="reconstruction-only steps before the discriminator starts (default 200)")
+    parser.add_argument("--feature-weight", type=float, default=None,
+                        help="extra reconstruction weight on eyes, lids, lips and brows (default 0)")
     parser.add_argument("--r1-gamma", type=float, default=None, help="R1 weight (default 1.0)")
     parser.add_argument("--checkpoint-minutes", type=float, default=None, help="checkpoint at least this often (default 5)")
     parser.add_argument("--sample-every", type=int, default=None, help="sample grid every N steps (default 200)")
@@ -33,7 +35,7 @@ def add_arguments(parser):
 
 
 OPTIONS = {"steps": "steps", "batch": "batch", "lr": "lr", "adv_weight": "adv_weight", "adv_start": "adv_start",
-           "r1_gamma": "r1_gamma", "checkpoint_minutes": "checkpoint_minutes", "sample_every": "sample_every",
+           "r1_gamma": "r1_gamma", "feature_weight": "feature_weight", "checkpoint_minutes": "checkpoint_minutes", "sample_every": "sample_every",
            "seed": "seed", "model": "model", "resolution": "resolution"}
 
 

@@ -15,6 +15,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.99)  # Adam betas (StyleGAN2 uses beta1 = 0; momentum helps the reconstruction-led run)
     rec_weight: float = 1.0  # multi-scale masked L1 against the rendered target
     rec_scales: int = 4  # L1 at full size and this many - 1 halvings
+    feature_weight: float = 0.0  # extra L1 weight on eyes, lids, lips and brows (losses.feature_weights); 0 = plain mean
     adv_weight: float = 0.05  # non-saturating adversarial term (low: the CPU budget leans on reconstruction)
     adv_start: int = 200  # steps of reconstruction only before the discriminator starts
     r1_gamma: float = 1.0  # R1 penalty weight on real images

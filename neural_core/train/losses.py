@@ -23,13 +23,16 @@ def r1_penalty(real_logits, real_images):
     return gradient.square().sum(dim=[1, 2, 3]).mean()
 
 
-def masked_l1(output, target, mask, scales: int = 4):
+def masked_l1(output, target, mask, scales: int = 4, weights=None):
     """Mean over ``scales`` resolutions (full, 1/2, 1/4 ...) of the L1 error inside the mask.
 
     At each scale images and mask are average-pooled; the error is summed over the
     mask and divided by its area (x 3 channels), so empty masks give 0, not NaN. Scales
-    stop at 1 px.
+    stop at 1 px. ``weights`` [N, 1, H, W] (optional, e.g. :func:`feature_weights`) scale
+    each pixel's share; they are folded into the mask, so the result stays a weighted mean.
     """
+    if weights is not None:
+        mask = mask * weights
     total = output.new_zeros([])
     scales = max(1, min(scales, output.shape[-1].bit_length() - 1))  # never pool below 1 px
     for scale in range(scales):
@@ -38,3 +41,17 @@ def masked_l1(output, target, mask, scales: int = 4):
         error = (output - target).abs() * mask
         total = total + error.sum() / (mask.sum() * output.shape[1]).clamp_min(1.0)
     return total / scales
+
+
+def feature_weights(regions, weight: float, grow: int = 7):
+    """Per-pixel loss weights [N, 1, H, W]: 1, plus ``weight`` on the face's features.
+
+    ``regions`` [N, R, H, W]: the one-hot region planes (plane 0 = skin). Every other
+    region (lips, sclera, iris, brows, mouth interior, pupil) counts as a feature, grown
+    by a ``grow`` x ``grow`` max filter so the lids, lip edges and brow borders around
+    them count too. Small features decide whether a face reads (MediaPipe finds lids and
+    lips there) but cover a few percent of the head, so the plain mean L1 hardly sees them.
+    """
+    features = regions[:, 1:].sum(dim=1, keepdim=True).clamp(0, 1)
+    grown = F.max_pool2d(features, grow, stride=1, padding=grow // 2)
+    return 1.0 + weight * grown

@@ -39,7 +39,7 @@ CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 # settings a resumed run may change (the rest shape the model, its data order or its optimiser state)
 RESUME_CHANGEABLE = frozenset({"steps", "batch", "lr", "adv_weight", "adv_start", "r1_gamma", "rec_weight",
-                               "checkpoint_minutes", "sample_every"})
+                               "feature_weight", "checkpoint_minutes", "sample_every"})
 
 
 def model_config_for(train_config: TrainConfig, dataset: FaceDataset | None, coefficient_names=None, appearance_names=None):
@@ -155,7 +155,7 @@ class Trainer:
         # generator
         self.D.requires_grad_(False)
         fake = self.G(planes, c, z)
-        rec = losses.masked_l1(fake, target, mask, cfg.rec_scales)
+        rec = losses.masked_l1(fake, target, mask, cfg.rec_scales, self._loss_weights(planes))
         loss = cfg.rec_weight * rec
         out["rec"] = float(rec.detach())
         if adversarial:
@@ -187,6 +187,16 @@ class Trainer:
         self._update_ema()
         self.step += 1
         return out
+
+    def _loss_weights(self, planes):
+        """Per-pixel reconstruction weights [N, 1, H, W], or None for the plain masked mean."""
+        encoder = self.model_config.encoder
+        if not self.config.feature_weight or "regions" not in encoder.passes:
+            return None
+        first = encoder.in_planes - encoder.num_regions  # regions are the last planes (inputs.pass_planes order)
+        if encoder.passes[-1] != "regions":
+            raise NeuralFaceError("feature_weight needs the region planes last in the encoder's passes")
+        return losses.feature_weights(planes[:, first:], self.config.feature_weight)
 
     @torch.no_grad()
     def _update_ema(self):

@@ -147,6 +147,28 @@ def test_checkpoint_and_resume_give_identical_state(data, tmp_path):
     assert Image.open(tmp_path / "resumed" / "samples" / grids[0]).size == (3 * SIZE, 8 * SIZE)
 
 
+def test_feature_weights_grow_the_features_and_tilt_the_mean_towards_them():
+    regions = torch.zeros(1, 7, 16, 16)
+    regions[:, 0] = 1  # all skin ...
+    regions[:, 0, 8, 8], regions[:, 2, 8, 8] = 0, 1  # ... but one sclera pixel
+    weights = losses.feature_weights(regions, 4.0, grow=3)
+    assert weights.shape == (1, 1, 16, 16)
+    assert float(weights[0, 0, 7:10, 7:10].min()) == 5.0 and float(weights.sum()) == 256 + 9 * 4.0
+    out, target, mask = torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16), torch.ones(1, 1, 16, 16)
+    target[:, :, 8, 8] = 1  # the only error sits on the feature
+    plain = float(losses.masked_l1(out, target, mask, scales=1))
+    weighted = float(losses.masked_l1(out, target, mask, scales=1, weights=weights))
+    assert plain == pytest.approx(1 / 256) and weighted == pytest.approx(5 / (256 + 36))
+
+
+def test_a_run_with_feature_weight_trains(data, tmp_path):
+    trainer = Trainer(tmp_path / "run", data, _config(steps=2, feature_weight=4.0))
+    weights = trainer._loss_weights(trainer._fixed_batch()[0])
+    assert weights is not None and float(weights.max()) == 5.0 and float(weights.min()) == 1.0
+    trainer.run()
+    assert trainer.step == 2
+
+
 def test_resume_changes_learning_rate_and_adversarial_weight_but_not_the_model(data, tmp_path):
     first = Trainer(tmp_path / "run", data, _config(steps=2))
     first.run()
