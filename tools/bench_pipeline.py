@@ -13,7 +13,9 @@ On the demo shot (the bundled head, 256x256) it times, per frame:
              compositing - render without), Cycles at 1 sample (the conventional CG render
              itself is the user's, not ours)
 then the worker's real loop (``render_frames``: reading and writing on an I/O thread while
-the model runs) and what of reading and writing it does not hide. It prints each stage's
+the model runs when the model leaves a core to spare, else in turn) and what of reading
+and writing it does not hide; and, with torch on one thread fewer (a spare core), the loop
+in turn and with the I/O thread. It prints each stage's
 share of synthesis and the target (everything but passes and synthesis <= 10% of
 synthesis), one stage after another and as the worker runs it. Then it runs the real
 worker (``python -m neural_core render``) on the shot and on a --long-frame version of it
@@ -78,7 +80,9 @@ def stage_times(scene, shot_folder, model_path, frames, folder):
     """Per-frame seconds of every stage, measured on the demo scene."""
     from blender_addon.export.exporter import ExportSettings, export_shot
     from neural_core.protocol import Job
-    from neural_core.render.pipeline import RenderOptions, ShotRenderer, render_frames
+    import torch
+
+    from neural_core.render.pipeline import RenderOptions, ShotRenderer, io_thread_helps, render_frames
 
     times = {}
     _, seconds = timed(export_shot, scene, ExportSettings(output=str(Path(folder) / "coef"), passes=False))
@@ -100,13 +104,43 @@ def stage_times(scene, shot_folder, model_path, frames, folder):
     times["synthesis"] = synth_total / frames
     times["write"] = write_total / frames
 
-    # the worker's real loop: reading and writing overlap synthesis on an I/O thread
-    job = Job("render", SilentReporter())
-    with job:
-        job.start(len(renderer.frames), renderer.frames)
-        _, seconds = timed(render_frames, job, renderer)
-    times["worker loop"] = seconds / frames
-    times["exr read + write not hidden"] = max(0.0, times["worker loop"] - times["synthesis"])
+    # the worker's real loop (an I/O thread only when the model leaves CPU to spare); what
+    # it adds to synthesis is measured inside the same run (loop wall time - its synthesis)
+    def loop(overlap=None):
+        """(wall seconds per frame, synthesis seconds per frame) of one run of the loop."""
+        spent = []
+        synthesise = renderer.synthesise
+
+        def timed_synthesis(work):
+            rgba, seconds = timed(synthesise, work)
+            spent.append(seconds)
+            return rgba
+
+        renderer.synthesise = timed_synthesis
+        try:
+            job = Job("render", SilentReporter())
+            with job:
+                job.start(len(renderer.frames), renderer.frames)
+                _, seconds = timed(render_frames, job, renderer, overlap)
+        finally:
+            renderer.synthesise = synthesise
+        return seconds / frames, sum(spent) / frames
+
+    overlap = io_thread_helps(renderer.model)
+    wall, synthesis = loop()
+    times[f"worker loop ({'I/O thread' if overlap else 'in turn'})"] = wall
+    times["  loop minus its synthesis"] = wall - synthesis
+    # a spare core for the I/O thread: torch on one thread fewer, the loop in turn and with it
+    threads = torch.get_num_threads()
+    if threads > 1:
+        torch.set_num_threads(threads - 1)
+        try:
+            for label, mode in (("in turn", False), ("with the I/O thread", True)):
+                wall, synthesis = loop(mode)
+                times[f"torch on {threads - 1} thread(s), loop {label}"] = wall
+                times[f"  loop {label} minus its synthesis"] = wall - synthesis
+        finally:
+            torch.set_num_threads(threads)
 
     times["composite"], times["(CG render, not ours)"] = compositor_cost(scene, folder, frames)
     return times
@@ -198,14 +232,14 @@ def main(argv=None):
         synthesis = times["synthesis"]
         print(f"\nBlender {bpy.app.version_string}, model: {note}, demo shot of {args.frames} frames at "
               f"{demo.scene.render.resolution_x}x{demo.scene.render.resolution_y}")
-        print(f"{'stage':<30}{'ms/frame':>10}{'share of synthesis':>20}")
+        print(f"{'stage':<50}{'ms/frame':>10}{'share of synthesis':>20}")
         for name, seconds in times.items():
-            print(f"{name:<30}{seconds * 1000:>10.1f}{seconds / synthesis:>19.1%}")
+            print(f"{name:<50}{seconds * 1000:>10.1f}{seconds / synthesis:>19.1%}")
         sequential = sum(times[k] for k in ("export", "exr read", "write", "composite"))
-        overlapped = sum(times[k] for k in ("export", "exr read + write not hidden", "composite"))
+        overlapped = sum(times[k] for k in ("export", "  loop minus its synthesis", "composite"))
         verdict = "meets" if overlapped <= 0.1 * synthesis else "misses"
         print(f"everything but passes and synthesis, one stage after another: {sequential / synthesis:.1%} of synthesis")
-        print(f"the same as the worker runs it (reading and writing overlapped with synthesis): "
+        print(f"the same as the worker runs it (its loop minus synthesis, plus export and composite): "
               f"{overlapped / synthesis:.1%} of synthesis ({verdict} the <= 10% target)")
         long_shot = lengthen(shot, args.long, folder / "long")
         short_mb, short_s = peak_memory_mb(shot, model_path, folder / "out_short")

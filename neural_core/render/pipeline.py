@@ -1,10 +1,10 @@
 """The render loop: shot folder in, one RGBA image per frame out, under the worker protocol.
 
 Streaming: ``shot.json`` (small) is read once; each frame's passes are read, rendered,
-written and dropped, so memory does not grow with the shot's length. Reading frame i+1
-and writing frame i-1 run on one I/O thread while frame i is synthesised (numpy, zlib and
-OpenEXR release the GIL), so file work hides behind the model; frames are still reported
-in order, each once its file is complete.
+written and dropped, so memory does not grow with the shot's length. When the model
+leaves CPU to spare (a GPU, or more cores than torch uses), reading frame i+1 and writing
+frame i-1 run on one I/O thread while frame i is synthesised (numpy, zlib and OpenEXR
+release the GIL); frames are still reported in order, each once its file is complete.
 Determinism: the appearance latent and the noise maps are fixed per shot, so the same
 inputs give bit-identical frames, and a job killed half-way and rerun gives exactly the
 frames of an uninterrupted run (see :mod:`.manifest`).
@@ -155,15 +155,49 @@ class FrameWork:
     passes: dict | None  # canonical passes; None when the existing output is current
 
 
-def render_frames(job, renderer):
-    """Render ``renderer.frames`` under ``job``: frame i is synthesised on this thread while
-    one I/O thread writes frame i-1 and reads frame i+1. Each frame is reported (in order)
-    once its file is complete; a cancel or an error still completes and reports the frame
-    already synthesised."""
+class InPlace:
+    """Stands in for the I/O thread's executor: runs each call at once, same futures."""
+
+    def submit(self, function, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        try:
+            future.set_result(function(*args))
+        except Exception as error:  # noqa: BLE001 - handed to whoever asks for the result, as a thread would
+            future.set_exception(error)
+        return future
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def io_thread_helps(model) -> bool:
+    """Whether reading/writing on a separate thread can run beside the model: on a GPU, or
+    when torch uses fewer threads than the CPU has cores. Measured on a 2-core CPU with torch
+    on both cores, the extra thread made the loop slower (119 vs 111 ms/frame,
+    ``tools/bench_pipeline.py``), so there the steps run one after another."""
+    import torch
+
+    return model.device.type != "cpu" or (os.cpu_count() or 1) > torch.get_num_threads()
+
+
+def render_frames(job, renderer, overlap=None):
+    """Render ``renderer.frames`` under ``job``. With ``overlap`` (default:
+    :func:`io_thread_helps`), frame i is synthesised on this thread while one I/O thread
+    writes frame i-1 and reads frame i+1; without, the same steps run in turn. Each frame
+    is reported (in order) once its file is complete; a cancel or an error still completes
+    and reports the frame already synthesised."""
     from concurrent.futures import ThreadPoolExecutor
 
     frames = renderer.frames
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neural-face-io") as io:
+    if overlap is None:
+        overlap = io_thread_helps(renderer.model)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neural-face-io") if overlap else InPlace()
+    with executor as io:
         prepared = {}  # frame -> future of renderer.prepare
         pending = []  # at most one (work, future of renderer.store)
 

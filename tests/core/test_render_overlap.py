@@ -44,7 +44,7 @@ class Recorder(Reporter):
         return [(e["frame"], e["skipped"], e["on_disk"]) for e in self.events if e["event"] == "frame"]
 
 
-def _run(tmp_path, tiny_model, cancel_during=None, **options):
+def _run(tmp_path, tiny_model, cancel_during=None, overlap=True, **options):
     """Render the shot in-process; ``cancel_during``: frame during whose synthesis a cancel arrives."""
     renderer = ShotRenderer(RenderOptions(shot=str(tmp_path / "shot"), out=str(tmp_path / "out"), model=str(tiny_model),
                                           device="cpu", **options))
@@ -60,13 +60,14 @@ def _run(tmp_path, tiny_model, cancel_during=None, **options):
     renderer.synthesise = synthesise_then_maybe_cancel
     with job:
         job.start(len(renderer.frames), renderer.frames)
-        render_frames(job, renderer)
+        render_frames(job, renderer, overlap=overlap)
     return job, recorder
 
 
-def test_frames_are_reported_in_order_once_written_and_equal_the_one_by_one_render(tmp_path, tiny_model):
+@pytest.mark.parametrize("overlap", [True, False])
+def test_frames_are_reported_in_order_once_written_and_equal_the_one_by_one_render(tmp_path, tiny_model, overlap):
     write_shot_folder(tmp_path / "shot", n_frames=5)
-    job, recorder = _run(tmp_path, tiny_model)
+    job, recorder = _run(tmp_path, tiny_model, overlap=overlap)
     assert job.exit_code == 0
     assert recorder.frames() == [(f, False, True) for f in range(1, 6)]
     renderer = ShotRenderer(RenderOptions(shot=str(tmp_path / "shot"), out=str(tmp_path / "single"), model=str(tiny_model),
@@ -74,15 +75,16 @@ def test_frames_are_reported_in_order_once_written_and_equal_the_one_by_one_rend
     for frame in range(1, 6):
         path = renderer.render_frame(frame)
         assert path.read_bytes() == (tmp_path / "out" / path.name).read_bytes()
-    job, recorder = _run(tmp_path, tiny_model)  # rerun: every frame current
+    job, recorder = _run(tmp_path, tiny_model, overlap=overlap)  # rerun: every frame current
     assert recorder.frames() == [(f, True, True) for f in range(1, 6)]
 
 
-def test_a_bad_frame_stops_the_shot_after_the_frames_before_it_are_written(tmp_path, tiny_model):
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_bad_frame_stops_the_shot_after_the_frames_before_it_are_written(tmp_path, tiny_model, overlap):
     write_shot_folder(tmp_path / "shot", n_frames=5)
     damaged = tmp_path / "shot" / "passes" / "0004.exr"
     damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])  # header intact, pixels cut off
-    job, recorder = _run(tmp_path, tiny_model)
+    job, recorder = _run(tmp_path, tiny_model, overlap=overlap)
     assert job.exit_code == 2
     assert recorder.frames() == [(1, False, True), (2, False, True), (3, False, True)]
     error = next(e for e in recorder.events if e["event"] == "error")
@@ -91,10 +93,23 @@ def test_a_bad_frame_stops_the_shot_after_the_frames_before_it_are_written(tmp_p
         "neural.manifest.json", "neural_0001.png", "neural_0002.png", "neural_0003.png"]
 
 
-def test_a_cancel_during_synthesis_completes_and_reports_that_frame(tmp_path, tiny_model):
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_cancel_during_synthesis_completes_and_reports_that_frame(tmp_path, tiny_model, overlap):
     write_shot_folder(tmp_path / "shot", n_frames=5)
-    job, recorder = _run(tmp_path, tiny_model, cancel_during=2)
+    job, recorder = _run(tmp_path, tiny_model, cancel_during=2, overlap=overlap)
     assert job.exit_code == 3
     assert recorder.frames() == [(1, False, True), (2, False, True)]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["neural.manifest.json", "neural_0001.png", "neural_0002.png"]
     assert np.asarray(Image.open(tmp_path / "out" / "neural_0002.png")).shape[-1] == 4
+
+
+def test_the_io_thread_is_used_only_when_the_model_leaves_cpu_to_spare(tiny_model, monkeypatch):
+    from neural_core.render.model import FaceModel
+    from neural_core.render.pipeline import io_thread_helps
+
+    model = FaceModel(tiny_model, device="cpu")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert not io_thread_helps(model)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert io_thread_helps(model)
