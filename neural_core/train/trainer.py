@@ -92,14 +92,12 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.D = ConditionalDiscriminator(self.model_config.generator.resolution, self.model_config.encoder.in_planes,
                                           self.model_config.generator.c_dim, self.config.d_channel_base, self.config.d_channel_max).to(self.device)
-        lr, betas = self.config.lr, self.config.betas
-        self.opt_G = torch.optim.Adam([
-            {"params": self.G.generator.parameters(), "lr": lr},
-            {"params": self.G.encoder.parameters(), "lr": lr * self.config.encoder_lr_scale},
-        ], betas=betas)
+        betas = self.config.betas
+        # learning rates: _apply_learning_rates, after any checkpoint is loaded
+        self.opt_G = torch.optim.Adam([{"params": self.G.generator.parameters()}, {"params": self.G.encoder.parameters()}], betas=betas)
         r1_ratio = self.config.r1_interval / (self.config.r1_interval + 1)  # lazy regularisation correction
         # the discriminator keeps StyleGAN2's beta1 = 0: with momentum it diverged here (step 410 of a CPU run)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr * r1_ratio, betas=(0.0, betas[1] ** r1_ratio))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), betas=(0.0, betas[1] ** r1_ratio))
         self.step = 0
         self.d_steps = 0
         self.elapsed = 0.0  # training seconds over all sessions
@@ -108,12 +106,12 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resuming:
             self._load_checkpoint()
-            self._apply_learning_rates()
-            if changed:
-                self._write(config_path, json.dumps({**saved, "train": json.loads(self.config.to_json())}, indent=1))
-                self.log(f"changed on resume at step {self.step}: {changed}")
-        else:
+        self._apply_learning_rates()
+        if not resuming:
             self._write(config_path, json.dumps({"train": json.loads(self.config.to_json()), "model": self.model_config.to_dict()}, indent=1))
+        elif changed:
+            self._write(config_path, json.dumps({**saved, "train": json.loads(self.config.to_json())}, indent=1))
+            self.log(f"changed on resume at step {self.step}: {changed}")
         self.sample_keys = sorted(self.dataset.keys)[: min(8, len(self.dataset.keys))]
 
     def _change_settings(self, changes: dict) -> dict:
@@ -128,7 +126,8 @@ class Trainer:
         return changed
 
     def _apply_learning_rates(self):
-        """Set the optimisers' learning rates from the config (a resume may have changed ``lr``)."""
+        """Set the optimisers' learning rates from the config (a loaded checkpoint brings its
+        own; a resume may have changed ``lr``). The discriminator's is scaled for lazy R1."""
         generator, encoder = self.opt_G.param_groups
         generator["lr"], encoder["lr"] = self.config.lr, self.config.lr * self.config.encoder_lr_scale
         for group in self.opt_D.param_groups:
