@@ -40,6 +40,7 @@ class Manifest:
     def __init__(self, path):
         self.path = Path(path)
         self.frames = {}
+        self._lines = {}  # frame -> (record, its JSON text)
         if self.path.is_file():
             try:
                 data = json.loads(self.path.read_text())
@@ -58,5 +59,11 @@ class Manifest:
         self.save()
 
     def save(self):
-        data = {"version": MANIFEST_VERSION, "frames": {str(k): self.frames[k] for k in sorted(self.frames)}}
-        write_atomically(self.path, lambda temporary: temporary.write_text(json.dumps(data, indent=1) + "\n"))
+        """Rewrite the file: one line per frame, each encoded once (C encoder) and cached, so
+        a save costs a join rather than re-encoding every record of a long shot."""
+        for frame, record in self.frames.items():
+            if self._lines.get(frame, (None,))[0] is not record:
+                self._lines[frame] = (record, json.dumps(record, sort_keys=True))
+        body = ",\n".join(f' "{frame}": {self._lines[frame][1]}' for frame in sorted(self.frames))
+        text = f'{{"version": {MANIFEST_VERSION}, "frames": {{\n{body}\n}}}}\n'
+        write_atomically(self.path, lambda temporary: temporary.write_text(text))

@@ -65,21 +65,28 @@ def read_passes(shot, frame, folder=None, *, names=None):
                 f"the shot has no '{name}' pass (it has {sorted(shot.passes) or 'none'})",
                 file=Path(folder) / "shot.json", frame=frame, field="passes")
     path = pass_path(folder, frame, shot.passes_folder)
+    needed = set(wanted) | ({"mask"} if "mask" in shot.passes else set())
     try:
-        channels = exr.read_exr_channels(path)
+        channels = exr.read_exr_channels(path, [c for n in sorted(needed) for c in shot.passes[n].channel_names()])
     except ShotFormatError as error:  # the EXR layer knows the file; say which frame it is
         raise ShotFormatError(error.reason, file=path, frame=frame, field="passes") from error
     return canonical_passes(channels, shot, record, wanted, file=path)
 
 
-def _layer(channels, info, name, file, frame):
-    """Stack a pass's channels -> [H, W, C] float32."""
+def _planes(channels, info, name, file, frame):
+    """A pass's channels -> list of float32 [H, W]."""
     arrays = []
     for full in info.channel_names():
         if full not in channels:
             raise ShotFormatError(f"channel '{full}' of pass '{name}' is missing",
                                   file=file, frame=frame, field=f"passes.{name}")
         arrays.append(np.asarray(channels[full], dtype=np.float32))
+    return arrays
+
+
+def _layer(channels, info, name, file, frame):
+    """Stack a pass's channels -> [H, W, C] float32."""
+    arrays = _planes(channels, info, name, file, frame)
     return arrays[0][..., None] if len(arrays) == 1 else np.stack(arrays, axis=-1)
 
 
@@ -91,7 +98,7 @@ def canonical_passes(channels, shot, record, names, file=None):
     """
     frame = record.frame
     out = {}
-    raw = {n: _layer(channels, shot.passes[n], n, file, frame) for n in names}
+    raw = {n: (_planes if n == "normal" else _layer)(channels, shot.passes[n], n, file, frame) for n in names}
     mask = None
     if "mask" in shot.passes:
         source = raw.get("mask")
@@ -105,7 +112,7 @@ def canonical_passes(channels, shot, record, names, file=None):
             out[name] = depth_from_pass(values[..., 0], record.K, shot.render.get("depth", "planar"))
         elif name == "normal":
             rotation = record.world_to_camera[:3, :3] if info.space == "world" else None
-            out[name] = normals_to_camera(values, rotation)
+            out[name] = _normals_from_planes(*values, rotation)
         elif name == "mask":
             out[name] = mask
         elif name == "regions":
@@ -139,15 +146,28 @@ def normals_to_camera(normals, world_to_camera_rotation=None):
     """Normals [H, W, 3] -> unit vectors in OpenCV camera space; zero stays zero.
 
     ``world_to_camera_rotation``: [3, 3] when the file holds world-space normals, None
-    when they already are in camera space.
+    when they already are in camera space. float32 throughout (errors ~1e-7).
     """
-    n = np.asarray(normals, dtype=np.float32)  # float32 throughout: 5x faster than float64, errors ~1e-7
-    if world_to_camera_rotation is not None:
-        n = n @ np.asarray(world_to_camera_rotation, dtype=np.float32).T  # batched 3x3 (BLAS GEMM threads contend)
-    length = np.sqrt(np.einsum("...i,...i->...", n, n))[..., None]
-    inverse = 1.0 / np.maximum(length, np.float32(1e-6))
-    inverse[length <= 1e-6] = 0.0  # background / degenerate normals stay zero
-    return n * inverse
+    n = np.asarray(normals, dtype=np.float32)
+    return _normals_from_planes(n[..., 0], n[..., 1], n[..., 2], world_to_camera_rotation)
+
+
+def _normals_from_planes(x, y, z, rotation=None):
+    """:func:`normals_to_camera` on the three channel planes [H, W] as read: the rotation
+    and normalisation run on contiguous planes (half the time of the [H, W, 3] path)."""
+    if rotation is not None:
+        r = np.asarray(rotation, dtype=np.float32)
+        x, y, z = (r[i, 0] * x + r[i, 1] * y + r[i, 2] * z for i in range(3))
+    squared = x * x
+    squared += y * y
+    squared += z * z
+    inverse = np.zeros_like(squared)
+    valid = squared > np.float32(1e-12)  # background / degenerate normals stay zero
+    np.divide(np.float32(1.0), np.sqrt(squared, where=valid, out=np.ones_like(squared)), where=valid, out=inverse)
+    out = np.empty(squared.shape + (3,), dtype=np.float32)
+    for i, plane in enumerate((x, y, z)):
+        np.multiply(plane, inverse, out=out[..., i])
+    return out
 
 
 def mask_from_pass(values, pass_index=None):

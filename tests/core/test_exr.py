@@ -126,3 +126,34 @@ def test_multi_part_file_with_a_repeated_channel_is_refused(tmp_path):
     OpenEXR.File(parts).write(str(path))
     with pytest.raises(ShotFormatError, match="channel 'Z' occurs in more than one part"):
         exr.read_exr_channels(path)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_reading_selected_channels_gives_the_values_of_a_full_read(tmp_path, half):
+    path = exr.write_exr_channels(tmp_path / "s.exr", _channels(6, 9), half=half)
+    wanted = ["ViewLayer.Normal.Y", "ViewLayer.Depth.Z"]
+    selected = exr.read_exr_channels(path, wanted)
+    full = exr.read_exr_channels(path)
+    assert list(selected) == wanted
+    for name in wanted:
+        assert selected[name].dtype == np.float32 and selected[name].shape == (6, 9)
+        np.testing.assert_array_equal(selected[name], full[name])
+
+
+def test_reading_selected_channels_of_a_multi_part_file_reads_every_part(tmp_path):
+    import OpenEXR
+
+    parts = [OpenEXR.Part({"name": "ViewLayer.Depth"}, {"ViewLayer.Depth.Z": np.full((3, 4), 2.5, np.float32)}),
+             OpenEXR.Part({"name": "ViewLayer.IndexOB"}, {"ViewLayer.IndexOB.X": np.full((3, 4), 7.0, np.float32)})]
+    path = tmp_path / "multi.exr"
+    OpenEXR.File(parts).write(str(path))
+    back = exr.read_exr_channels(path, ["ViewLayer.IndexOB.X"])  # not in the first part
+    assert back["ViewLayer.IndexOB.X"][1, 1] == 7.0
+
+
+def test_truncated_file_is_refused_when_reading_selected_channels(tmp_path):
+    path = exr.write_exr_channels(tmp_path / "t.exr", _channels(64, 64))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ShotFormatError, match="t.exr.*truncated or corrupt"):
+        exr.read_exr_channels(path, ["ViewLayer.Depth.Z"])
