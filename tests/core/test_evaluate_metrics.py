@@ -49,3 +49,13 @@ def test_the_evaluation_shot_is_a_sample_folder_or_a_plain_shot_folder(tmp_path)
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "shot.json").write_text("{}")
     assert evaluate.shot_folders(tmp_path / "plain") == (tmp_path / "plain", None)
+
+
+def test_identity_distances_are_every_pair_and_each_to_the_first_skipping_missing_faces():
+    a, b, c = np.zeros(128), np.zeros(128), np.zeros(128)
+    b[0], c[1] = 3.0, 4.0  # |a-b| = 3, |a-c| = 4, |b-c| = 5
+    pairs, to_first = evaluate.identity_distances([a.tolist(), None, b.tolist(), c.tolist()])
+    assert sorted(pairs) == [3.0, 4.0, 5.0]
+    assert to_first == [3.0, 4.0]
+    assert evaluate.median_text(pairs) == "4.000" and evaluate.median_text([]) == "n/a"
+    assert evaluate.identity_distances([None, a.tolist()]) == ([], [])
