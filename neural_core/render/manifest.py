@@ -34,13 +34,16 @@ def frame_hash(*parts):
     return digest.hexdigest()
 
 
+def _encode(record):
+    return json.dumps(record, sort_keys=True)
+
+
 class Manifest:
     """Per-frame records ``{frame: {"file": name, "hash": hex}}`` in one JSON file."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.frames = {}
-        self._lines = {}  # frame -> (record, its JSON text)
         if self.path.is_file():
             try:
                 data = json.loads(self.path.read_text())
@@ -48,6 +51,7 @@ class Manifest:
                     self.frames = {int(k): v for k, v in data.get("frames", {}).items()}
             except (ValueError, OSError, AttributeError):
                 self.frames = {}  # unreadable: every frame is simply rendered again
+        self._lines = {frame: _encode(record) for frame, record in self.frames.items()}  # frame -> its JSON text
 
     def is_current(self, frame, file_path, digest):
         record = self.frames.get(frame)
@@ -56,14 +60,12 @@ class Manifest:
 
     def record(self, frame, file_path, digest):
         self.frames[frame] = {"file": Path(file_path).name, "hash": digest}
+        self._lines[frame] = _encode(self.frames[frame])
         self.save()
 
     def save(self):
-        """Rewrite the file: one line per frame, each encoded once (C encoder) and cached, so
-        a save costs a join rather than re-encoding every record of a long shot."""
-        for frame, record in self.frames.items():
-            if self._lines.get(frame, (None,))[0] is not record:
-                self._lines[frame] = (record, json.dumps(record, sort_keys=True))
-        body = ",\n".join(f' "{frame}": {self._lines[frame][1]}' for frame in sorted(self.frames))
+        """Rewrite the file: one line per frame, each encoded once when recorded, so a save
+        costs a join rather than re-encoding every record of a long shot."""
+        body = ",\n".join(f' "{frame}": {self._lines[frame]}' for frame in sorted(self._lines))
         text = f'{{"version": {MANIFEST_VERSION}, "frames": {{\n{body}\n}}}}\n'
         write_atomically(self.path, lambda temporary: temporary.write_text(text))
