@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")  # the Blender 5.0.1 venv has no torch: ski
 import argparse
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 from safetensors.torch import load_file, save_file
@@ -19,13 +20,13 @@ from neural_core.generator.checkpoints import read_checkpoint, save_generator
 from .nvlabs_pickle_writer import write_snapshot
 from .test_generator_network import tiny_generator
 
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "stylegan2"
+
 
 @pytest.fixture
-def reference_dir(shared_dir):
-    folder = shared_dir / "reference" / "stylegan2"
-    if not folder.is_dir():
-        pytest.skip("reference/stylegan2 is not in ../shared")
-    return folder
+def reference_dir():
+    """The committed reference checkpoints (tests/data/stylegan2); missing files fail."""
+    return REFERENCE_DIR
 
 
 @pytest.fixture

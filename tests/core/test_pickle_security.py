@@ -14,6 +14,7 @@ import builtins
 import os
 import pickle
 import sys
+from pathlib import Path
 
 import neural_core
 from neural_core.errors import CheckpointError
@@ -139,16 +140,14 @@ def test_build_on_foreign_object_refused(marker, tmp_path):
     _assert_refused(path, marker, "BUILD")
 
 
-def test_module_src_is_never_executed(marker, tmp_path, shared_dir):
+def test_module_src_is_never_executed(marker, tmp_path):
     """A clean snapshot loads, and its module_src (which would create marker) stays text."""
-    from safetensors.torch import load_file
-
-    folder = shared_dir / "reference" / "stylegan2"
-    if not folder.is_dir():
-        pytest.skip("reference/stylegan2 is not in ../shared")
-    state = load_file(str(folder / "nvlabs_uncond.safetensors"))
     import json
 
+    from safetensors.torch import load_file
+
+    folder = Path(__file__).resolve().parents[1] / "data" / "stylegan2"
+    state = load_file(str(folder / "nvlabs_uncond.safetensors"))
     init_kwargs = json.loads((folder / "nvlabs_uncond.json").read_text())["init_kwargs"]
     path = tmp_path / "clean.pkl"
     write_snapshot(path, state, init_kwargs, f"import os\nos.system('touch {marker}')\nopen({str(marker)!r}, 'w').close()\n")
