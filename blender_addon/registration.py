@@ -6,7 +6,8 @@ Each module ends with a ``CLASSES`` tuple; ``MODULES`` lists them in dependency 
 
 import bpy
 
-from . import cli_command, preferences, properties, worker
+from . import preferences, properties
+from .jobs import cli_command, worker_client
 from .operators import render_animation, render_frame, setup_compositor
 from .operators import export_shot
 from .operators import add_head
@@ -39,7 +40,7 @@ def register():
 
 
 def unregister():
-    worker.stop_all()  # no worker outlives the add-on
+    worker_client.stop_all()  # no worker outlives the add-on
     for module in reversed(MODULES):
         if hasattr(module, "pre_unregister"):
             module.pre_unregister()

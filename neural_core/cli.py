@@ -11,7 +11,7 @@ import importlib.util
 import sys
 
 from . import __version__
-from .errors import NeuralFaceError
+from .contract.errors import NeuralFaceError
 
 # name -> module under neural_core.commands
 COMMANDS = {

@@ -57,7 +57,7 @@ def timed(function, *args, **kwargs):
 
 def model_for_timing(spec, folder):
     """(path, note): the requested model, or a random default-configuration model."""
-    from neural_core.render.model import DEFAULT_MODEL
+    from neural_core.worker.model import DEFAULT_MODEL
 
     if spec != "default":
         return Path(spec), spec
@@ -65,10 +65,10 @@ def model_for_timing(spec, folder):
         return DEFAULT_MODEL, "bundled default model"
     import torch
 
-    from neural_core.conditional.checkpoint import save_conditional
-    from neural_core.conditional.config import default_config
-    from neural_core.conditional.model import ConditionalModel
-    from neural_core.rig.arkit import ARKIT_52
+    from neural_core.face_model.checkpoint import save_conditional
+    from neural_core.face_model.config import default_config
+    from neural_core.face_model.model import ConditionalModel
+    from neural_core.contract.rig.arkit import ARKIT_52
 
     torch.manual_seed(0)
     path = Path(folder) / "random_default_config.safetensors"
@@ -79,10 +79,10 @@ def model_for_timing(spec, folder):
 def stage_times(scene, shot_folder, model_path, frames, folder):
     """Per-frame seconds of every stage, measured on the demo scene."""
     from blender_addon.export.exporter import ExportSettings, export_shot
-    from neural_core.protocol import Job
+    from neural_core.contract.protocol import Job
     import torch
 
-    from neural_core.render.pipeline import RenderOptions, ShotRenderer, io_thread_helps, render_frames
+    from neural_core.worker.pipeline import RenderOptions, ShotRenderer, io_thread_helps, render_frames
 
     times = {}
     _, seconds = timed(export_shot, scene, ExportSettings(output=str(Path(folder) / "coef"), passes=False))

@@ -2,7 +2,7 @@
 """Build the Blender extension zip: ``dist/neural_face-<version>.zip``.
 
 Stages ``blender_addon/`` as the extension's top level, adds ``blender_manifest.toml`` and a
-copy of the pure-Python parts of ``neural_core`` (no torch import anywhere in them), then
+copy of the neural core's torch-free contract (``neural_core/contract`` -> ``contract/``), then
 builds and validates the package with Blender's own extension tool (``blender_ext.py``,
 shipped inside the bpy wheel; there is no ``blender`` binary here).
 
@@ -20,9 +20,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The pure-Python parts of neural_core the add-on uses (no torch, no model weights).
-# An allow-list, so a new torch-using package never slips into Blender by accident.
-CORE_SHIPPED = ("__init__.py", "atomic.py", "errors.py", "protocol.py", "cancel.py", "rig", "shot")
+# The one folder of the neural core the add-on uses: the torch-free contract, shipped whole.
+CONTRACT = ROOT / "neural_core" / "contract"
+# Files of blender_addon/ that are repository tools, not part of the add-on (the demo
+# scene and the training-data generator run from tools/ with this checkout).
+ADDON_ONLY_IN_REPO = ("demo_scene.py", "dataset")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 
 
@@ -38,22 +40,12 @@ def find_blender_ext():
     raise SystemExit("build_extension: blender_ext.py not found inside the bpy package")
 
 
-
-
 def stage(staging):
-    """Copy the add-on, the manifest and the pure-Python core into ``staging``."""
-    shutil.copytree(ROOT / "blender_addon", staging, ignore=IGNORED, dirs_exist_ok=True)
+    """Copy the add-on, the manifest and the contract into ``staging``."""
+    addon_ignored = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", *ADDON_ONLY_IN_REPO)
+    shutil.copytree(ROOT / "blender_addon", staging, ignore=addon_ignored, dirs_exist_ok=True)
     shutil.copy2(ROOT / "blender_manifest.toml", staging / "blender_manifest.toml")
-    core_source = ROOT / "neural_core"
-    core_target = staging / "neural_core"
-    core_target.mkdir()
-    for entry in sorted(core_source.iterdir()):
-        if entry.name not in CORE_SHIPPED:
-            continue
-        if entry.is_dir():
-            shutil.copytree(entry, core_target / entry.name, ignore=IGNORED)
-        else:
-            shutil.copy2(entry, core_target / entry.name)
+    shutil.copytree(CONTRACT, staging / "contract", ignore=IGNORED)
     # Licence texts travel with the package.
     for licence in ROOT.glob("LICENSE*"):
         shutil.copy2(licence, staging / licence.name)

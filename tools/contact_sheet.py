@@ -47,8 +47,8 @@ def over_grey(path):
 
 
 def write_contact_sheet(shot_folder, frames_folder, composite_folder, out, rows=8):
-    from neural_core.shot import read_shot
-    from neural_core.shot.passes import read_passes
+    from neural_core.contract.shot import read_shot
+    from neural_core.contract.shot.passes import read_passes
 
     shot = read_shot(shot_folder)
     numbers = shot.frame_numbers()

@@ -90,14 +90,14 @@ def build_scene(out, frames):
 def job_settings(demo, samples, model):
     import dataclasses
 
-    from blender_addon import render_job
+    from blender_addon.jobs import render_job
 
     settings = render_job.settings_from_scene(demo.scene)
     return dataclasses.replace(settings, passes_samples=samples, model=str(Path(model).resolve()) if model else "")
 
 
 def export(demo, settings):
-    from blender_addon import render_job
+    from blender_addon.jobs import render_job
 
     def progress(done, total):
         print(f"   exported {done}/{total}", end="\r" if done < total else "\n", flush=True)
@@ -106,7 +106,7 @@ def export(demo, settings):
 
 
 def summarise(shot_path):
-    from neural_core.shot import validate_shot
+    from neural_core.contract.shot import validate_shot
 
     shot = validate_shot(shot_path)
     print(f"   {len(shot.frames)} frames at {shot.fps:g} fps, {shot.resolution[0]}x{shot.resolution[1]} px; "
@@ -116,7 +116,7 @@ def summarise(shot_path):
 
 
 def synthesise(demo, settings, shot_path):
-    from blender_addon import render_job
+    from blender_addon.jobs import render_job
 
     progress = render_job.run_blocking(demo.scene, settings, log=lambda text: print(f"   {text}", flush=True),
                                        shot=shot_path)
@@ -124,7 +124,7 @@ def synthesise(demo, settings, shot_path):
 
 
 def composite(demo, settings):
-    from blender_addon import headless
+    from blender_addon.jobs import headless
 
     return headless.composite(demo.scene, settings, log=lambda text: None)
 
@@ -151,7 +151,7 @@ def main(argv=None):
     shot_path = stages.run("Export the shot (coefficients, pose, camera, Cycles passes)", export, demo, settings)
     stages.produced("shot folder", shot_path)
     stages.run("Validate the shot folder", summarise, shot_path)
-    from neural_core.render.model import DEFAULT_MODEL
+    from neural_core.worker.model import DEFAULT_MODEL
 
     if not args.model and not DEFAULT_MODEL.is_file():
         print(f"\n== The bundled default model ({DEFAULT_MODEL}) is not in this checkout: "
@@ -174,7 +174,7 @@ def main(argv=None):
 
 if __name__ == "__main__":
     code = main()
-    from blender_addon.headless import clear_app_handlers  # so bpy 4.5.15 can exit
+    from blender_addon.jobs.headless import clear_app_handlers  # so bpy 4.5.15 can exit
 
     clear_app_handlers()
     sys.stdout.flush()

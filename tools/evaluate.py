@@ -58,7 +58,7 @@ EVAL_VENV = ROOT / ".venv-eval" / "bin" / "python"
 # -- the evaluation shot (Blender) ---------------------------------------------------------
 def shot_parameters():
     """Frame parameters (the dataset's format) of the 48-frame evaluation shot."""
-    from neural_core.rig.arkit import ARKIT_52
+    from neural_core.contract.rig.arkit import ARKIT_52
     from tools.dataset import sampling
 
     frames = []
@@ -155,9 +155,9 @@ def run_analysis(folder):
 # -- rendering with the model ----------------------------------------------------------------
 def load_frames(shot_folder, model, frames=None):
     """(planes [N, C, R, R], coefficients [N, c], masks [N, R, R], records) of a shot folder."""
-    from neural_core.conditional.inputs import coefficient_vector, pass_planes
-    from neural_core.shot import read_shot
-    from neural_core.shot.passes import read_passes
+    from neural_core.face_model.inputs import coefficient_vector, pass_planes
+    from neural_core.contract.shot import read_shot
+    from neural_core.contract.shot.passes import read_passes
 
     shot = read_shot(shot_folder, check_passes=False)
     planes, coefficients, masks, records = [], [], [], []
@@ -298,7 +298,7 @@ def expression_response(marks, records, values):
 def evaluate(args):
     import torch
 
-    from neural_core.conditional import load_conditional
+    from neural_core.face_model import load_conditional
     from neural_core.train.dataset import find_sample_folders, probit
 
     torch.set_num_threads(max(1, args.threads))

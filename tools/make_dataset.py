@@ -42,7 +42,7 @@ def frames_for_chunk(seed, index, count):
     """The random parameters of chunk ``index`` (pure numpy: reproducible from the seed)."""
     import numpy as np
 
-    from neural_core.rig.arkit import ARKIT_52
+    from neural_core.contract.rig.arkit import ARKIT_52
     from tools.dataset import sampling
 
     identity_names = [f"id_{i:02d}" for i in range(28)]

@@ -24,8 +24,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDON = "blender_addon"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
+from neural_core.contract.protocol import EXIT_BAD_INPUT, EXIT_CANCELLED  # noqa: E402
+from neural_core.contract.protocol import EXIT_INTERNAL as EXIT_FAILED  # noqa: E402
 
 
 def split_argv(argv, running_in_blender):
@@ -58,8 +61,6 @@ def enable_addon():
 
     if hasattr(bpy.types, "NEURAL_FACE_OT_render_animation"):
         return
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     addon_utils.enable(ADDON, default_set=True, handle_error=None)
     if not hasattr(bpy.types, "NEURAL_FACE_OT_render_animation"):
         raise RuntimeError(f"could not enable the add-on '{ADDON}' from {ROOT}")
@@ -72,7 +73,7 @@ def headless_module():
     import bpy
 
     package = bpy.types.NEURAL_FACE_OT_render_animation.__module__.rsplit(".operators.", 1)[0]
-    return importlib.import_module(f"{package}.headless")
+    return importlib.import_module(f"{package}.jobs.headless")
 
 
 def run(argv, running_in_blender):
@@ -137,10 +138,8 @@ def _leave(code):
 
         if hasattr(bpy.types, "NEURAL_FACE_OT_render_animation"):
             module = bpy.types.NEURAL_FACE_OT_render_animation.__module__.rsplit(".operators.", 1)[0]
-            sys.modules[f"{module}.worker"].stop_all()
-        if str(ROOT) not in sys.path:
-            sys.path.insert(0, str(ROOT))
-        from blender_addon.headless import clear_app_handlers
+            sys.modules[f"{module}.jobs.worker_client"].stop_all()
+        from blender_addon.jobs.headless import clear_app_handlers
 
         clear_app_handlers()
     finally:

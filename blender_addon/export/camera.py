@@ -8,7 +8,7 @@ sit at i + 0.5.
 
 import numpy as np
 
-from .core_parts import NeuralFaceError
+from ..core_link import NeuralFaceError
 
 # Blender camera axes -> OpenCV camera axes.
 BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])

@@ -13,8 +13,9 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from . import camera, render, rig
-from .core_parts import NeuralFaceError, errors, shot_format
+from ..core_link import NeuralFaceError, errors
+from ..core_link import shot as shot_format
+from . import camera, passes, rig
 
 
 @dataclass
@@ -100,7 +101,7 @@ def _transform(fmt, matrix):
 
 def read_frame(scene, frame, reader, depsgraph, with_landmarks):
     """FrameRecord of ``frame`` (the scene must already be at that frame)."""
-    fmt = shot_format()
+    fmt = shot_format
     K, w2c = camera.camera_frame(scene, depsgraph)
     state = reader.read(depsgraph, with_landmarks=with_landmarks)
     landmarks = None
@@ -146,7 +147,7 @@ def export_steps(scene, settings):
     and restores the scene and its render settings; the previous shot folder stays.
     Everything the user can fix is checked, and raised, by the first ``next()``.
     """
-    fmt = shot_format()
+    fmt = shot_format
     frames = frame_numbers(scene, settings)
     if bpy.context.scene != scene:
         raise NeuralFaceError(f"scene '{scene.name}' is not the active scene")
@@ -155,7 +156,7 @@ def export_steps(scene, settings):
     camera.camera_frame(scene, bpy.context.evaluated_depsgraph_get())  # fails early if unusable
     setup = None
     if settings.passes:
-        setup = render.RenderSetup(scene, settings.engine, settings.pass_names,
+        setup = passes.RenderSetup(scene, settings.engine, settings.pass_names,
                                    settings.samples, head, settings.device,
                                    head_parts=rig.head_parts(head))
     reader = rig.RigReader(head, match)
@@ -203,7 +204,7 @@ def export_steps(scene, settings):
 def _pass_infos(fmt, setup):
     if setup is None:
         return {}
-    infos = render.pass_infos(setup.view_layer.name, setup.passes)
+    infos = passes.pass_infos(setup.view_layer.name, setup.passes)
     return {name: fmt.PassInfo(**info) for name, info in infos.items()}
 
 
@@ -215,7 +216,7 @@ def _render_facts(setup):
                  depth="planar", view_layer=setup.view_layer.name,
                  normal_space="world")
     if setup.engine == "CYCLES":
-        facts.update(device=setup.device, filter_width=render.PIXEL_FILTER_WIDTH)
+        facts.update(device=setup.device, filter_width=passes.PIXEL_FILTER_WIDTH)
     if setup.mask_pass_index is not None:
         facts["mask_pass_index"] = setup.mask_pass_index
     return facts

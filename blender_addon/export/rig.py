@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core_parts import NeuralFaceError, profiles
+from ..core_link import NeuralFaceError, profiles
 
 HEAD_MARK = "neural_face_head"          # custom property on the bundled head object
 LANDMARKS_PROP = "neural_face_landmarks"  # 468 vertex indices of the evaluated mesh

@@ -18,16 +18,14 @@ is about 0.18 m tall and the nose tip sits at ``NOSE_TIP`` relative to the origi
 """
 
 from dataclasses import dataclass
-from importlib import import_module
 
 import bpy
 import numpy as np
 
-from ..core_link import neural_core
+from ..core_link import arkit
 from . import canonical, expressions, eyes, identity, materials, mesh, rig
 
-# neural_core/__init__ does not import its rig package: load it through core_link's copy
-ARKIT_52 = import_module(neural_core.__name__ + ".rig.arkit").ARKIT_52
+ARKIT_52 = arkit.ARKIT_52
 
 NOSE_TIP = tuple(np.round(canonical.load_canonical_face().vertices[canonical.NOSE_TIP], 4))
 

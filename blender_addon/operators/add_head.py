@@ -1,13 +1,10 @@
 """Add > Neural Face head: builds the bundled parametric head at the 3D cursor."""
 
 from dataclasses import dataclass
-from importlib import import_module
 
 import bpy
 
-from ..core_link import neural_core
-
-errors = import_module(neural_core.__name__ + ".errors")
+from ..core_link import errors
 
 
 @dataclass

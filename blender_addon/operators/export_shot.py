@@ -59,7 +59,7 @@ class NEURALFACE_OT_export_shot(bpy.types.Operator):
         )
 
     def execute(self, context):
-        from ..export.core_parts import NeuralFaceError
+        from ..core_link import NeuralFaceError
         from ..export.exporter import export_shot
 
         settings = self.settings()

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import bpy
 
-from .. import render_job
-from ..worker_events import core_module
+from ..jobs import render_job
+from ..core_link import NeuralFaceError
 
-NeuralFaceError = core_module("errors").NeuralFaceError
 
 TIMER_INTERVAL_S = 0.1  # how often the modal operator polls the worker
 

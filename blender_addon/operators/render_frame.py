@@ -9,10 +9,9 @@ from pathlib import Path
 
 import bpy
 
-from .. import render_job
-from ..worker_events import core_module
+from ..jobs import render_job
+from ..core_link import NeuralFaceError
 
-NeuralFaceError = core_module("errors").NeuralFaceError
 
 IMAGE_NAME = "Neural Face"  # the Image datablock holding the last rendered frame
 FRAME_TIMEOUT_S = 600  # a single frame that takes longer than this is treated as hung

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import bpy
 
-from .. import compositor, render_job
-from ..worker_events import core_module
+from .. import compositor
+from ..jobs import render_job
+from ..core_link import NeuralFaceError
 
-NeuralFaceError = core_module("errors").NeuralFaceError
 
 
 def sequence_for(settings):

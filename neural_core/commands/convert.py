@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ..errors import NeuralFaceError
+from ..contract.errors import NeuralFaceError
 
 HELP = "Convert a generator checkpoint (rosinality .pt, NVlabs .pkl or safetensors) to our safetensors format."
 

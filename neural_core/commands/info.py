@@ -12,7 +12,7 @@ def add_arguments(parser):
 
 def describe_conditional(path) -> dict:
     """Summary of a Neural Face conditional model (e.g. the bundled default model)."""
-    from ..conditional.checkpoint import load_conditional
+    from ..face_model.checkpoint import load_conditional
 
     model = load_conditional(path, device="cpu")
     config = model.config
@@ -30,7 +30,7 @@ def describe_conditional(path) -> dict:
 
 
 def _is_conditional(path):
-    from ..conditional.checkpoint import FORMAT
+    from ..face_model.checkpoint import FORMAT
     from ..generator.checkpoints import detect_format
     from ..generator.checkpoints.native import read_safetensors
 

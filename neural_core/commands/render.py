@@ -1,6 +1,7 @@
 """``python -m neural_core render SHOT``: one RGBA image per frame of a shot folder."""
 
-from ..render.pipeline import RenderOptions, render_shot
+from ..contract.frames import DEFAULT_NAME
+from ..worker.pipeline import RenderOptions, render_shot
 
 HELP = "render a shot folder into an RGBA image sequence (see docs/worker-protocol.md)"
 
@@ -18,7 +19,7 @@ def add_arguments(parser):
     parser.add_argument("--smoothing", type=float, default=0.0,
                         help="temporal filter on the coefficients: Gaussian sigma in frames (0 = off)")
     parser.add_argument("--truncation", dest="truncation_psi", type=float, default=1.0, help="truncation psi")
-    parser.add_argument("--name", default="neural_####", help="file name pattern; '#' = padded frame number")
+    parser.add_argument("--name", default=DEFAULT_NAME, help="file name pattern; '#' = padded frame number")
     parser.add_argument("--force", action="store_true", help="render every frame, even those already current")
     parser.add_argument("--json", action="store_true", default=None,
                         help="JSON-lines progress (default when stdout is not a terminal)")
@@ -27,7 +28,7 @@ def add_arguments(parser):
 def run(args):
     from pathlib import Path
 
-    from ..protocol import make_reporter
+    from ..contract.protocol import make_reporter
 
     options = RenderOptions(
         shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,

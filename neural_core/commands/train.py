@@ -42,7 +42,7 @@ OPTIONS = {"steps": "steps", "batch": "batch", "lr": "lr", "adv_weight": "adv_we
 def run(args) -> int:
     import torch
 
-    from ..conditional import save_conditional
+    from ..face_model import save_conditional
     from ..train.config import TrainConfig
     from ..train.progress import Progress
     from ..train.trainer import Trainer

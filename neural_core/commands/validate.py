@@ -8,9 +8,9 @@ cancelled, 1 internal error. With ``--json`` the run speaks the worker protocol 
 import sys
 from pathlib import Path
 
-from ..protocol import HumanReporter, JsonLinesReporter, run_frames
-from ..shot.format import FORMAT_NAME, FORMAT_VERSION, read_shot
-from ..shot.validate import check_pass_file
+from ..contract.protocol import HumanReporter, JsonLinesReporter, run_frames
+from ..contract.shot import FORMAT_NAME, FORMAT_VERSION, read_shot
+from ..contract.shot.validate import check_pass_file
 
 HELP = "check a shot folder (shot.json and every pass EXR); exit 0 if valid, 2 if not"
 

@@ -8,7 +8,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from ..errors import NeuralFaceError
+from ..contract.errors import NeuralFaceError
 
 
 @dataclass

@@ -4,7 +4,7 @@ import warnings
 
 import torch
 
-from ..errors import NeuralFaceError
+from ..contract.errors import NeuralFaceError
 
 PRECISIONS = ("float32", "float16", "bfloat16")
 

@@ -3,7 +3,7 @@
 import json
 from dataclasses import asdict, dataclass, fields
 
-from ..errors import NeuralFaceError
+from ..contract.errors import NeuralFaceError
 
 
 @dataclass

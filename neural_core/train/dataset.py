@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conditional.inputs import coefficient_vector, pass_planes
-from ..errors import NeuralFaceError, ShotFormatError
-from ..shot.format import read_shot
-from ..shot.passes import read_passes
+from ..face_model.inputs import coefficient_vector, pass_planes
+from ..contract.errors import NeuralFaceError, ShotFormatError
+from ..contract.shot import read_shot
+from ..contract.shot.passes import read_passes
 
 
 def find_sample_folders(root) -> list[Path]:

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..conditional import ConditionalModel, save_conditional
-from ..conditional.config import ConditionalConfig, default_config, tiny_config
-from ..errors import CheckpointError, NeuralFaceError
+from ..face_model import ConditionalModel, save_conditional
+from ..face_model.config import ConditionalConfig, default_config, tiny_config
+from ..contract.errors import CheckpointError, NeuralFaceError
 from . import losses
 from .config import TrainConfig
 from .dataset import FaceDataset, Sampler

@@ -17,7 +17,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _remove_handlers():
-    from blender_addon.headless import clear_app_handlers
+    from blender_addon.jobs.headless import clear_app_handlers
 
     clear_app_handlers()
 
@@ -43,7 +43,7 @@ def addon():
     addon_utils.enable("blender_addon", default_set=True, handle_error=None)
     assert "blender_addon" in bpy.context.preferences.addons
     yield bpy.context.preferences.addons["blender_addon"].preferences
-    from blender_addon import worker
+    from blender_addon.jobs import worker_client as worker
 
     worker.stop_all()
     addon_utils.disable("blender_addon", default_set=True)

@@ -117,7 +117,7 @@ def test_sequence_colour_space_and_alpha_follow_the_file_format(addon, tmp_path)
     write_sequence(tmp_path / "png")
     image = compositor.load_sequence_image(compositor.SequenceInfo(str(tmp_path / "png/neural_0003.png"), 3, 4))
     assert image.colorspace_settings.name == "sRGB" and image.alpha_mode == "STRAIGHT"
-    from neural_core.render.images import write_exr
+    from neural_core.worker.images import write_exr
 
     (tmp_path / "exr").mkdir()
     for frame in (3, 4):

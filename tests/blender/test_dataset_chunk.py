@@ -40,8 +40,8 @@ def test_appearance_latent_is_the_probit():
 
 
 def test_one_chunk_end_to_end(tmp_path):
-    from neural_core.shot import read_shot
-    from neural_core.shot.passes import read_passes
+    from neural_core.contract.shot import read_shot
+    from neural_core.contract.shot.passes import read_passes
     from PIL import Image
     from tools.dataset.scene import chunk_complete, make_chunk
 

@@ -15,10 +15,10 @@ WORKER_PYTHON = ROOT / ".venv" / "bin" / "python"
 FRAMES = 3
 MAKE_TINY_MODEL = """
 import sys, torch
-from neural_core.conditional.checkpoint import save_conditional
-from neural_core.conditional.config import tiny_config
-from neural_core.conditional.model import ConditionalModel
-from neural_core.rig.arkit import ARKIT_52
+from neural_core.face_model.checkpoint import save_conditional
+from neural_core.face_model.config import tiny_config
+from neural_core.face_model.model import ConditionalModel
+from neural_core.contract.rig.arkit import ARKIT_52
 torch.manual_seed(0)
 save_conditional(ConditionalModel(tiny_config(coefficient_names=ARKIT_52, resolution=32)), sys.argv[1])
 """
@@ -36,10 +36,11 @@ def tiny_model(tmp_path):
 def test_demo_scene_export_real_worker_and_composite(addon, tiny_model, tmp_path):
     import dataclasses
 
-    from blender_addon import compositor, render_job
+    from blender_addon import compositor
+    from blender_addon.jobs import render_job
     from blender_addon.demo_scene import build_demo_scene
-    from neural_core.shot import read_shot
-    from neural_core.shot.passes import read_passes
+    from neural_core.contract.shot import read_shot
+    from neural_core.contract.shot.passes import read_passes
 
     demo = build_demo_scene(bpy.context.scene, resolution=64, frames=FRAMES)
     demo.scene.cycles.samples = 1

@@ -8,8 +8,8 @@ import pytest
 from bpy_extras.object_utils import world_to_camera_view
 
 from blender_addon.export import camera, rig
-from neural_core.errors import NeuralFaceError
-from neural_core.rig.profiles import match_profile
+from neural_core.contract.errors import NeuralFaceError
+from neural_core.contract.rig.profiles import match_profile
 from tests.blender import export_rigs
 
 

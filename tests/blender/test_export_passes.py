@@ -6,8 +6,8 @@ import bpy
 import numpy as np
 
 from blender_addon.export.exporter import ExportSettings, export_shot
-from neural_core.shot import read_shot, validate_shot
-from neural_core.shot.passes import read_passes
+from neural_core.contract.shot import read_shot, validate_shot
+from neural_core.contract.shot.passes import read_passes
 from tests.blender import export_rigs
 
 

@@ -10,8 +10,8 @@ from bpy_extras.object_utils import world_to_camera_view
 
 from blender_addon.export import camera, exporter
 from blender_addon.export.exporter import ExportSettings, export_shot
-from neural_core.errors import CancelledError, NeuralFaceError
-from neural_core.shot import read_shot, validate_shot
+from neural_core.contract.errors import CancelledError, NeuralFaceError
+from neural_core.contract.shot import read_shot, validate_shot
 from tests.blender import export_rigs
 
 FRAMES = 48

@@ -22,22 +22,25 @@ def extension_zip(tmp_path_factory):
     return build_extension.build(tmp_path_factory.mktemp("dist"))
 
 
-def test_zip_is_named_after_manifest_and_carries_pure_core(extension_zip):
+def test_zip_is_named_after_manifest_and_carries_the_contract_whole(extension_zip):
     manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     assert extension_zip.name == f"neural_face-{manifest['version']}.zip"
     names = zipfile.ZipFile(extension_zip).namelist()
     assert "blender_manifest.toml" in names and "__init__.py" in names
-    assert "neural_core/__init__.py" in names and "neural_core/rig/arkit.py" in names
-    assert not any(n.startswith(("neural_core/generator", "neural_core/commands")) for n in names)
+    contract = ROOT / "neural_core" / "contract"
+    expected = {"contract/" + p.relative_to(contract).as_posix() for p in contract.rglob("*.py")}
+    assert expected <= set(names), sorted(expected - set(names))
+    assert not any(n.startswith("neural_core/") for n in names)  # only the contract travels
+    assert "demo_scene.py" not in names  # a repository tool, never imported by the add-on
     assert not any("__pycache__" in n for n in names)
 
 
 def test_vendored_core_imports_without_torch(extension_zip, tmp_path):
-    """Every module of the copied core imports with torch made unimportable."""
+    """Every module of the copied contract imports with torch made unimportable."""
     zipfile.ZipFile(extension_zip).extractall(tmp_path / "neural_face")
     modules = [
         ".".join(p.relative_to(tmp_path / "neural_face").with_suffix("").parts)
-        for p in (tmp_path / "neural_face" / "neural_core").rglob("*.py")
+        for p in (tmp_path / "neural_face" / "contract").rglob("*.py")
     ]
     script = (
         "import sys, importlib; sys.modules['torch'] = None\n"

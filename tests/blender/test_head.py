@@ -10,7 +10,7 @@ from mathutils import Vector
 
 from blender_addon.head import build, canonical, identity, mesh
 from blender_addon.operators import add_head
-from neural_core.rig.arkit import ARKIT_52
+from neural_core.contract.rig.arkit import ARKIT_52
 
 LOCATION = (0.3, -0.2, 1.0)
 

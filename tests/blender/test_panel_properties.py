@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 import bpy
-from blender_addon import properties, render_job
+from blender_addon import properties
+from blender_addon.jobs import render_job
 from blender_addon.ui.panel import NEURALFACE_PT_render
 from tests.blender.render_helpers import ADDON
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import bpy
-from blender_addon import render_job, worker
+from blender_addon.jobs import render_job
+from blender_addon.jobs import worker_client as worker
 from tests.blender.render_helpers import make_fake_python
 from tests.blender.workers.fake_render import frame_rgba
 

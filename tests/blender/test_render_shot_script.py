@@ -150,7 +150,7 @@ sys.path.insert(0, {root!r})
 import bpy
 import blender_addon
 blender_addon.register()
-from blender_addon import cli_command
+from blender_addon.jobs import cli_command
 assert cli_command._handle is not None, "blender -c neural_face is not registered"
 code = cli_command.execute(["render", {blend!r}, *{ours!r}])
 bad = cli_command.execute(["render", {blend!r} + ".missing"])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from blender_addon import worker
-from blender_addon.worker_events import JobProgress, format_duration, parse_line
+from blender_addon.jobs import worker_client as worker
+from blender_addon.jobs.events import JobProgress, format_duration, parse_line
 from tests.blender.render_helpers import is_reaped, leftovers, make_fake_python
 
 pytestmark = pytest.mark.timeout(120)
@@ -62,7 +62,13 @@ def test_render_command_line_follows_the_documented_options(tmp_path):
                                    model="", device="cpu", appearance=7)
     argv = worker.render_command("/py", request)
     assert argv == ["/py", "-m", "neural_core", "render", "/s", "--json", "--out", "/o", "--frames", "3-9",
-                    "--format", "exr", "--model", "default", "--device", "cpu", "--appearance", "7"]
+                    "--format", "exr", "--model", "default", "--device", "cpu", "--appearance", "7",
+                    "--name", "neural_####"]
+    assert worker.output_path("/o", 3, "exr") == Path("/o/neural_0003.exr")
+    named = worker.RenderRequest(shot="/s", out="/o", frame_start=1, frame_end=1, name="take2_###")
+    argv = worker.render_command("/py", named)
+    assert argv[argv.index("--name") + 1] == "take2_###"
+    assert worker.output_path("/o", 3, "png", named.name) == Path("/o/take2_003.png")
     request = worker.RenderRequest(shot="/s", out="/o", frame_start=1, frame_end=1, png_depth=16, smoothing=0.5)
     argv = worker.render_command("/py", request)
     assert argv[argv.index("--depth") + 1] == "16" and argv[argv.index("--smoothing") + 1] == "0.5"

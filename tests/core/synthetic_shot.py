@@ -6,8 +6,8 @@ coefficients that change per frame; enough to drive the renderer without Blender
 
 import numpy as np
 
-from neural_core.shot import format as fmt
-from neural_core.shot.exr import write_exr_channels
+from neural_core.contract import shot as fmt
+from neural_core.contract.shot.exr import write_exr_channels
 
 COEFFICIENTS = ["jawOpen", "eyeBlinkLeft", "mouthSmileLeft"]
 

@@ -3,8 +3,8 @@ with the reference implementation (values and gradients)."""
 
 import torch
 
-from neural_core.conditional import ConditionalModel
-from neural_core.conditional.config import tiny_config
+from neural_core.face_model import ConditionalModel
+from neural_core.face_model.config import tiny_config
 from neural_core.generator.modulated import blur_separable
 
 

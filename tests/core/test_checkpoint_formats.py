@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 import neural_core
 from neural_core.cli import main
-from neural_core.errors import CheckpointError
+from neural_core.contract.errors import CheckpointError
 from neural_core.generator.checkpoints import read_checkpoint, save_generator
 
 from .nvlabs_pickle_writer import write_snapshot

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from neural_core.conditional import ConditionalModel, load_conditional, read_conditional, save_conditional
-from neural_core.conditional.config import ConditionalConfig, EncoderConfig, default_config, tiny_config
-from neural_core.conditional.inputs import coefficient_vector, pass_planes, region_one_hot, relative_depth
-from neural_core.errors import CheckpointError, NeuralFaceError, ShotFormatError
+from neural_core.face_model import ConditionalModel, load_conditional, read_conditional, save_conditional
+from neural_core.face_model.config import ConditionalConfig, EncoderConfig, default_config, tiny_config
+from neural_core.face_model.inputs import coefficient_vector, pass_planes, region_one_hot, relative_depth
+from neural_core.contract.errors import CheckpointError, NeuralFaceError, ShotFormatError
 
 
 def _passes(size=32):

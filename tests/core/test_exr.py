@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from neural_core.errors import ShotFormatError
-from neural_core.shot import exr
+from neural_core.contract.errors import ShotFormatError
+from neural_core.contract.shot import exr
 
 
 def _channels(height=5, width=7):

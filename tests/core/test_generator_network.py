@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")  # the Blender 5.0.1 venv has no torch: ski
 import subprocess
 import sys
 
-from neural_core.errors import NeuralFaceError
+from neural_core.contract.errors import NeuralFaceError
 from neural_core.generator import Generator, GeneratorConfig
 from neural_core.generator.device import resolve_device, resolve_precision
 from neural_core.generator.modulated import modulated_conv_reference

@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from blender_addon.head import canonical, expressions, fields, identity, mesh
-from neural_core.rig.arkit import ARKIT_52
+from neural_core.contract.rig.arkit import ARKIT_52
 
 MIRROR = np.array([-1.0, 1.0, 1.0])
 

@@ -19,9 +19,9 @@ def info(path):
 
 
 def test_info_on_a_conditional_model(tmp_path):
-    from neural_core.conditional.checkpoint import save_conditional
-    from neural_core.conditional.config import tiny_config
-    from neural_core.conditional.model import ConditionalModel
+    from neural_core.face_model.checkpoint import save_conditional
+    from neural_core.face_model.config import tiny_config
+    from neural_core.face_model.model import ConditionalModel
 
     path = tmp_path / "tiny.safetensors"
     save_conditional(ConditionalModel(tiny_config(coefficient_names=("jawOpen", "eyeBlinkLeft", "x"))), path)
@@ -32,7 +32,7 @@ def test_info_on_a_conditional_model(tmp_path):
 
 
 def test_info_on_the_bundled_default_model():
-    from neural_core.render.model import DEFAULT_MODEL
+    from neural_core.worker.model import DEFAULT_MODEL
 
     summary = info(DEFAULT_MODEL)
     assert summary["source_format"] == "neural_face.conditional" and summary["resolution"] == 256

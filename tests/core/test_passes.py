@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from neural_core.errors import ShotFormatError
-from neural_core.shot import format as fmt
-from neural_core.shot import passes
-from neural_core.shot.exr import write_exr_channels
+from neural_core.contract.errors import ShotFormatError
+from neural_core.contract import shot as fmt
+from neural_core.contract.shot import passes
+from neural_core.contract.shot.exr import write_exr_channels
 
 W, H = 8, 6
 K = np.array([[10.0, 0, 4.0], [0, 10.0, 3.0], [0, 0, 1]])

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import neural_core
-from neural_core.errors import CheckpointError
+from neural_core.contract.errors import CheckpointError
 
 from .nvlabs_pickle_writer import write_snapshot
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from neural_core import protocol
-from neural_core.errors import ShotFormatError
+from neural_core.contract import protocol
+from neural_core.contract.errors import ShotFormatError
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = ROOT / "tests" / "core" / "jobs" / "sleepy.py"
@@ -133,7 +133,7 @@ def test_signal_cancels_after_the_current_frame_is_written(tmp_path, signum):
 
 
 def test_cancel_token_restores_previous_handlers():
-    from neural_core.cancel import CancelToken
+    from neural_core.contract.cancel import CancelToken
 
     def mine(signum, frame):
         pass

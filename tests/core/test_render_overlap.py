@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neural_core.protocol import Job, Reporter
-from neural_core.render.pipeline import RenderOptions, ShotRenderer, render_frames
+from neural_core.contract.protocol import Job, Reporter
+from neural_core.worker.pipeline import RenderOptions, ShotRenderer, render_frames
 from tests.core.synthetic_shot import COEFFICIENTS, write_shot_folder
 
 torch = pytest.importorskip("torch")
@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from neural_core.conditional.checkpoint import save_conditional
-    from neural_core.conditional.config import tiny_config
-    from neural_core.conditional.model import ConditionalModel
+    from neural_core.face_model.checkpoint import save_conditional
+    from neural_core.face_model.config import tiny_config
+    from neural_core.face_model.model import ConditionalModel
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
@@ -104,8 +104,8 @@ def test_a_cancel_during_synthesis_completes_and_reports_that_frame(tmp_path, ti
 
 
 def test_the_io_thread_is_used_only_when_the_model_leaves_cpu_to_spare(tiny_model, monkeypatch):
-    from neural_core.render.model import FaceModel
-    from neural_core.render.pipeline import io_thread_helps
+    from neural_core.worker.model import FaceModel
+    from neural_core.worker.pipeline import io_thread_helps
 
     model = FaceModel(tiny_model, device="cpu")
     monkeypatch.setattr(os, "cpu_count", lambda: 2)

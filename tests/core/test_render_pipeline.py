@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neural_core.render.frames import parse_frame_spec
-from neural_core.render.images import encode_png, frame_file_name, srgb_to_linear
-from neural_core.errors import NeuralFaceError
+from neural_core.contract.frames import parse_frame_spec
+from neural_core.contract.frames import frame_file_name
+from neural_core.worker.images import encode_png, srgb_to_linear
+from neural_core.contract.errors import NeuralFaceError
 from tests.conftest import ROOT
 from tests.core.synthetic_shot import COEFFICIENTS, make_shot, pass_channels, write_shot_folder
 
@@ -22,9 +23,9 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from neural_core.conditional.checkpoint import save_conditional
-    from neural_core.conditional.config import tiny_config
-    from neural_core.conditional.model import ConditionalModel
+    from neural_core.face_model.checkpoint import save_conditional
+    from neural_core.face_model.config import tiny_config
+    from neural_core.face_model.model import ConditionalModel
 
     torch.manual_seed(0)
     model = ConditionalModel(tiny_config(coefficient_names=COEFFICIENTS[:2]))
@@ -284,7 +285,7 @@ def test_unwritable_output_folder_is_refused(tmp_path, tiny_model):
 
 
 def test_appearance_seed_0_is_the_median_look_and_other_seeds_draw_from_the_prior(tiny_model):
-    from neural_core.render.model import FaceModel
+    from neural_core.worker.model import FaceModel
 
     median = FaceModel(tiny_model, device="cpu", appearance_seed=0)
     assert not median.z.any()

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from neural_core.errors import NeuralFaceError
-from neural_core.rig import profiles
-from neural_core.rig.arkit import ARKIT_52
+from neural_core.contract.errors import NeuralFaceError
+from neural_core.contract.rig import profiles
+from neural_core.contract.rig.arkit import ARKIT_52
 
 
 @pytest.mark.parametrize("spelling", [

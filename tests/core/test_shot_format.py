@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neural_core.errors import ShotFormatError
-from neural_core.shot import (
+from neural_core.contract.errors import ShotFormatError
+from neural_core.contract.shot import (
     FORMAT_NAME,
     FORMAT_VERSION,
     FrameRecord,
@@ -218,7 +218,7 @@ def test_importing_the_format_does_not_import_torch_or_openexr():
     import subprocess
     import sys
 
-    code = ("import sys, neural_core.shot, neural_core.protocol; "
+    code = ("import sys, neural_core.contract.shot, neural_core.contract.protocol; "
             "print('torch' in sys.modules, 'OpenEXR' in sys.modules, 'bpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          check=True, cwd=ROOT_HINT)

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from neural_core.errors import ShotFormatError
-from neural_core.shot import pass_path, read_shot, validate_shot, write_exr_channels, write_shot
+from neural_core.contract.errors import ShotFormatError
+from neural_core.contract.shot import pass_path, read_shot, validate_shot, write_exr_channels, write_shot
 
 from .test_shot_format import ROOT_HINT, make_shot, rotation_z, write_full_shot, write_pass_files  # noqa: F401
 
@@ -393,7 +393,7 @@ def test_cli_invalid_shot_prints_the_error_and_exits_2(shot_folder):
 
 
 def test_cli_json_mode_speaks_the_protocol(shot_folder):
-    from neural_core.protocol import parse_event
+    from neural_core.contract.protocol import parse_event
 
     data = load(shot_folder)
     data["version"] = 7

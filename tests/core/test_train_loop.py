@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from neural_core.errors import NeuralFaceError
-from neural_core.shot.exr import write_exr_channels
-from neural_core.shot.format import FrameRecord, PassInfo, Shot, Transform, pass_path, write_shot
+from neural_core.contract.errors import NeuralFaceError
+from neural_core.contract.shot.exr import write_exr_channels
+from neural_core.contract.shot import FrameRecord, PassInfo, Shot, Transform, pass_path, write_shot
 from neural_core.train import losses
 from neural_core.train.config import TrainConfig
 from neural_core.train.dataset import FaceDataset, find_sample_folders, probit
@@ -213,7 +213,7 @@ def test_cli_trains_checkpoints_resumes_and_exports(data, tmp_path):
     second = subprocess.run(base + ["--resume", "--steps", "3", "--export", str(exported)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     assert "resumed" in second.stderr and "step 3/3" in second.stderr
-    from neural_core.conditional import load_conditional
+    from neural_core.face_model import load_conditional
 
     model = load_conditional(exported)
     assert model.info["steps"] == 3

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...errors import CheckpointError, NeuralFaceError
+from ...contract.errors import CheckpointError, NeuralFaceError
 
 TORCH_ZIP_MAGIC = b"PK\x03\x04"
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # pickled 0x1950a86a20f9469cfc6c

@@ -10,8 +10,8 @@ The state dict uses NVlabs' key names (``mapping.fc0.weight``, ``synthesis.b4.co
 import json
 from pathlib import Path
 
-from ...atomic import write_atomically
-from ...errors import CheckpointError, NeuralFaceError
+from ...contract.atomic import write_atomically
+from ...contract.errors import CheckpointError, NeuralFaceError
 from ..config import GeneratorConfig
 
 FORMAT = "neural_face.generator"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ...errors import CheckpointError
+from ...contract.errors import CheckpointError
 from ..config import GeneratorConfig
 
 ENTRY_KEYS = ("G_ema",)  # the generator to use for inference (never "G", the training copy)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ...errors import CheckpointError
+from ...contract.errors import CheckpointError
 from ..config import GeneratorConfig
 
 LATENT_AVG_SAMPLES = 4096  # z samples used to estimate latent_avg when the file has none

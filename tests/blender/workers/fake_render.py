@@ -3,7 +3,7 @@
 Invoked through a wrapper as ``<python> -m neural_core render SHOT --json --out DIR
 --frames A-B --format png ...`` (the exact command line the add-on builds). It writes
 one RGBA PNG per frame (``neural_####.png``, atomically) whose colour encodes the frame
-number, through ``neural_core.protocol.run_frames`` so events, exit codes and SIGINT /
+number, through ``neural_core.contract.protocol.run_frames`` so events, exit codes and SIGINT /
 SIGTERM cancel are the protocol's own. ``FAKE_WORKER_MODE`` picks a behaviour:
 
   ok            render every frame (``FAKE_WORKER_SLEEP`` seconds each, default 0)
@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neural_core.errors import ShotFormatError
-from neural_core.protocol import JsonLinesReporter, run_frames
+from neural_core.contract.errors import ShotFormatError
+from neural_core.contract.frames import DEFAULT_NAME, output_file_name
+from neural_core.contract.protocol import JsonLinesReporter, run_frames
 
 SIZE = 16  # pixels, square
 
@@ -56,6 +57,7 @@ def parse(argv):
     parser.add_argument("--depth", type=int, default=8)
     parser.add_argument("--smoothing", type=float, default=0.0)
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--name", default=DEFAULT_NAME)
     return parser.parse_args(argv[3:])
 
 
@@ -82,7 +84,7 @@ def main(argv):
         if frame == first + 1 and mode == "crash":
             raise RuntimeError("fake worker crashed")
         time.sleep(delay)
-        path = out / f"neural_{frame:04d}.png"
+        path = out / output_file_name(frame, "png", args.name)
         temporary = path.with_name(path.name + ".tmp")
         Image.fromarray(frame_rgba(frame), "RGBA").save(temporary, format="PNG")
         os.replace(temporary, path)

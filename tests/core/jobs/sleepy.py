@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from neural_core.errors import ShotFormatError  # noqa: E402
-from neural_core.protocol import make_reporter, run_frames  # noqa: E402
+from neural_core.contract.errors import ShotFormatError  # noqa: E402
+from neural_core.contract.protocol import make_reporter, run_frames  # noqa: E402
 
 
 def main():

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import NeuralFaceError, ShotFormatError
-from ..protocol import Job
-from ..shot import pass_path, read_shot
-from .frames import parse_frame_spec
-from .images import FORMATS, frame_file_name, write_frame
+from ..contract.errors import NeuralFaceError, ShotFormatError
+from ..contract.protocol import Job
+from ..contract.shot import pass_path, read_shot
+from ..contract.frames import DEFAULT_NAME, EXTENSIONS as FORMATS, frame_file_name, parse_frame_spec
+from .images import write_frame
 from .manifest import Manifest, file_sha256, frame_hash
 
 RENDER_VERSION = 2  # bump when the same inputs would give different pixels
@@ -38,7 +38,7 @@ class RenderOptions:
     appearance: int = 0  # seed of the appearance latent (skin, lighting), fixed for the shot
     smoothing: float = 0.0  # temporal filter on the coefficients: Gaussian sigma in frames (0 = off)
     truncation_psi: float = 1.0  # < 1 pulls the face towards the model's average
-    name: str = "neural_####"  # output file pattern; the last run of '#' is the padded frame number
+    name: str = DEFAULT_NAME  # output file pattern; the last run of '#' is the padded frame number
     force: bool = False  # render every frame even when the manifest says it is current
 
 
@@ -117,7 +117,7 @@ class ShotRenderer:
 
         File work only (runs on the I/O thread); ``passes`` is None when the frame is skipped.
         """
-        from ..shot.passes import read_passes
+        from ..contract.shot.passes import read_passes
 
         path = self.output_path(frame)
         pass_file = pass_path(self.shot_folder, frame, self.shot.passes_folder)

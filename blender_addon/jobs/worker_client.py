@@ -31,18 +31,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .worker_events import JobProgress, core_module, parse_line
+from ..core_link import NeuralFaceError, frames, protocol
+from .events import JobProgress, parse_line
 
 WORKER_PYTHON_ENV = "NEURAL_FACE_PYTHON"
-OUTPUT_PREFIX = "neural_"  # worker output names: neural_0001.png (Blender's #### padding)
-FRAME_DIGITS = 4
-EXTENSIONS = {"png": ".png", "exr": ".exr"}
-
-# exit codes of the worker protocol (neural_core/protocol.py)
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
+EXIT_OK, EXIT_INTERNAL = protocol.EXIT_OK, protocol.EXIT_INTERNAL
+EXIT_BAD_INPUT, EXIT_CANCELLED = protocol.EXIT_BAD_INPUT, protocol.EXIT_CANCELLED
 
 
-class WorkerError(core_module("errors").NeuralFaceError):
+class WorkerError(NeuralFaceError):
     """The worker could not be started, failed, or was cancelled. ``exit_code``: the
     worker's exit status (``EXIT_CANCELLED`` for any cancel, even one that ended in
     SIGKILL; negative = killed by that signal; None when it never ran)."""
@@ -55,7 +52,7 @@ class WorkerError(core_module("errors").NeuralFaceError):
 def repository_root():
     """The checkout holding this add-on (a folder with ``neural_core/__main__.py`` next to
     ``blender_addon/``), or None when the add-on runs as an installed extension."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # blender_addon/jobs/ -> checkout
     if (root / "neural_core" / "__main__.py").is_file() and (root / "blender_addon").is_dir():
         return root
     return None
@@ -114,7 +111,7 @@ class RenderRequest:
     """What one worker run renders. Paths are absolute."""
 
     shot: str  # shot folder written by the exporter
-    out: str  # folder for neural_####.png / .exr
+    out: str  # folder for the frames, named by ``name``
     frame_start: int
     frame_end: int  # inclusive
     file_format: str = "png"  # "png" | "exr"
@@ -124,13 +121,14 @@ class RenderRequest:
     appearance: int = 0  # appearance seed (fixed per shot)
     smoothing: float = 0.0  # temporal filter on the conditioning: Gaussian sigma in frames, 0 = off
     force: bool = False  # re-render frames the manifest says are up to date
+    name: str = frames.DEFAULT_NAME  # output file pattern; the last run of '#' is the padded frame number
     extra: list = field(default_factory=list)  # further arguments, passed verbatim
 
 
 def render_command(python, request):
     """The worker's argv for ``request``. Options the worker treats as defaults (8-bit
     PNG, no smoothing, no force) are left out, keeping the line to the documented core:
-    ``--json --out --frames --format --model --device --appearance``."""
+    ``--json --out --frames --format --model --device --appearance --name``."""
     args = [
         python, "-m", "neural_core", "render", request.shot,
         "--json",
@@ -140,6 +138,7 @@ def render_command(python, request):
         "--model", request.model or "default",
         "--device", request.device,
         "--appearance", str(request.appearance),
+        "--name", request.name,
     ]
     if request.file_format == "png" and int(request.png_depth) != 8:
         args += ["--depth", str(int(request.png_depth))]
@@ -150,9 +149,10 @@ def render_command(python, request):
     return args + [str(a) for a in request.extra]
 
 
-def output_path(out, frame, file_format="png"):
-    """The worker's output file for ``frame``: ``out/neural_0001.png``."""
-    return Path(out) / f"{OUTPUT_PREFIX}{frame:0{FRAME_DIGITS}d}{EXTENSIONS[file_format]}"
+def output_path(out, frame, file_format="png", name=frames.DEFAULT_NAME):
+    """The worker's output file for ``frame``: ``out/neural_0001.png`` (the same rule the
+    worker follows, from the contract's ``frames`` module)."""
+    return Path(out) / frames.output_file_name(frame, file_format, name)
 
 
 def _read_lines(stream, lines):

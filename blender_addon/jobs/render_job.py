@@ -17,10 +17,11 @@ from pathlib import Path
 
 import bpy
 
-from . import properties, worker
-from .worker_events import core_module, format_duration
+from .. import properties
+from ..core_link import NeuralFaceError
+from . import worker_client
+from .events import format_duration
 
-NeuralFaceError = core_module("errors").NeuralFaceError
 
 
 @dataclass
@@ -59,12 +60,12 @@ class RenderSettings:
         return Path(self.output_folder) / "composite"
 
     def frame_path(self, frame):
-        return worker.output_path(self.frames_folder, frame, self.file_format)
+        return worker_client.output_path(self.frames_folder, frame, self.file_format)
 
 
 def worker_python_preference(context):
     """The 'Worker Python' add-on preference, or "" when the add-on has none registered."""
-    from .preferences import ADDON_ID
+    from ..preferences import ADDON_ID
 
     addon = context.preferences.addons.get(ADDON_ID)
     return getattr(getattr(addon, "preferences", None), "worker_python", "") or ""
@@ -114,7 +115,7 @@ def check_settings(settings):
 
 def _export_settings(settings):
     """The exporter's settings for the frame range and passes options of ``settings``."""
-    from .export.exporter import ExportSettings
+    from ..export.exporter import ExportSettings
 
     return ExportSettings(output=str(settings.shot_folder), frame_start=settings.frame_start,
                           frame_end=settings.frame_end, head_object=settings.head_object, passes=True,
@@ -124,7 +125,7 @@ def _export_settings(settings):
 def export_shot_folder(scene, settings, progress=None):
     """Export the frame range of ``settings`` into ``settings.shot_folder`` with the
     add-on's exporter; returns the shot folder. ``progress(done, total)`` per frame."""
-    from .export.exporter import export_shot
+    from ..export.exporter import export_shot
 
     return Path(export_shot(scene, _export_settings(settings), progress=progress))
 
@@ -132,15 +133,15 @@ def export_shot_folder(scene, settings, progress=None):
 def export_steps(scene, settings):
     """The same export one frame per ``next()`` (yields ``(done, total)``, returns the
     shot folder; ``close()`` abandons it): the modal operator's way to stay responsive."""
-    from .export.exporter import export_steps as steps
+    from ..export.exporter import export_steps as steps
 
     return steps(scene, _export_settings(settings))
 
 
 def start_worker(settings, shot_folder):
     """Start the worker on ``shot_folder`` for the frame range of ``settings``."""
-    python = worker.resolve_worker_python(settings.worker_python)
-    request = worker.RenderRequest(
+    python = worker_client.resolve_worker_python(settings.worker_python)
+    request = worker_client.RenderRequest(
         shot=str(shot_folder),
         out=str(settings.frames_folder),
         frame_start=settings.frame_start,
@@ -153,8 +154,8 @@ def start_worker(settings, shot_folder):
         smoothing=settings.smoothing,
     )
     Path(settings.frames_folder).mkdir(parents=True, exist_ok=True)
-    process = worker.WorkerProcess(worker.render_command(python, request), env=worker.worker_environment())
-    return worker.track(process.start())
+    process = worker_client.WorkerProcess(worker_client.render_command(python, request), env=worker_client.worker_environment())
+    return worker_client.track(process.start())
 
 
 def finish_worker(process, check=True):
@@ -165,11 +166,11 @@ def finish_worker(process, check=True):
             process.check()
     finally:
         process.close()
-        worker.untrack(process)
+        worker_client.untrack(process)
 
 
 def show_progress(scene, progress, status=None):
-    """Copy a :class:`~.worker_events.JobProgress` into ``scene.neural_face`` for the panel."""
+    """Copy a :class:`~.events.JobProgress` into ``scene.neural_face`` for the panel."""
     props = scene.neural_face
     props.frames_total = progress.total
     props.frames_done = progress.done
@@ -189,7 +190,7 @@ def run_blocking(scene, settings, log=print, timeout=None, shot=None):
     """The headless path: export (unless ``shot`` names an existing shot folder), run
     the worker, print a line per finished frame.
 
-    Returns the :class:`~.worker_events.JobProgress`. Raises NeuralFaceError
+    Returns the :class:`~.events.JobProgress`. Raises NeuralFaceError
     (WorkerError for worker failures, including a cancel). A KeyboardInterrupt (Ctrl-C,
     or SIGTERM turned into one by tools/render_shot.py) cancels the worker gracefully:
     it finishes its current frame, then WorkerError("cancelled ...") is raised.

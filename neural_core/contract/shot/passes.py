@@ -27,7 +27,8 @@ import numpy as np
 
 from ..errors import ShotFormatError
 from . import exr
-from .format import Shot, pass_path, read_shot
+from .folder import read_shot
+from .model import Shot, pass_path
 
 # Depth values at or beyond this are "nothing hit" (Cycles writes 1e10).
 BACKGROUND_DEPTH = 1e9

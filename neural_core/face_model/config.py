@@ -6,7 +6,7 @@ Plain dataclasses that travel as JSON inside the safetensors metadata (never pic
 import json
 from dataclasses import asdict, dataclass, field
 
-from ..errors import NeuralFaceError
+from ..contract.errors import NeuralFaceError
 from ..generator.config import GeneratorConfig
 
 # Canonical passes the encoder can read, with the number of input planes each gives.

@@ -1,6 +1,6 @@
 """Canonical passes -> the pass encoder's input planes (numpy only, no torch).
 
-Input: the dict :func:`neural_core.shot.passes.read_passes` returns for one frame
+Input: the dict :func:`neural_core.contract.shot.passes.read_passes` returns for one frame
 (depth [H, W] metres, background +inf; normal [H, W, 3] OpenCV camera space; mask
 [H, W] 0..1; regions [H, W] material pass index on the head = region id + 1, -1 off
 it; albedo [H, W, 3] linear reflectance).
@@ -17,7 +17,7 @@ Output planes [C, H, W] float32, in ``EncoderConfig.passes`` order:
 
 import numpy as np
 
-from ..errors import ShotFormatError
+from ..contract.errors import ShotFormatError
 
 DEPTH_CLIP = 4.0  # relative depth planes are clipped to +-DEPTH_CLIP
 

@@ -1,25 +1,18 @@
 """The worker's JSON-lines events, folded into a progress record the UI can show.
 
 Lines are parsed with the protocol's own client parser
-(``neural_core.protocol.parse_event``, reached through ``core_link``), which never raises
+(``neural_core.contract.protocol.parse_event``, reached through ``core_link``), which never raises
 and turns anything that is not an event into ``{"event": "noise", "text": ...}``.
 """
 
-import importlib
 from dataclasses import dataclass, field
 
-from .core_link import neural_core
-
-
-def core_module(name):
-    """``neural_core.<name>`` from wherever ``core_link`` found the core (the checkout
-    or the copy inside the extension)."""
-    return importlib.import_module(f"{neural_core.__name__}.{name}")
+from ..core_link import protocol
 
 
 def parse_line(raw):
     """One stdout line (bytes or str) -> event dict with a string ``event`` key."""
-    return core_module("protocol").parse_event(raw)
+    return protocol.parse_event(raw)
 
 
 def format_duration(seconds):

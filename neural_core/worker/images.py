@@ -4,31 +4,17 @@ Every writer goes through a temporary name in the same folder and ``os.replace``
 killed job never leaves a truncated frame under the final name.
 """
 
-import re
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_atomically
-from ..errors import NeuralFaceError
+from ..contract.atomic import write_atomically
+from ..contract.errors import NeuralFaceError
 
-FORMATS = {"png": ".png", "exr": ".exr"}
 # zlib level of PNG output: about Blender's default (15%); 3x faster to write than 6, files ~35% larger
 PNG_COMPRESSION = 1
-
-
-def frame_file_name(pattern, frame, extension):
-    """Blender's ``#`` padding: ``neural_####`` + frame 7 -> ``neural_0007`` + extension.
-
-    The last run of ``#`` is replaced; without one, four digits are appended.
-    """
-    runs = list(re.finditer(r"#+", pattern))
-    if not runs:
-        return f"{pattern}{frame:04d}{extension}"
-    run = runs[-1]
-    return f"{pattern[:run.start()]}{frame:0{len(run.group())}d}{pattern[run.end():]}{extension}"
 
 
 def srgb_to_linear(values):
@@ -83,7 +69,7 @@ def write_png(path, rgba, bit_depth=8):
 
 def write_exr(path, rgba):
     """Half-float RGBA EXR: linear colour, premultiplied alpha (the EXR convention Blender reads)."""
-    from ..shot.exr import write_exr_channels
+    from ..contract.shot.exr import write_exr_channels
 
     rgba = np.clip(np.asarray(rgba, dtype=np.float32), 0.0, 1.0)
     alpha = rgba[..., 3]

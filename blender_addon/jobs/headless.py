@@ -14,9 +14,14 @@ from pathlib import Path
 
 import bpy
 
-from . import compositor, render_job
+from .. import compositor
+from ..core_link import NeuralFaceError, protocol
+from . import render_job
+from .worker_client import WorkerError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
+# the worker protocol's exit statuses, shared by every headless entry point
+EXIT_OK, EXIT_FAILED = protocol.EXIT_OK, protocol.EXIT_INTERNAL
+EXIT_BAD_INPUT, EXIT_CANCELLED = protocol.EXIT_BAD_INPUT, protocol.EXIT_CANCELLED
 
 
 def frame_range(text):
@@ -42,7 +47,7 @@ def add_job_arguments(parser):
     parser.add_argument("--appearance", type=int, help="appearance seed")
     parser.add_argument("--samples", type=int, help="render samples for the passes")
     parser.add_argument("--shot", help="use this existing shot folder; skip the export")
-    parser.add_argument("--worker-python", help="Python that runs the worker (default: see blender_addon/worker.py)")
+    parser.add_argument("--worker-python", help="Python that runs the worker (default: see blender_addon/jobs/worker_client.py)")
     parser.add_argument("--composite", action="store_true", help="set up the compositor and write OUT/composite/####.png")
     return parser
 
@@ -103,7 +108,7 @@ def run_job(args, log=print):
     if args.shot:
         shot = Path(args.shot).resolve()
         if not (shot / "shot.json").is_file():
-            raise render_job.NeuralFaceError(f"--shot {args.shot}: no shot.json in that folder")
+            raise NeuralFaceError(f"--shot {args.shot}: no shot.json in that folder")
     render_job.run_blocking(scene, settings, log=log, shot=shot)
     log(f"Neural Face: frames in {settings.frames_folder} ({time.perf_counter() - started:.1f} s)")
     if args.composite:
@@ -115,18 +120,17 @@ def run_job(args, log=print):
 def exit_code_for(error):
     """Exit status for an exception: the worker's own status for a worker failure
     (2 bad input, 3 cancelled, 1 internal or killed), 2 for other user errors, else 1."""
-    names = {cls.__name__ for cls in type(error).__mro__}
-    worker_code = getattr(error, "exit_code", None) if "WorkerError" in names else None
-    if worker_code is not None:
-        return worker_code if worker_code in (EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED) else EXIT_FAILED
-    if "NeuralFaceError" in names or isinstance(error, FileNotFoundError):
+    if isinstance(error, WorkerError) and error.exit_code is not None:
+        code = error.exit_code
+        return code if code in (EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED) else EXIT_FAILED
+    if isinstance(error, (NeuralFaceError, FileNotFoundError)):
         return EXIT_BAD_INPUT
     return EXIT_FAILED
 
 
 def clear_app_handlers():
     """Empty every ``bpy.app.handlers`` list: bpy 4.5.15 hangs at interpreter exit while
-    any handler is registered (../shared/FACTS.md). For scripts about to exit."""
+    any handler is registered. For scripts about to exit."""
     for name in dir(bpy.app.handlers):
         handlers = getattr(bpy.app.handlers, name)
         if isinstance(handlers, list):

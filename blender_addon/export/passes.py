@@ -13,7 +13,7 @@ every value it touched on exit, also after an error.
 
 import bpy
 
-from .core_parts import NeuralFaceError, shot_passes
+from ..core_link import NeuralFaceError, shot_passes
 
 EEVEE_ID = "BLENDER_EEVEE" if bpy.app.version >= (5, 0, 0) else "BLENDER_EEVEE_NEXT"
 
@@ -60,7 +60,7 @@ def engine_passes(engine, passes=None):
 
 def pass_infos(view_layer_name, passes):
     """{canonical name: dict(channels, space, units, source)} for the shot's ``passes``."""
-    layer = shot_passes().layer_name
+    layer = shot_passes.layer_name
     return {
         name: dict(channels=list(PASS_SPECS[name][1]), space=PASS_SPECS[name][2],
                    units=PASS_SPECS[name][3],

@@ -1,18 +1,8 @@
 """Shot folders: ``shot.json`` + ``passes/####.exr`` (format v1, docs/shot-format.md)."""
 
 from .exr import exr_size, read_exr_channels, write_exr_channels
-from .format import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    FrameRecord,
-    PassInfo,
-    Shot,
-    Transform,
-    pass_path,
-    read_shot,
-    validate_shot,
-    write_shot,
-)
+from .folder import read_shot, validate_shot, write_shot
+from .model import FORMAT_NAME, FORMAT_VERSION, FrameRecord, PassInfo, Shot, Transform, pass_path
 
 
 def __getattr__(name):

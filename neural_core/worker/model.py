@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import CheckpointError
+from ..contract.errors import CheckpointError
 from .manifest import file_sha256
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default.safetensors"
@@ -38,7 +38,7 @@ def resolve_model_path(spec):
 
 
 def _is_conditional(path):
-    from ..conditional.checkpoint import FORMAT
+    from ..face_model.checkpoint import FORMAT
     from ..generator.checkpoints import detect_format
     from ..generator.checkpoints.native import read_safetensors
 
@@ -97,7 +97,7 @@ class FaceModel:
         seed = torch.Generator().manual_seed(int(appearance_seed))  # fixed per shot: same face every frame
         median = int(appearance_seed) == 0  # seed 0 = z = 0: the model's median look (skin, light); others draw z ~ N(0, 1)
         if _is_conditional(self.path):
-            from ..conditional.checkpoint import load_conditional
+            from ..face_model.checkpoint import load_conditional
 
             self.kind = "conditional"
             self.net = load_conditional(self.path, device=self.device)
@@ -133,7 +133,7 @@ class FaceModel:
         mask = np.clip(np.asarray(passes["mask"], dtype=np.float32), 0.0, 1.0)
         square = Square(width=mask.shape[1], height=mask.shape[0])
         if self.kind == "conditional":
-            from ..conditional.inputs import pass_planes
+            from ..face_model.inputs import pass_planes
 
             planes = square.to_model(pass_planes(passes, self.net.config.encoder, frame=frame), self.resolution)
             c = torch.from_numpy(np.asarray(coefficients, dtype=np.float32))[None].to(self.device)

@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from ..errors import ShotFormatError
-from .format import (
+from .model import (
     CANONICAL_PASSES,
     FORMAT_NAME,
     FORMAT_VERSION,

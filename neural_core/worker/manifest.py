@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..atomic import write_atomically
+from ..contract.atomic import write_atomically
 
 MANIFEST_VERSION = 1
 

@@ -1,6 +1,8 @@
-"""Shot-folder format v1: the data model, writer and reader (see docs/shot-format.md).
+"""Shot-folder format v1: the data model (see docs/shot-format.md).
 
-A shot folder holds ``shot.json`` (this module) and ``passes/####.exr`` (one
+Reading and writing folders is :mod:`.folder`; every check is :mod:`.validate`.
+
+A shot folder holds ``shot.json`` and ``passes/####.exr`` (one
 multilayer OpenEXR per frame, see :mod:`.exr` and :mod:`.passes`). Pure Python + numpy.
 
 Axes: world = Blender world (+Z up, metres). Camera = OpenCV (+X right, +Y down,
@@ -8,15 +10,11 @@ Axes: world = Blender world (+Z up, metres). Camera = OpenCV (+X right, +Y down,
 top-left pixel.
 """
 
-import json
-import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text_atomically
 from ..errors import ShotFormatError
 
 FORMAT_NAME = "neural-face-shot"
@@ -119,11 +117,6 @@ def pass_path(folder, frame, passes_folder="passes"):
     return Path(folder) / passes_folder / f"{int(frame):04d}.exr"
 
 
-def pass_file_name(frame, passes_folder="passes"):
-    """``passes/0012.exr``: the relative name used in messages."""
-    return f"{passes_folder}/{int(frame):04d}.exr"
-
-
 def _array(value):
     return np.asarray(value, dtype=np.float64).tolist()
 
@@ -164,95 +157,3 @@ def shot_to_dict(shot):
         "source": shot.source,
         "frames": frames,
     }
-
-
-def _dumps(value, depth=0):
-    """JSON text, objects indented, arrays without objects inside on one line; floats keep
-    full float64 precision (``repr``); NaN/inf raise ValueError."""
-    if isinstance(value, dict) and value:
-        pad = "  " * (depth + 1)
-        items = [f"{pad}{json.dumps(str(key), ensure_ascii=False)}: {_dumps(item, depth + 1)}"
-                 for key, item in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
-    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
-        pad = "  " * (depth + 1)
-        return "[\n" + ",\n".join(pad + _dumps(item, depth + 1) for item in value) + "\n" + "  " * depth + "]"
-    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(", ", ": "), default=_json_default)
-
-
-def _json_default(value):
-    """numpy scalars/arrays and paths inside the free-form ``render``/``source`` dicts."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def write_shot(folder, shot):
-    """Validate ``shot`` and write ``folder/shot.json`` atomically (temporary name + rename).
-
-    Creates ``folder`` if needed; does not touch the pass files. Refuses NaN/inf and
-    every other malformation :func:`read_shot` would refuse (raises ShotFormatError
-    naming the frame and field). Returns the path of shot.json.
-    """
-    from .validate import parse_shot_dict
-
-    folder = Path(folder)
-    path = folder / SHOT_FILE
-    data = shot_to_dict(shot)
-    parse_shot_dict(data, file=path)  # same checks as reading
-    try:
-        text = _dumps(data)
-    except (TypeError, ValueError) as error:  # render/source hold something JSON cannot store
-        raise ShotFormatError(f"cannot be stored as JSON ({error})", file=path, field="render/source") from error
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(path, text + "\n")
-    return path
-
-
-def _nonfinite_constant(name):
-    return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
-
-
-def load_shot_json(folder):
-    """Parse ``folder/shot.json`` into plain Python data (NaN/Infinity tokens are kept,
-    so the validator can name the field that holds them)."""
-    path = Path(folder) / SHOT_FILE
-    if not Path(folder).is_dir():
-        raise ShotFormatError("shot folder not found", file=folder)
-    if not path.is_file():
-        raise ShotFormatError("file not found", file=path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle, parse_constant=_nonfinite_constant)
-    except json.JSONDecodeError as error:
-        raise ShotFormatError(f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-                              file=path) from error
-    except (UnicodeDecodeError, OSError) as error:
-        raise ShotFormatError(f"cannot be read ({error})", file=path) from error
-
-
-def read_shot(folder, *, check_passes=True):
-    """Read and validate a shot folder; returns a :class:`Shot`.
-
-    ``check_passes``: also check that every frame's pass EXR exists, has the shot's
-    resolution and holds the channels listed in ``passes`` (headers only, fast).
-    Raises ShotFormatError naming the file, frame and field of the first problem.
-    """
-    from .validate import check_pass_files, parse_shot_dict
-
-    shot = parse_shot_dict(load_shot_json(folder), file=Path(folder) / SHOT_FILE)
-    if check_passes:
-        check_pass_files(folder, shot, read_pixels=False)
-    return shot
-
-
-def validate_shot(folder):
-    """Every check: :func:`read_shot` plus decoding every pass channel of every frame
-    (catches truncated files and NaN values). Returns the :class:`Shot`."""
-    from .validate import check_pass_files
-
-    shot = read_shot(folder, check_passes=False)
-    check_pass_files(folder, shot, read_pixels=True)
-    return shot

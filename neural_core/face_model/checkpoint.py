@@ -13,8 +13,8 @@ file (the weights load back as float32).
 import json
 from pathlib import Path
 
-from ..atomic import write_atomically
-from ..errors import CheckpointError, NeuralFaceError
+from ..contract.atomic import write_atomically
+from ..contract.errors import CheckpointError, NeuralFaceError
 
 FORMAT = "neural_face.conditional"
 FORMAT_VERSION = "1"

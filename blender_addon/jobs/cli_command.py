@@ -10,7 +10,7 @@ from pathlib import Path
 
 import bpy
 
-from . import headless, worker
+from . import headless, worker_client
 
 COMMAND = "neural_face"
 _handle = None  # what register_cli_command returned, for unregistering
@@ -47,7 +47,7 @@ def execute(argv):
         print(f"{COMMAND}: error: {error}", file=sys.stderr)
         return code
     finally:
-        worker.stop_all()
+        worker_client.stop_all()
 
 
 def post_register():
