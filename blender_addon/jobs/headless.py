@@ -25,15 +25,21 @@ EXIT_BAD_INPUT, EXIT_CANCELLED = protocol.EXIT_BAD_INPUT, protocol.EXIT_CANCELLE
 
 
 def frame_range(text):
-    """``"1-48"`` -> (1, 48); ``"7"`` -> (7, 7)."""
+    """``"1-48"`` -> (1, 48); ``"7"`` -> (7, 7). Both ends within Blender's frame limits
+    (0 to 1048574), so a mistyped ``1-1000000000`` is refused here instead of making the
+    exporter list a billion frames."""
+    first, dash, last = text.partition("-")
     try:
-        first, _, last = text.partition("-")
         first = int(first)
-        last = int(last) if last else first
+        last = int(last) if dash else first
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected FIRST-LAST frame numbers, got '{text}'") from None
     if last < first:
         raise argparse.ArgumentTypeError(f"frame range {text} is empty")
+    limits = bpy.types.Scene.bl_rna.properties["frame_end"]
+    low, high = limits.hard_min, limits.hard_max
+    if first < low or last > high:
+        raise argparse.ArgumentTypeError(f"frame range {text} is outside Blender's frames {low}-{high}")
     return first, last
 
 

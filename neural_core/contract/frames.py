@@ -57,7 +57,11 @@ def parse_ranges(spec):
 
 
 def _missing_in(first, last, present, limit):
-    """Up to ``limit`` numbers of ``first..last`` not in ``present`` (a sorted list)."""
+    """Up to ``limit`` numbers of ``first..last`` not in ``present`` (a sorted list), in order.
+
+    Walks ``present`` between the gaps, so the cost grows with ``present`` and ``limit``,
+    never with ``last - first``.
+    """
     missing = []
     number = first
     index = bisect_left(present, first)
@@ -74,27 +78,70 @@ def _missing_in(first, last, present, limit):
     return missing
 
 
-def parse_frame_spec(spec, available):
+def _merged(intervals):
+    """Sorted, non-overlapping union of inclusive ``(first, last)`` intervals."""
+    merged = []
+    for first, last in sorted(intervals):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def parse_frame_spec(spec, available, step=1):
     """Frame numbers of ``available`` (ints) selected by ``spec`` (None or "all" = all).
 
-    A selection that names frames the shot does not have is an error that lists (some of)
-    them and what the shot has. Time and memory grow with the shot, never with the numbers
-    typed: ranges are checked by counting, not by listing them.
+    ``step``: the shot's ``frame_step``. Like Blender's frame range with a step, a range
+    ``A-B`` selects the shot's frames between A and B; only numbers on the shot's step
+    (first frame + k * step) that the shot lacks count as missing, so ``1-48`` on a shot of
+    frames 1, 3, ..., 47 selects all of them. A single number must be one of the shot's frames.
+
+    A selection that names frames the shot does not have is an error that lists the first
+    few of them (with "..." when there are more) and what the shot has. Time and memory
+    grow with the shot and the length of ``spec``, never with the numbers typed: ranges are
+    checked by counting, not by listing them.
     """
     present = sorted(set(int(f) for f in available))
     if spec is None or str(spec).strip() in ("", "all"):
         return present
-    selected = set()
-    missing, absent = [], 0
-    for first, last in parse_ranges(spec):
-        low, high = bisect_left(present, first), bisect_right(present, last)
-        gap = (last - first + 1) - (high - low)  # numbers of the range the shot lacks
+    ranges = parse_ranges(spec)
+    step = max(1, int(step))
+    origin = present[0] if present else 0
+    if any((f - origin) % step for f in present):
+        step = 1  # frames not on one grid: every number between them counts
+    # ranges in grid units: frame origin + k * step is k (exact floor/ceil on ints)
+    indices = [(f - origin) // step for f in present]
+    spans = _merged((-((origin - first) // step), (last - origin) // step)
+                    for first, last in ranges if first < last)
+    spans = [(low, high) for low, high in spans if low <= high]
+    selected, missing, absent = set(), [], 0
+    for low, high in spans:
+        start, stop = bisect_left(indices, low), bisect_right(indices, high)
+        selected.update(present[start:stop])
+        gap = (high - low + 1) - (stop - start)  # numbers on the grid the shot lacks
         if gap:
             absent += gap
-            missing.extend(_missing_in(first, last, present, _SHOWN - len(missing)))
-        selected.update(present[low:high])
+            missing.extend(origin + k * step for k in _missing_in(low, high, indices, _SHOWN))
+    for number in sorted({first for first, last in ranges if first == last}):
+        position = bisect_left(present, number)
+        if position < len(present) and present[position] == number:
+            selected.add(number)
+        elif not ((number - origin) % step == 0 and _inside(spans, (number - origin) // step)):
+            absent += 1  # not already counted as a gap of a range
+            missing.append(number)
+    span = "none" if not present else f"{present[0]}-{present[-1]}" + (f" in steps of {step}" if step > 1 else "")
     if absent:
+        missing = sorted(set(missing))[:_SHOWN]
         shown = ", ".join(str(f) for f in missing) + (" ..." if absent > len(missing) else "")
-        span = f"{present[0]}-{present[-1]}" if present else "none"
         raise NeuralFaceError(f"--frames: the shot has no frame {shown} (it has frames {span})")
+    if not selected:
+        raise NeuralFaceError(f"--frames: {str(spec).strip()!r} selects none of the shot's frames "
+                              f"(it has frames {span})")
     return sorted(selected)
+
+
+def _inside(spans, index):
+    """Whether ``index`` lies in one of the sorted, disjoint inclusive ``spans``."""
+    position = bisect_right(spans, (index, float("inf"))) - 1
+    return position >= 0 and spans[position][0] <= index <= spans[position][1]
