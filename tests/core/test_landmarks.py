@@ -1,0 +1,134 @@
+"""neural_core.actor.landmarks: MediaPipe's refined face mesh in pixels, on real photos.
+
+Needs MediaPipe 0.10.21 (requirements/actor.txt). Nothing here skips: without it the
+detector fixture fails with the install command.
+"""
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from neural_core.actor.footage import Video, load_photo
+from neural_core.actor.landmarks import NUM_LANDMARKS, LandmarkDetector, detect_frames
+from tests.conftest import ROOT
+from tests.core.test_footage import PHOTOS, moving_face, write_video
+
+try:
+    from neural_core.contract.errors import NeuralFaceError
+except ImportError:  # before the contract package existed
+    from neural_core.errors import NeuralFaceError
+
+
+@pytest.fixture(scope="module")
+def detector():
+    with LandmarkDetector() as detector:  # without MediaPipe: NeuralFaceError naming requirements/actor.txt
+        yield detector
+
+
+def photo(name, scale=1.0):
+    image = Image.open(PHOTOS / name).convert("RGB")
+    if scale != 1.0:
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+    return image
+
+
+@pytest.mark.parametrize("name,centre", [("astronaut.jpg", (225, 125)), ("grace_hopper.jpg", (265, 235))])
+def test_landmarks_on_the_test_photos(detector, name, centre):
+    frame = load_photo(PHOTOS / name)
+    found = detector.detect(frame.image, label=frame.label)
+    assert found.reason is None and found.faces_found == 1 and found.warnings == ()
+    face = found.face
+    assert face.points.shape == (NUM_LANDMARKS, 2) and face.points.dtype == np.float64
+    assert face.depth.shape == (NUM_LANDMARKS,) and face.depth.dtype == np.float64
+    assert (face.points >= 0).all() and (face.points[:, 0] <= frame.width).all() and (face.points[:, 1] <= frame.height).all()
+    x0, y0, x1, y1 = face.box
+    assert abs((x0 + x1) / 2 - centre[0]) < 25 and abs((y0 + y1) / 2 - centre[1]) < 25
+    assert min(face.box_size) > 64 and face.interocular > 30
+    right_iris, left_iris = face.points[468], face.points[473]
+    assert right_iris[0] < left_iris[0]  # the subject's right eye is on the image's left
+    nose_tip, chin, forehead = face.points[1], face.points[152], face.points[10]
+    assert forehead[1] < nose_tip[1] < chin[1]  # y runs down
+    assert found.image_size == (frame.width, frame.height)
+
+
+def test_two_faces_keep_the_largest_and_warn(detector):
+    astronaut, grace = photo("astronaut.jpg"), photo("grace_hopper.jpg")
+    grace = grace.resize((round(grace.width * 360 / grace.height), 360), Image.LANCZOS)
+    both = Image.new("RGB", (512 + grace.width, 512))
+    both.paste(astronaut, (0, 0))
+    both.paste(grace, (512, 76))
+    found = detector.detect(np.asarray(both), label="pair.png")
+    assert found.faces_found == 2
+    assert found.face.box[0] > 512  # Grace Hopper's face is the larger one here
+    assert len(found.warnings) == 1 and "pair.png: 2 faces found; kept the largest" in found.warnings[0]
+
+
+def test_the_largest_face_wins_whatever_order_mediapipe_returns(detector, monkeypatch):
+    def mesh(x0, size):
+        ring = np.linspace(0, 2 * np.pi, NUM_LANDMARKS, endpoint=False)
+        xs, ys = x0 + size * (0.5 + 0.5 * np.cos(ring)), 50 + size * (0.5 + 0.5 * np.sin(ring))
+        return SimpleNamespace(landmark=[SimpleNamespace(x=x / 400, y=y / 300, z=0.0) for x, y in zip(xs, ys)])
+
+    result = SimpleNamespace(multi_face_landmarks=[mesh(10, 80), mesh(200, 150), mesh(100, 90)])
+    monkeypatch.setattr(detector._mesh, "process", lambda image: result)
+    found = detector.detect(np.zeros((300, 400, 3), np.uint8))
+    assert found.faces_found == 3 and found.face.box == pytest.approx((200, 50, 350, 200), abs=0.01)
+    assert "3 faces found" in found.warnings[0]
+
+
+def test_tiny_faces_are_rejected_with_a_reason(detector):
+    small = photo("astronaut.jpg", scale=0.4)  # the face's landmark box: about 40 px
+    found = detector.detect(np.asarray(small), label="small.jpg")
+    assert found.face is None and found.faces_found == 1
+    assert found.rejected is not None and max(found.rejected.box_size) < 64
+    assert found.reason.startswith("small.jpg: face too small: its landmark box is ")
+    assert "at least 64 px on the box's longer side" in found.reason
+
+
+def test_no_face(detector):
+    found = detector.detect(np.full((256, 256, 3), 128, np.uint8), label="wall.png")
+    assert found.face is None and found.faces_found == 0 and found.reason == "wall.png: no face found"
+
+
+def test_bad_images_are_refused(detector):
+    expected = r"frame 3: landmark detection needs an RGB uint8 array \[H, W, 3\], got float32 \(8, 8, 3\)"
+    with pytest.raises(NeuralFaceError, match=expected):
+        detector.detect(np.zeros((8, 8, 3), np.float32), label="frame 3")
+    with pytest.raises(NeuralFaceError, match="RGB uint8"):
+        detector.detect(np.zeros((8, 8), np.uint8))
+
+
+def test_tracking_a_video_follows_the_face(tmp_path):
+    """Tracking mode on a decoded video: every frame has a face, and the landmarks move
+    with the picture (each frame is a known crop of the photo)."""
+    count, size = 20, 256
+    frames = moving_face(count, size=size)
+    path = write_video(tmp_path / "actor.mp4", frames, options={"crf": "12"})
+    with Video(path) as video:
+        results = list(detect_frames(video, video=True))
+    assert [frame.index for frame, _ in results] == list(range(count))
+    with LandmarkDetector() as still:
+        for (frame, found), original in zip(results, frames):
+            assert found.face is not None, found.reason
+            reference = still.detect(original).face.points  # the same frame before encoding
+            assert np.abs(found.face.points - reference).mean() < 1.0, frame.label
+
+
+def test_missing_mediapipe_names_the_requirements_file():
+    script = (
+        "import sys\n"
+        "sys.modules['mediapipe'] = None  # as if it were not installed\n"
+        "from neural_core.actor.landmarks import LandmarkDetector\n"
+        "try:\n"
+        "    LandmarkDetector()\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("NeuralFaceError face landmarks need MediaPipe 0.10.21")
+    assert "requirements/actor.txt" in result.stdout
