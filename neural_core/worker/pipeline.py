@@ -19,6 +19,7 @@ import numpy as np
 from ..contract.errors import NeuralFaceError, ShotFormatError
 from ..contract.protocol import Job
 from ..contract.shot import pass_path, read_shot
+from ..contract.shot.validate import check_pass_files
 from ..contract.frames import DEFAULT_NAME, EXTENSIONS as FORMATS, frame_file_name, parse_frame_spec
 from .images import write_frame
 from .manifest import Manifest, file_sha256, frame_hash
@@ -85,8 +86,9 @@ class ShotRenderer:
             raise NeuralFaceError(f"--smoothing must be >= 0 (Gaussian sigma in frames), got {options.smoothing}")
         self.options = options
         self.shot_folder = Path(options.shot)
-        self.shot = read_shot(self.shot_folder)
-        self.frames = parse_frame_spec(options.frames, self.shot.frame_numbers())
+        self.shot = read_shot(self.shot_folder, check_passes=False)
+        self.frames = parse_frame_spec(options.frames, self.shot.frame_numbers(), self.shot.frame_step)
+        check_pass_files(self.shot_folder, self.shot, frames=self.frames)  # only the frames to render
         self.model = FaceModel(resolve_model_path(options.model), device=options.device,
                                appearance_seed=options.appearance, truncation_psi=options.truncation_psi)
         missing = [name for name in self.model.needed_passes if name not in self.shot.passes]

@@ -157,3 +157,75 @@ def test_truncated_file_is_refused_when_reading_selected_channels(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ShotFormatError, match="t.exr.*truncated or corrupt"):
         exr.read_exr_channels(path, ["ViewLayer.Depth.Z"])
+
+
+QUIET_READER = """
+import os, sys
+from neural_core.contract.errors import ShotFormatError
+from neural_core.contract.shot import exr
+
+for names in (None, ["ViewLayer.Depth.Z"]):
+    try:
+        exr.read_exr_channels(sys.argv[1], names)
+    except ShotFormatError as error:
+        print("refused:", error.reason, flush=True)
+for function in (exr.exr_size, exr.exr_channel_names):
+    try:
+        function(sys.argv[2])
+    except ShotFormatError as error:
+        print("refused:", error.reason, flush=True)
+"""
+
+
+def test_a_truncated_file_is_refused_without_openexrs_own_messages(tmp_path):
+    # issue 13.12: OpenEXR's C++ library printed three lines of its own around our error
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    path = exr.write_exr_channels(tmp_path / "t.exr", _channels(64, 64))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    (tmp_path / "garbage.exr").write_bytes(b"not an exr at all" * 10)
+    result = subprocess.run([sys.executable, "-c", QUIET_READER, str(path), str(tmp_path / "garbage.exr")],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and all(line.startswith("refused: ") for line in lines), lines
+    # what OpenEXR knows about the damage ends up in our one-line error instead
+    assert lines[0] == lines[1]
+    assert lines[0].startswith("refused: pixel data cannot be read (truncated or corrupt OpenEXR file); OpenEXR says EXR_ERR_")
+    assert lines[2].startswith("refused: not a readable OpenEXR file")
+
+
+QUIET_SECTION = """
+import os, sys
+from neural_core.contract.shot import exr
+
+print("before", flush=True)
+with exr._quiet_openexr() as messages:
+    os.write(2, b"/x/t.exr: (EXR_ERR_BAD_CHUNK_LEADER) found corrupt leader\\n")
+    os.write(1, b"Warning: Exception raised reading pixel data for part 0 - Unable to query\\n")
+    os.write(2, b"another thread's line\\n")
+    print("a print inside", flush=True)
+print(messages, flush=True)
+with exr._quiet_openexr() as messages:  # the capture files start empty again
+    pass
+print(messages, flush=True)
+"""
+
+
+def test_the_quiet_section_passes_on_everything_but_openexrs_messages():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-c", QUIET_SECTION], capture_output=True, text=True, timeout=60,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "another thread's line\n"
+    assert result.stdout.splitlines() == [
+        "before", "a print inside", "['EXR_ERR_BAD_CHUNK_LEADER: found corrupt leader']", "[]"]

@@ -211,9 +211,9 @@ def test_sigterm_cancels_after_a_complete_frame(tmp_path, tiny_model):
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
-def test_user_stylegan2_checkpoint_renders_with_the_rig_mask(tmp_path, shared_dir):
+def test_user_stylegan2_checkpoint_renders_with_the_rig_mask(tmp_path):
     shot = write_shot_folder(tmp_path / "shot", n_frames=2)
-    checkpoint = shared_dir / "reference/stylegan2/rosinality_s32.pt"
+    checkpoint = ROOT / "tests/data/stylegan2/rosinality_s32.pt"
     result, events = run_render(tmp_path / "shot", tmp_path / "out", checkpoint, "--appearance", "3")
     assert result.returncode == 0, result.stderr
     start = events[0]
@@ -268,6 +268,46 @@ def test_bad_shots_are_refused_naming_file_frame_and_field(tmp_path, tiny_model)
     result, events = run_render(tmp_path / "nan", tmp_path / "out", tiny_model)
     error = _error(events)
     assert result.returncode == 2 and error["frame"] == 2 and error["field"] == "coefficients"
+
+
+def test_a_sub_range_needs_only_its_own_pass_files(tmp_path, tiny_model):
+    # issue 13.12: --frames 1-6 was refused because frame 7's pass file was missing
+    write_shot_folder(tmp_path / "shot", n_frames=3)
+    os.remove(tmp_path / "shot/passes/0003.exr")
+    result, events = run_render(tmp_path / "shot", tmp_path / "out", tiny_model, "--frames", "1-2")
+    assert result.returncode == 0, result.stderr
+    assert [e["frame"] for e in events if e["event"] == "frame"] == [1, 2]
+    result, events = run_render(tmp_path / "shot", tmp_path / "out", tiny_model, "--frames", "2-3")
+    error = _error(events)
+    assert result.returncode == 2 and error["frame"] == 3 and "0003.exr" in error["message"]
+    assert "pass file missing" in error["message"]
+
+
+def test_a_truncated_pass_file_is_one_error_event_and_nothing_else(tmp_path, tiny_model):
+    # issue 13.12: OpenEXR printed three lines of its own around the error
+    shot = make_shot(n_frames=2, size=(64, 64))
+    write_shot_folder(tmp_path / "shot", shot)
+    path = tmp_path / "shot/passes/0002.exr"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    result, events = run_render(tmp_path / "shot", tmp_path / "out", tiny_model)
+    error = _error(events)
+    assert result.returncode == 2 and error["frame"] == 2 and "0002.exr" in error["message"]
+    assert "truncated or corrupt" in error["message"]
+    assert "EXR_ERR" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    assert all(line.startswith("{") for line in result.stdout.splitlines())
+
+
+def test_a_stepped_shot_renders_the_frames_of_a_range(tmp_path, tiny_model):
+    shot = make_shot(n_frames=3)
+    for record, number in zip(shot.frames, (1, 3, 5)):
+        record.frame = number
+    shot.frame_step = 2
+    write_shot_folder(tmp_path / "shot", shot)
+    result, events = run_render(tmp_path / "shot", tmp_path / "out", tiny_model, "--frames", "2-6")
+    assert result.returncode == 0, result.stderr
+    assert events[0]["frames"] == [3, 5]
+    result, events = run_render(tmp_path / "shot", tmp_path / "out", tiny_model, "--frames", "4")
+    assert result.returncode == 2 and "no frame 4 (it has frames 1-5 in steps of 2)" in _error(events)["message"]
 
 
 def test_unwritable_output_folder_is_refused(tmp_path, tiny_model):

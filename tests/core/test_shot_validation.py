@@ -144,6 +144,16 @@ def test_non_finite_in_frame(shot_folder, field, index, value):
     assert "non-finite" in str(error) and f"at index {list(index)}" in str(error)
 
 
+def test_a_non_finite_coefficient_is_named(shot_folder):
+    # issue 13.12: the error gave only the index; the rig's name for it is what a user can find
+    error = refused(shot_folder, lambda d: frame(d, 2)["coefficients"].__setitem__(1, float("nan")))
+    assert (error.frame, error.field) == (2, "coefficients")
+    assert str(error).endswith("field 'coefficients': contains a non-finite value (nan) at index [1] ('eyeBlinkLeft')")
+    # more values than names: the extra one has no name, the count is refused after it
+    error = refused(shot_folder, lambda d: frame(d, 2).update(coefficients=[0.0, 0.0, 0.0, float("inf")]))
+    assert str(error).endswith("at index [3]")
+
+
 def test_huge_number_parses_to_inf_and_is_refused(shot_folder):
     text = (shot_folder / "shot.json").read_text().replace('"fps": 23.976023976023978', '"fps": 1e999')
     assert "1e999" in text
@@ -309,6 +319,19 @@ def test_pass_file_without_a_listed_channel(shot_folder):
         read_shot(shot_folder)
     assert (info.value.frame, info.value.field) == (1, "passes.normal.source")
     assert "ViewLayer.Normal.X" in str(info.value)
+
+
+def test_only_the_given_frames_pass_files_are_checked(shot_folder):
+    from neural_core.contract.shot.validate import check_pass_files
+
+    pass_path(shot_folder, 3).unlink()
+    shot = read_shot(shot_folder, check_passes=False)
+    check_pass_files(shot_folder, shot, frames=[1, 2])  # frame 3 is not asked for
+    with pytest.raises(ShotFormatError) as info:
+        check_pass_files(shot_folder, shot, frames=[2, 3])
+    assert (info.value.frame, info.value.field) == (3, "passes") and "0003.exr" in str(info.value)
+    with pytest.raises(ShotFormatError, match="0003.exr, frame 3, field 'passes': pass file missing"):
+        check_pass_files(shot_folder, shot)
 
 
 def test_pass_file_that_is_not_an_exr(shot_folder):

@@ -7,6 +7,11 @@ e.g. ``"ViewLayer.Depth.Z"`` in a Blender multilayer EXR. Pixel arrays are
 """
 
 import os
+import re
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +30,91 @@ def _openexr():
     return OpenEXR
 
 
-def _open(path, *, header_only):
+# what OpenEXR's C++ library prints on its own about a bad file: "<path>: (EXR_ERR_...) text"
+# (stderr) and "Warning: Exception raised reading pixel data for part 0 - text" (stdout)
+_NOISE = re.compile(rb"^(?:.*?: \((EXR_ERR_\w+)\) (.*)|Warning: Exception raised reading pixel data.*)$")
+_QUIET = threading.Lock()  # one quiet section at a time: each swaps the process's fds 1 and 2
+_CAPTURES = {}  # fd -> reusable temporary file that receives it during a quiet section
+
+
+@contextmanager
+def _quiet_openexr():
+    """Run the block with file descriptors 1 and 2 pointed at temporary files, so that
+    OpenEXR's C++ library cannot print its own messages about a bad file around ours.
+
+    Yields a list that, after the block, holds OpenEXR's messages (``"EXR_ERR_...: text"``)
+    for the caller's error. Anything else written to fd 1 or 2 meanwhile (another thread,
+    a warning) is written back to where it was going once the block ends. Where the
+    descriptors cannot be swapped (no stdout/stderr, e.g. a windowed Blender), the block
+    runs as it is.
+    """
+    messages = []
+    with _QUIET:
+        saved = {}
+        try:
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:
+                    stream.flush()
+            for fd in (1, 2):
+                if fd not in _CAPTURES:
+                    _CAPTURES[fd] = tempfile.TemporaryFile(prefix="neural_face_openexr_")
+                saved[fd] = os.dup(fd)
+            for fd in (1, 2):
+                os.dup2(_CAPTURES[fd].fileno(), fd)
+        except (OSError, ValueError):  # fd 1 or 2 not open: nothing to keep quiet
+            for fd, copy in saved.items():
+                os.close(copy)
+            saved = {}
+        try:
+            yield messages
+        finally:
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+                messages.extend(_pass_on(_CAPTURES[fd], fd))
+
+
+def _pass_on(capture, fd):
+    """Empty ``capture``: write its lines that are not OpenEXR's messages to ``fd``;
+    returns OpenEXR's messages."""
+    capture.seek(0)
+    text = capture.read()
+    capture.seek(0)
+    capture.truncate()
+    messages, other = [], []
+    for line in text.splitlines(keepends=True):
+        match = _NOISE.match(line.rstrip(b"\r\n"))
+        if match is None:
+            other.append(line)
+        elif match.group(1):
+            messages.append(f"{match.group(1).decode()}: {match.group(2).decode(errors='replace')}")
+    if other:
+        os.write(fd, b"".join(other))
+    return messages
+
+
+def _explained(reason, messages):
+    """``reason`` with OpenEXR's first own message, if it printed one."""
+    return f"{reason}; OpenEXR says {messages[0]}" if messages else reason
+
+
+def _open(path, *, header_only, messages=None):
+    """``OpenEXR.File`` of ``path``; OpenEXR's own messages go to ``messages`` (a list)."""
     OpenEXR = _openexr()
     path = Path(path)
     if not path.is_file():
         raise ShotFormatError("file not found", file=path)
-    try:
-        return OpenEXR.File(str(path), separate_channels=True, header_only=header_only)
-    except Exception as error:  # OpenEXR raises plain RuntimeError/OSError for bad files
-        raise ShotFormatError(f"not a readable OpenEXR file ({error})", file=path) from error
+    failure = None
+    with _quiet_openexr() as printed:
+        try:
+            exr = OpenEXR.File(str(path), separate_channels=True, header_only=header_only)
+        except Exception as error:  # OpenEXR raises plain RuntimeError/OSError for bad files
+            failure = error
+    if messages is not None:
+        messages.extend(printed)
+    if failure is not None:
+        raise ShotFormatError(_explained(f"not a readable OpenEXR file ({failure})", printed), file=path) from failure
+    return exr
 
 
 def _window_size(header, path):
@@ -81,11 +162,13 @@ def read_exr_channels(path, names=None):
         selected = _read_selected(path, list(names))
         if selected is not None:
             return selected
-    exr = _open(path, header_only=False)
+    messages = []
+    exr = _open(path, header_only=False, messages=messages)
     # OpenEXR 3.5 reports a truncated/corrupt pixel block by printing a warning and
     # returning a File with no parts (or parts without channels), not by raising
     if not exr.parts or any(not part.channels for part in exr.parts):
-        raise ShotFormatError("pixel data cannot be read (truncated or corrupt OpenEXR file)", file=path)
+        raise ShotFormatError(_explained("pixel data cannot be read (truncated or corrupt OpenEXR file)", messages),
+                              file=path)
     channels = {}
     size = None
     for part in exr.parts:
@@ -117,15 +200,16 @@ def _read_selected(path, names):
     try:
         import Imath
 
-        handle = OpenEXR.InputFile(str(path))  # sees the first part only: hence the channel check
-        header = handle.header()
-        available = header["channels"]
-        if any(name not in available or available[name].xSampling != 1 or available[name].ySampling != 1
-               for name in names):
-            return None
-        window = header["dataWindow"]
-        width, height = window.max.x - window.min.x + 1, window.max.y - window.min.y + 1
-        data = handle.channels(names, Imath.PixelType(Imath.PixelType.FLOAT))
+        with _quiet_openexr():
+            handle = OpenEXR.InputFile(str(path))  # sees the first part only: hence the channel check
+            header = handle.header()
+            available = header["channels"]
+            if any(name not in available or available[name].xSampling != 1 or available[name].ySampling != 1
+                   for name in names):
+                return None
+            window = header["dataWindow"]
+            width, height = window.max.x - window.min.x + 1, window.max.y - window.min.y + 1
+            data = handle.channels(names, Imath.PixelType(Imath.PixelType.FLOAT))
     except Exception:  # noqa: BLE001 - corrupt, truncated, multi-part, tiled: the general reader reports it
         return None
     if any(len(block) != 4 * width * height for block in data):

@@ -109,8 +109,9 @@ def _got(array):
     return "x".join(str(n) for n in array.shape)
 
 
-def _matrix(value, shape, where, field):
-    """A finite float64 array of exactly ``shape`` (None = any length)."""
+def _matrix(value, shape, where, field, names=()):
+    """A finite float64 array of exactly ``shape`` (None = any length); ``names``: what
+    the entries of a list are called (a non-finite one is named in the error)."""
     expected = _describe(shape)
     try:
         array = np.array(value, dtype=np.float64)
@@ -122,7 +123,8 @@ def _matrix(value, shape, where, field):
         raise where.error(f"expected {expected}, got {_got(array)}", field)
     if not np.all(np.isfinite(array)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        raise where.error(f"contains a non-finite value ({array[bad]}) at index {list(bad)}", field)
+        named = f" ({names[bad[0]]!r})" if array.ndim == 1 and bad[0] < len(names) else ""
+        raise where.error(f"contains a non-finite value ({array[bad]}) at index {list(bad)}{named}", field)
     return array
 
 
@@ -211,14 +213,15 @@ def _parse_passes(data, where):
     return folder, passes
 
 
-def _parse_frame(entry, index, n_coefficients, file):
+def _parse_frame(entry, index, coefficient_names, file):
     where = _Where(file)
     if not isinstance(entry, dict):
         raise where.error(f"expected an object, got {_kind(entry)}", f"frames[{index}]")
     where.frame = _integer(_get(entry, "frame", where, f"frames[{index}].frame"), where, f"frames[{index}].frame")
-    coefficients = _matrix(_get(entry, "coefficients", where, "coefficients"), (None,), where, "coefficients")
-    if len(coefficients) != n_coefficients:
-        raise where.error(f"expected {n_coefficients} values (one per rig.coefficient_names), "
+    coefficients = _matrix(_get(entry, "coefficients", where, "coefficients"), (None,), where, "coefficients",
+                           names=coefficient_names)
+    if len(coefficients) != len(coefficient_names):
+        raise where.error(f"expected {len(coefficient_names)} values (one per rig.coefficient_names), "
                           f"got {len(coefficients)}", "coefficients")
     joints_raw = _get(entry, "joints", where, "joints", {})
     if not isinstance(joints_raw, dict):
@@ -285,7 +288,7 @@ def parse_shot_dict(data, file="shot.json"):
     raw_frames = _get(data, "frames", where, "frames")
     if not isinstance(raw_frames, list) or not raw_frames:
         raise where.error("expected a non-empty list of frames", "frames")
-    frames = [_parse_frame(entry, index, len(names), where.file) for index, entry in enumerate(raw_frames)]
+    frames = [_parse_frame(entry, index, names, where.file) for index, entry in enumerate(raw_frames)]
     _check_frame_numbers(frames, frame_step, where)
     _check_landmark_counts(frames, where)
     return Shot(fps=fps, resolution=(resolution[0], resolution[1]), pixel_aspect=pixel_aspect, rig_profile=profile,
@@ -323,11 +326,12 @@ def _check_landmark_counts(frames, where):
                                   f"{len(first.landmarks)}", "landmarks")
 
 
-def check_pass_files(folder, shot, *, read_pixels=False):
-    """Check the pass EXR of every frame against ``shot`` (see :func:`check_pass_file`).
-    A coefficient-only shot (``passes == {}``) needs no files."""
-    for record in shot.frames:
-        check_pass_file(folder, shot, record.frame, read_pixels=read_pixels)
+def check_pass_files(folder, shot, *, read_pixels=False, frames=None):
+    """Check the pass EXR of every frame, or of the frame numbers ``frames``, against
+    ``shot`` (see :func:`check_pass_file`). A coefficient-only shot (``passes == {}``)
+    needs no files."""
+    for frame in (record.frame for record in shot.frames) if frames is None else frames:
+        check_pass_file(folder, shot, frame, read_pixels=read_pixels)
 
 
 def check_pass_file(folder, shot, frame, *, read_pixels=False):
