@@ -167,6 +167,7 @@ class HumanReporter(Reporter):
         self.width = width
         self.command = ""
         self._bar_shown = False
+        self._first_path = self._last_path = None  # files the job reported (written or already current)
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
     def _line(self, text):
@@ -179,7 +180,12 @@ class HumanReporter(Reporter):
     def emit(self, event, **fields):
         if event == "start":
             self.command = fields.get("command", "")
-            self._line(f"{self.command}: {fields.get('total', 0)} frame(s)")
+            into = f" -> {fields['out']}" if fields.get("out") else ""
+            self._line(f"{self.command}: {fields.get('total', 0)} frame(s){into}")
+        elif event == "frame":
+            if fields.get("path"):
+                self._first_path = self._first_path or fields["path"]
+                self._last_path = fields["path"]
         elif event == "progress":
             done, total = fields["done"], max(fields["total"], 1)
             filled = int(self.width * done / total)
@@ -201,7 +207,14 @@ class HumanReporter(Reporter):
             skipped = f", {fields['skipped']} skipped" if fields.get("skipped") else ""
             command = fields.get("command") or self.command
             self._line(f"{command}: {status}: {fields['done']}/{fields['total']} frame(s){skipped} "
-                       f"in {fields['elapsed_s']:.1f} s")
+                       f"in {fields['elapsed_s']:.1f} s{self._files()}")
+
+    def _files(self):
+        """``"; files: /out/neural_0001.png .. neural_0048.png"`` (where the frames went), or ""."""
+        if self._first_path is None:
+            return ""
+        last = f" .. {os.path.basename(self._last_path)}" if self._last_path != self._first_path else ""
+        return f"; files: {self._first_path}{last}"
 
     def close(self):
         if self._bar_shown:

@@ -212,6 +212,34 @@ def test_human_reporter_draws_a_bar_with_rate_and_time_left():
     assert "warning: slow disk" in text and "render: ok: 4/4 frame(s) in 2.0 s" in text
 
 
+def test_human_reporter_says_where_the_files_went():
+    # issue 13.12: human-mode `render` never said where its files were written
+    stream = io.StringIO()
+    reporter = protocol.HumanReporter(stream, width=10)
+    reporter.start("render", 3, [1, 2, 3], out="/farm/shot/neural")
+    for frame in (1, 2, 3):
+        reporter.frame(frame, path=f"/farm/shot/neural/neural_000{frame}.png", skipped=frame == 2)
+    reporter.done(3, 1, 3, 2.04, 0, command="render")
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "render: 3 frame(s) -> /farm/shot/neural"
+    assert lines[-1] == ("render: ok: 3/3 frame(s), 1 skipped in 2.0 s; "
+                         "files: /farm/shot/neural/neural_0001.png .. neural_0003.png")
+
+
+def test_human_reporter_names_one_file_once_and_no_files_when_none_were_made():
+    stream = io.StringIO()
+    reporter = protocol.HumanReporter(stream)
+    reporter.start("render", 1, [7])
+    reporter.frame(7, path="/out/neural_0007.png")
+    reporter.done(1, 0, 1, 0.5, 0, command="render")
+    assert stream.getvalue().splitlines()[-1] == "render: ok: 1/1 frame(s) in 0.5 s; files: /out/neural_0007.png"
+    stream = io.StringIO()
+    reporter = protocol.HumanReporter(stream)
+    reporter.error("bad shot", "bad-input")
+    reporter.done(0, 0, 0, 0.1, 2, command="render")
+    assert stream.getvalue().splitlines()[-1] == "render: bad-input: 0/0 frame(s) in 0.1 s"
+
+
 def test_human_mode_is_the_default_when_stdout_is_a_terminal(tmp_path):
     import pty
 

@@ -310,6 +310,28 @@ def test_a_stepped_shot_renders_the_frames_of_a_range(tmp_path, tiny_model):
     assert result.returncode == 2 and "no frame 4 (it has frames 1-5 in steps of 2)" in _error(events)["message"]
 
 
+def test_human_mode_says_where_the_frames_went(tmp_path, tiny_model):
+    # issue 13.12: without --json (stdout a terminal) the worker never said where its files were
+    import pty
+
+    write_shot_folder(tmp_path / "shot", n_frames=2)
+    master, slave = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "neural_core", "render", str(tmp_path / "shot"), "--model", str(tiny_model),
+             "--device", "cpu"], stdout=slave, stderr=subprocess.PIPE, text=True, timeout=120, cwd=ROOT)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "shot" / "neural"  # the default output folder
+    lines = result.stderr.splitlines()
+    assert f"render: 2 frame(s) -> {out}" in lines
+    assert lines[-1].startswith("render: ok: 2/2 frame(s) in ")
+    assert lines[-1].endswith(f" s; files: {out / 'neural_0001.png'} .. neural_0002.png")
+    assert (out / "neural_0002.png").is_file()
+
+
 def test_unwritable_output_folder_is_refused(tmp_path, tiny_model):
     write_shot_folder(tmp_path / "shot", n_frames=1)
     blocker = tmp_path / "a_file"
