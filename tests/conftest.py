@@ -1,15 +1,5 @@
-"""Shared test helpers: paths to the repository and to ../shared reference data."""
+"""Shared test helpers: the repository's root."""
 
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-
-
-@pytest.fixture
-def shared_dir():
-    if not SHARED.is_dir():
-        pytest.skip("../shared is not present next to the checkout")
-    return SHARED

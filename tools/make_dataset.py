@@ -7,17 +7,16 @@
 Each chunk of ``--chunk`` frames is one Blender scene: the bundled head with a random
 identity, expression, head/eye/jaw pose and camera keyed on frames 1..N. The conditions
 (coefficients, passes, landmarks) come from the exporter's ``export_shot``; the targets
-are Cycles CPU renders (12 samples, optionally denoised) of the same frames with procedural skin, lips, eyes,
-brows, hair, lighting and background (``tools/dataset/``). Chunk k draws from
+are Cycles CPU renders (12 samples, optionally denoised) of the same frames with procedural
+skin, lips, eyes, brows, hair, lighting and background. Chunk k draws from
 ``numpy.random.default_rng([seed, k])``: the dataset is reproducible from ``--seed`` and
-resumable (finished chunks are skipped). Writes under ``data/`` (git-ignored).
+resumable (finished chunks are skipped). Writes under ``data/`` (git-ignored). The code is
+``blender_addon/dataset/`` (``generate.py``).
 """
 
 import argparse
-import json
 import os
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,49 +37,17 @@ def parse_args(argv=None):
     return parser.parse_args(sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv and argv is None else argv)
 
 
-def frames_for_chunk(seed, index, count):
-    """The random parameters of chunk ``index`` (pure numpy: reproducible from the seed)."""
-    import numpy as np
-
-    from neural_core.contract.rig.arkit import ARKIT_52
-    from tools.dataset import sampling
-
-    identity_names = [f"id_{i:02d}" for i in range(28)]
-    rng = np.random.default_rng([seed, index])
-    return [sampling.frame_parameters(rng, identity_names, ARKIT_52) for _ in range(count)]
-
-
 def main(argv=None):
     args = parse_args(argv)
-    from tools.dataset import scene as chunk_scene
+    from blender_addon.core_link import NeuralFaceError
+    from blender_addon.dataset.generate import Recipe, make_dataset
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    recipe = {"seed": args.seed, "chunk": args.chunk, "resolution": args.resolution, "samples": args.samples, "denoise": args.denoise,
-              "generator": "tools/make_dataset.py"}
-    recipe_path = out / "dataset.json"
-    if recipe_path.is_file():
-        previous = json.loads(recipe_path.read_text())
-        if {k: previous.get(k) for k in recipe} != recipe:
-            print(f"error: {out} was made with {previous}, not {recipe}", file=sys.stderr)
-            return 2
-    else:
-        recipe_path.write_text(json.dumps(recipe, indent=1))
-    chunks = -(-args.frames // args.chunk)
-    started = time.perf_counter()
-    done_frames = 0
-    for index in range(args.first_chunk, args.first_chunk + chunks):
-        folder = out / f"chunk_{index:05d}"
-        if chunk_scene.chunk_complete(folder):
-            continue
-        if args.max_minutes and time.perf_counter() - started > args.max_minutes * 60:
-            print("time limit reached", flush=True)
-            break
-        frames = frames_for_chunk(args.seed, index, args.chunk)
-        chunk_scene.make_chunk(folder, frames, args.resolution, args.samples, args.denoise, log=lambda m: print(m, flush=True))
-        done_frames += len(frames)
-        elapsed = time.perf_counter() - started
-        print(f"{done_frames} frames in {elapsed / 60:.1f} min: {done_frames / elapsed * 3600:.0f} frames/hour", flush=True)
+    recipe = Recipe(seed=args.seed, chunk=args.chunk, resolution=args.resolution, samples=args.samples, denoise=args.denoise)
+    try:
+        make_dataset(args.out, args.frames, recipe, args.first_chunk, args.max_minutes, log=lambda m: print(m, flush=True))
+    except NeuralFaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -88,4 +55,4 @@ if __name__ == "__main__":
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)  # bpy 4.5 can hang at interpreter exit (see ../shared/FACTS.md)
+    os._exit(code)  # bpy 4.5.15 can hang at interpreter exit while a handler is left in bpy.app.handlers

@@ -1,12 +1,14 @@
-"""tools/make_dataset.py: reproducible frame parameters and one tiny chunk rendered for real."""
+"""blender_addon/dataset (tools/make_dataset.py, the evaluation shot): reproducible frame
+parameters, the dataset recipe, and one tiny chunk rendered for real."""
 
 import json
 
 import numpy as np
 import pytest
 
-from tools.dataset import sampling
-from tools.make_dataset import frames_for_chunk
+from blender_addon.core_link import NeuralFaceError
+from blender_addon.dataset import eval_shot, sampling
+from blender_addon.dataset.generate import Recipe, check_recipe, frames_for_chunk
 
 ARKIT_SUBSET = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "mouthSmileLeft", "mouthSmileRight", "eyeLookInLeft",
                 "eyeLookOutLeft", "eyeLookUpLeft", "eyeLookDownLeft", "eyeLookInRight", "eyeLookOutRight",
@@ -35,20 +37,33 @@ def test_expressions_are_sparse_and_jaw_open_covers_its_range():
     assert np.mean([sum(v > 0.05 for v in d.values()) for d in draws]) < len(ARKIT_SUBSET) / 2
 
 
-def test_appearance_latent_is_the_probit():
-    np.testing.assert_allclose(sampling.appearance_latent([0.5, 0.8413447]), [0.0, 1.0], atol=1e-4)
+def test_a_dataset_folder_refuses_a_different_recipe(tmp_path):
+    check_recipe(tmp_path, Recipe(seed=3))
+    check_recipe(tmp_path, Recipe(seed=3))  # the same recipe again: resume
+    with pytest.raises(NeuralFaceError, match="was made with"):
+        check_recipe(tmp_path, Recipe(seed=4))
+    assert json.loads((tmp_path / "dataset.json").read_text())["seed"] == 3
+
+
+def test_the_evaluation_shot_holds_its_named_frames():
+    frames = eval_shot.shot_parameters()
+    assert len(frames) == eval_shot.SHOT_FRAMES == 48
+    held = [frames[f - 1] for f in eval_shot.HELD]
+    assert all(f == held[0] for f in held) and frames[eval_shot.HELD.start - 2] != held[0]
+    assert all(v == eval_shot.MEDIAN_LOOK for v in held[0]["appearance"])
+    json.dumps(frames)
 
 
 def test_one_chunk_end_to_end(tmp_path):
     from neural_core.contract.shot import read_shot
     from neural_core.contract.shot.passes import read_passes
     from PIL import Image
-    from tools.dataset.scene import chunk_complete, make_chunk
+    from blender_addon.dataset.chunk import chunk_complete, make_chunk
 
     frames = frames_for_chunk(0, 0, 2)
     frames[1]["expression"]["jawOpen"] = 0.75
     folder = tmp_path / "chunk_00000"
-    make_chunk(folder, frames, resolution=48, samples=1, log=lambda m: None)
+    make_chunk(folder, frames, resolution=48, samples=1, log=lambda m: None, notes={"held_frames": [1, 2]})
     assert chunk_complete(folder)
     shot = read_shot(folder / "shot")
     assert [f.frame for f in shot.frames] == [1, 2]
@@ -64,3 +79,5 @@ def test_one_chunk_end_to_end(tmp_path):
         assert image.std() > 5  # a face on a background, not a blank frame
     record = json.loads((folder / "frames.json").read_text())
     assert record["appearance_names"] == list(sampling.APPEARANCE) and record["frames"][1]["expression"]["jawOpen"] == 0.75
+    assert record["held_frames"] == [1, 2]
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no temporary left

@@ -7,11 +7,14 @@ Chunk folder layout (under the dataset folder)::
     chunk_00012/shot/             a shot folder (shot.json + passes/####.exr)
     chunk_00012/targets/####.png  the beauty render of each frame (sRGB, 8 bit)
     chunk_00012/frames.json       the frame parameters; written last = the chunk is complete
+
+``frames.json`` holds ``frames`` (each frame's parameters, frame f = ``frames[f - 1]``,
+``appearance`` as uniforms in ``appearance_names`` order), the render settings and any
+``notes`` the caller adds (the evaluation shot names its held frames there).
 """
 
 import json
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -20,9 +23,9 @@ import bpy
 import numpy as np
 from mathutils import Euler, Vector
 
-from blender_addon.export.exporter import ExportSettings, export_shot
-from blender_addon.head.build import NOSE_TIP, build_head
-
+from ..core_link import atomic
+from ..export.exporter import ExportSettings, export_shot
+from ..head.build import NOSE_TIP, build_head
 from . import sampling
 from .appearance import Look
 
@@ -111,8 +114,12 @@ def _beauty_settings(scene, samples, denoise=False):
     image.color_depth = "8"
 
 
-def make_chunk(folder, frames, resolution=256, samples=12, denoise=False, pass_samples=1, log=print):
-    """Build, export and render one chunk into ``folder`` (replaced if incomplete). Returns seconds per frame."""
+def make_chunk(folder, frames, resolution=256, samples=12, denoise=False, pass_samples=1, log=print, notes=None):
+    """Build, export and render one chunk into ``folder`` (replaced if incomplete). Returns seconds per frame.
+
+    ``frames``: one ``sampling.frame_parameters`` dict per frame; ``notes``: extra
+    JSON-ready entries for ``frames.json``.
+    """
     folder = Path(folder)
     if folder.exists():
         shutil.rmtree(folder)
@@ -144,10 +151,9 @@ def make_chunk(folder, frames, resolution=256, samples=12, denoise=False, pass_s
         "denoise": denoise,
         "blender_version": bpy.app.version_string.split()[0],
         "seconds": {"export": exported - started, "beauty": rendered - exported},
+        **(notes or {}),
     }
-    temporary = folder / f"{COMPLETE}.tmp-{os.getpid()}"
-    temporary.write_text(json.dumps(record))
-    os.replace(temporary, folder / COMPLETE)
+    atomic.write_text_atomically(folder / COMPLETE, json.dumps(record))
     per_frame = (rendered - started) / len(frames)
     log(f"{folder.name}: {len(frames)} frames, export {exported - started:.1f} s, beauty {rendered - exported:.1f} s ({per_frame:.2f} s/frame)")
     return per_frame

@@ -12,7 +12,8 @@ its seed. Units: angles in radians, lengths in metres, focal length in millimetr
 - camera: a direction around the face (yaw, pitch), a focal length and a distance that
   frames the face at 50-85% of the image height;
 - appearance: ``APPEARANCE`` uniforms in [0, 1] (skin, lips, eyes, hair, lighting,
-  background); the model's appearance latent is their probit (``appearance_latent``).
+  background); the model's appearance latent is their probit
+  (``neural_core.train.dataset.probit``, applied by the core to what ``frames.json`` holds).
 """
 
 import math
@@ -132,15 +133,6 @@ def camera(rng) -> dict:
 def appearance(rng) -> np.ndarray:
     """[len(APPEARANCE)] uniforms in [0, 1]."""
     return rng.random(len(APPEARANCE))
-
-
-def appearance_latent(uniforms) -> np.ndarray:
-    """Probit of the appearance uniforms: [..., len(APPEARANCE)] roughly N(0, 1) values."""
-    from statistics import NormalDist
-
-    u = np.clip(np.asarray(uniforms, dtype=np.float64), 1e-4, 1 - 1e-4)
-    inverse = np.vectorize(NormalDist().inv_cdf)
-    return inverse(u).astype(np.float32)
 
 
 def frame_parameters(rng, identity_names, arkit_names) -> dict:
