@@ -13,11 +13,18 @@ Output planes [C, H, W] float32, in ``EncoderConfig.passes`` order:
 - mask: 1 plane, 0..1;
 - regions: num_regions one-hot planes (region id = value - 1; none off the head);
 - albedo: 3 planes, reflectance * 2 - 1 on the head, zero elsewhere.
+
+Coefficients: :func:`coefficient_vector` reorders a frame's coefficients by name;
+:func:`check_coefficients` says, once per job, which of the model's coefficients the shot
+cannot drive (docs/rigs.md, "When the rig and the model disagree").
 """
+
+import re
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.errors import ShotFormatError
+from ..contract.errors import NeuralFaceError, ShotFormatError
 
 DEPTH_CLIP = 4.0  # relative depth planes are clipped to +-DEPTH_CLIP
 
@@ -68,3 +75,77 @@ def coefficient_vector(names, values, wanted) -> np.ndarray:
     """Reorder one frame's coefficients to the model's ``wanted`` names; absent names are 0."""
     lookup = dict(zip(names, values))
     return np.array([float(lookup.get(name, 0.0)) for name in wanted], dtype=np.float32)
+
+
+IDENTITY_NAME = re.compile(r"^id_\d+$")  # identity coefficients: 0 = the model's average face
+
+
+def _listing(names, limit=10) -> str:
+    names = list(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _needs(names) -> str:
+    """Expression names listed first, identity names as a range (they are many and alike)."""
+    expression = [n for n in names if not IDENTITY_NAME.match(n)]
+    identity = [n for n in names if IDENTITY_NAME.match(n)]
+    parts = [_listing(expression)] if expression else []
+    if identity:
+        parts.append(f"identity {identity[0]}..{identity[-1]}" if len(identity) > 1 else f"identity {identity[0]}")
+    return "; ".join(parts)
+
+
+@dataclass
+class CoefficientCoverage:
+    """How a shot's coefficient names meet a model's (each list in its own file's order)."""
+
+    driven: list  # model coefficients the shot has values for
+    missing: list  # model coefficients the shot lacks: 0 in every frame
+    unused: list  # shot coefficients the model does not read
+
+    @property
+    def missing_expression(self) -> list:
+        """``missing`` without the identity coefficients (``id_NN``), whose 0 is the
+        model's average face rather than a frozen expression."""
+        return [name for name in self.missing if not IDENTITY_NAME.match(name)]
+
+
+def coefficient_coverage(shot_names, model_names) -> CoefficientCoverage:
+    shot_set, model_set = set(shot_names), set(model_names)
+    return CoefficientCoverage(driven=[n for n in model_names if n in shot_set],
+                               missing=[n for n in model_names if n not in shot_set],
+                               unused=[n for n in shot_names if n not in model_set])
+
+
+_RETARGET = ("export the shot again with rig profile 'custom' and a rig map from your shape keys to "
+             "these names (docs/rigs.md)")
+
+
+def check_coefficients(shot_names, model_names, profile="?") -> list:
+    """The warnings (0 or 1 message) for driving a model that reads ``model_names`` with
+    a shot (rig profile ``profile``) that has ``shot_names``.
+
+    Raises NeuralFaceError when the shot drives none of them (the model would render its
+    neutral face for every frame). A model with no coefficients (an unconditional
+    generator) accepts any shot. Missing identity coefficients alone are no warning.
+    """
+    model_names = list(model_names)
+    if not model_names:
+        return []
+    coverage = coefficient_coverage(list(shot_names), model_names)
+    if not coverage.driven:
+        has = _listing(coverage.unused) if coverage.unused else "none"
+        raise NeuralFaceError(
+            f"the model reads none of the shot's coefficients (rig profile '{profile}'), so every frame "
+            f"would be its neutral face: the model needs {_needs(coverage.missing)}; the shot has {has}. "
+            f"To retarget, {_RETARGET}")
+    missing = coverage.missing_expression
+    if not missing:
+        return []
+    expression = sum(1 for name in model_names if not IDENTITY_NAME.match(name))
+    message = (f"the shot (rig profile '{profile}') has no values for {len(missing)} of the model's "
+               f"{expression} expression coefficients, held at 0 (neutral) in every frame: {_listing(missing)}")
+    if coverage.unused:
+        message += f"; the model ignores the shot's {_listing(coverage.unused)}"
+    return [message + f". To drive them, {_RETARGET}"]

@@ -116,3 +116,62 @@ def test_bad_custom_maps_name_the_file_and_entry(tmp_path, content, needle):
 def test_custom_map_naming_no_rig_key_fails():
     with pytest.raises(NeuralFaceError, match="names none of the rig's shape keys"):
         profiles.match_profile("custom", ["jawOpen"], custom_map={"smile": "happy"})
+
+
+# -- mesh-name and blend-shape-node prefixes (issue 13.3) ---------------------------
+
+@pytest.mark.parametrize("spelling, name", [
+    ("Face.jawOpen", "jawOpen"), ("Face_jawOpen", "jawOpen"), ("blendShape1.jawOpen", "jawOpen"),
+    ("blendShape1_eyeBlink_L", "eyeBlinkLeft"), ("Face.eyeBlink.L", "eyeBlinkLeft"),
+    ("Head_Mesh.mouthSmileLeft", "mouthSmileLeft"), ("Face_mouth_smile_L", "mouthSmileLeft"),
+    ("FACE_JAWOPEN", "jawOpen"), ("rig:blendShape1.cheekPuff", "cheekPuff"),
+])
+def test_a_prefix_ending_in_a_dot_or_underscore_is_ignored(spelling, name):
+    assert profiles.arkit_name(spelling) == name
+
+
+@pytest.mark.parametrize("spelling, name", [
+    ("mouth_smile_L", "mouthSmileLeft"), ("eye_blink_left", "eyeBlinkLeft"), ("eyeBlink_L", "eyeBlinkLeft"),
+    ("brow_inner_up", "browInnerUp"), ("mouth_left", "mouthLeft"), ("jaw_open", "jawOpen"),
+])
+def test_underscore_variants_are_read_whole_not_as_a_prefix(spelling, name):
+    assert profiles.arkit_name(spelling) == name
+
+
+@pytest.mark.parametrize("spelling", [
+    "Face_something", "Face.something", "Face_smile_L", "jawOpen_R", "Face_jawOpen_R", "blendShape1.eyeBlink",
+    "mouth_smile", "Face_", "Face.", "id_00", "jawOpen.001",
+])
+def test_names_that_are_no_arkit_name_after_any_prefix_stay_unknown(spelling):
+    assert profiles.arkit_name(spelling) is None
+
+
+def test_a_maya_style_rig_is_detected_as_arkit52():
+    keys = ["blendShape1.jawOpen", "blendShape1.eyeBlinkLeft", "blendShape1.eyeBlinkRight", "blendShape1.custom_sneer"]
+    match = profiles.match_profile("auto", keys)
+    assert match.profile == "arkit52"
+    assert {m.coefficient: m.shape_key for m in match.mappings} == {
+        "jawOpen": "blendShape1.jawOpen", "eyeBlinkLeft": "blendShape1.eyeBlinkLeft",
+        "eyeBlinkRight": "blendShape1.eyeBlinkRight"}
+    assert match.unmapped == ["blendShape1.custom_sneer"]
+
+
+def test_a_plain_name_wins_over_a_prefixed_one_in_any_order():
+    match = profiles.match_profile("arkit52", ["Corrective_jawOpen", "jawOpen", "Face_cheekPuff"])
+    mapped = {m.coefficient: m.shape_key for m in match.mappings}
+    assert mapped == {"jawOpen": "jawOpen", "cheekPuff": "Face_cheekPuff"}
+    assert match.unmapped == ["Corrective_jawOpen"]
+
+
+def test_a_rig_of_non_arkit_names_with_a_face_prefix_is_still_refused():
+    with pytest.raises(NeuralFaceError, match="no known rig profile"):
+        profiles.match_profile("auto", ["Face_something", "Face_smile_L", "Face_frown"])
+
+
+def test_the_custom_profile_error_says_where_to_set_a_map():
+    with pytest.raises(NeuralFaceError) as info:
+        profiles.match_profile("custom", ["jawOpen"])
+    assert "Rig Map" in str(info.value) and "--map FILE.json" in str(info.value)
+    with pytest.raises(NeuralFaceError) as info:
+        profiles.match_profile("auto", ["smile"])
+    assert "--profile custom --map FILE.json" in str(info.value) and "docs/rigs.md" in str(info.value)

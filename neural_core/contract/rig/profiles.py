@@ -4,13 +4,18 @@ Three profiles exist:
 
 - ``arkit52``: the 52 ARKit blendshape names, matched case-insensitively and through the
   usual naming variants (``eyeBlinkLeft``, ``EyeBlinkLeft``, ``eyeBlink_L``, ``eyeBlinkL``,
-  ``eye_blink_left``, ``eyeBlink.L``, a ``namespace:`` prefix). Identity keys named
-  ``id_00``, ``id_01``, ... (the bundled head) come first in the coefficient vector.
+  ``eye_blink_left``, ``eyeBlink.L``), after a ``namespace:`` / ``Face|`` prefix, and after
+  a mesh or blend-shape-node prefix ending in ``.`` or ``_`` (``Face.jawOpen``,
+  ``Face_jawOpen``, ``blendShape1.jawOpen``) when the whole name is no ARKit spelling.
+  Identity keys named ``id_00``, ``id_01``, ... (the bundled head) come first in the
+  coefficient vector.
 - ``flame``: FLAME's ``Shape000``... identity and ``Exp000``... expression keys; its
   joints ``neck``, ``jaw`` and the two eyes become pose.
-- ``custom``: a JSON file ``{"shape key": "coefficient" | {"name": ..., "scale": ...}}``.
+- ``custom``: a JSON object ``{"shape key": "coefficient" | {"name": ..., "scale": ...}}``
+  (a file, or text the add-on read from a Blender text block).
 
-Everything here is pure Python: the add-on passes in the names it read from Blender.
+docs/rigs.md lists every accepted name. Everything here is pure Python: the add-on
+passes in the names it read from Blender.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from ..errors import NeuralFaceError
 from .arkit import ARKIT_52
 
 PROFILE_NAMES = ("arkit52", "flame", "custom")
+_WHERE_MAP = ("a JSON file or a Blender text block (Rig Profile 'Custom' and Rig Map in the "
+              "Neural Face panel; --profile custom --map FILE.json on the command line; see docs/rigs.md)")
 
 # Canonical joint name -> bone names that mean it, compared after _normalise().
 _JOINT_BONES = {
@@ -47,6 +54,7 @@ _JOINT_BONES["custom"] = _JOINT_BONES["arkit52"]
 _IDENTITY = re.compile(r"^id_?(\d+)$", re.IGNORECASE)
 _FLAME = re.compile(r"^(shape|exp)[_ ]?(\d+)$", re.IGNORECASE)
 _NAMESPACE = re.compile(r"^.*[:|]")  # "mesh:eyeBlinkLeft", "Face|eyeBlinkLeft"
+_PREFIX_END = re.compile(r"[._]")  # "Face.jawOpen", "Face_jawOpen", "blendShape1.jawOpen"
 
 
 @dataclass
@@ -112,9 +120,30 @@ def _arkit_variants() -> dict[str, str]:
 _ARKIT_LOOKUP = _arkit_variants()
 
 
+def _arkit_match(shape_key: str) -> tuple[str | None, bool]:
+    """(ARKit name or None, whether a ``.``/``_`` prefix had to be dropped to find it).
+
+    The whole name (after a ``namespace:`` / ``Face|`` prefix) is tried first, so the
+    ``_`` of a variant (``mouth_smile_L``, ``eyeBlink_L``) is never taken for the end of
+    a prefix. Otherwise the longest rest after a ``.`` or ``_`` that is itself a complete
+    ARKit spelling wins (``Face_mouth_smile_L`` -> ``mouthSmileLeft``); a rest that is
+    not (``Face_something``, ``jawOpen_R`` -> ``R``) matches nothing.
+    """
+    name = _NAMESPACE.sub("", shape_key)
+    found = _ARKIT_LOOKUP.get(_normalise(name))
+    if found is not None:
+        return found, False
+    for end in _PREFIX_END.finditer(name):
+        found = _ARKIT_LOOKUP.get(_normalise(name[end.end():]))
+        if found is not None:
+            return found, True
+    return None, False
+
+
 def arkit_name(shape_key: str) -> str | None:
-    """The ARKit name a shape key spells (``"eyeBlink_L"`` -> ``"eyeBlinkLeft"``), or None."""
-    return _ARKIT_LOOKUP.get(_normalise(_NAMESPACE.sub("", shape_key)))
+    """The ARKit name a shape key spells (``"eyeBlink_L"`` -> ``"eyeBlinkLeft"``,
+    ``"blendShape1.jawOpen"`` -> ``"jawOpen"``), or None."""
+    return _arkit_match(shape_key)[0]
 
 
 def _match_joints(profile: str, bones) -> dict[str, str]:
@@ -158,10 +187,11 @@ def match_arkit52(shape_keys, bones=()) -> ProfileMatch:
     """Map identity keys ``id_NN`` and ARKit-named keys (any accepted variant)."""
     identity = _identity_mappings(shape_keys)
     expression = {}
-    for key in shape_keys:
-        name = arkit_name(key)
-        if name is not None:
-            expression.setdefault(name, key)  # a second spelling of the same name stays unmapped
+    matches = [(key, *_arkit_match(key)) for key in shape_keys]
+    for prefixed_pass in (False, True):  # "jawOpen" wins over "Corrective_jawOpen", whatever the order
+        for key, name, prefixed in matches:
+            if name is not None and prefixed == prefixed_pass:
+                expression.setdefault(name, key)  # a second spelling of the same name stays unmapped
     mappings = identity + [KeyMapping(expression[n], n) for n in ARKIT_52 if n in expression]
     names = [m.coefficient for m in identity] + list(ARKIT_52)
     return _finish("arkit52", names, mappings, shape_keys, bones, len(expression))
@@ -254,7 +284,7 @@ def match_profile(profile, shape_keys, bones=(), custom_map=None) -> ProfileMatc
         return detect_profile(shape_keys, bones, custom_map)
     if profile == "custom":
         if custom_map is None:
-            raise NeuralFaceError("rig profile 'custom' needs a custom map (a JSON file)")
+            raise NeuralFaceError(f"rig profile 'custom' needs a custom map: {_WHERE_MAP}")
         return match_custom(shape_keys, custom_map, bones)
     if profile == "arkit52":
         match = match_arkit52(shape_keys, bones)
@@ -289,6 +319,6 @@ def _nothing_found(shape_keys, what) -> str:
     return (
         f"{what} matches this rig's shape keys. Found: {found}. Known names are the 52 "
         "ARKit blendshapes (eyeBlinkLeft, jawOpen, ... also eyeBlink_L / EyeBlinkLeft) and "
-        "FLAME's Shape000.../Exp000.... For any other rig, give a custom map: a JSON file "
-        '{"your key name": "coefficient name" or {"name": ..., "scale": ...}} with '
-        "rig profile 'custom'.")
+        "FLAME's Shape000.../Exp000.... For any other rig, use rig profile 'custom' with a "
+        'custom map {"your key name": "coefficient name" or {"name": ..., "scale": ...}}: '
+        f"{_WHERE_MAP}.")
