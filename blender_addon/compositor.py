@@ -1,7 +1,26 @@
 """Wire the worker's image sequence into the scene's compositor, over the render.
 
-    Render Layers ──Image──▶ Alpha Over (background)
-    Image (sequence) ─────▶ Alpha Over (foreground) ──▶ Composite (4.5) / Group Output (5.0)
+With the head known (``scene.neural_face.head_object``, else the one head the exporter
+would find) the head and its parts (eyes, teeth) become *holdouts* of the render, and::
+
+    Image (sequence) ──▶ Inpaint ──────────────▶ Alpha Over (background)
+    Render Layers ──Image (head held out)──────▶ Alpha Over (foreground) ──▶ Composite / Group Output
+
+A holdout leaves a hole of zero alpha and zero colour where the head covers each pixel,
+anti-aliased by the render's own pixel filter: the render is ``(1 - c) * scene`` with alpha
+``1 - c`` for a head coverage ``c`` (film not transparent). Alpha Over with the render as
+premultiplied foreground gives ``render + face * (1 - alpha) = (1 - c) * scene + c * face``:
+the face fills exactly the head's anti-aliased silhouette and nothing of the CG head shows
+through. The face's own alpha is the shot's mask, sampled at pixel centres (0 or 1); the
+Inpaint node extends its colour ``FILL_PX`` pixels beyond the mask, so the edge pixels the
+head covers only in part get the face's colour and not black. Shadows and reflections of
+the held-out head stay in the render.
+
+Otherwise the face's alpha is the matte: Render Layers go to the Alpha Over's background
+and the sequence to its foreground. That is the layout with a transparent film (the hole a
+holdout leaves cannot be told from the empty background: the head is still held out, the
+edge follows the mask's pixels) and without a head (none named, none found: the CG head
+then shows at the mask's edge). Rerun the set-up after changing the film's transparency.
 
 Blender 4.5 keeps the compositor in ``scene.node_tree`` (after ``scene.use_nodes = True``)
 with a Composite node; 5.0 uses a node group in ``scene.compositing_node_group`` whose
@@ -19,10 +38,15 @@ from pathlib import Path
 
 import bpy
 
+from .core_link import NeuralFaceError
+from .export import rig
+
 IMAGE_NODE = "Neural Face Image"  # node names (also labels) used to find our nodes again
 ALPHA_OVER_NODE = "Neural Face Alpha Over"
 RENDER_LAYERS_NODE = "Neural Face Render Layers"
 OUTPUT_NODE = "Neural Face Output"
+FILL_NODE = "Neural Face Edge Fill"  # Inpaint node: the face's colour beyond the mask
+FILL_PX = 2  # pixels the face's colour is extended beyond the mask (partly covered edge pixels)
 IMAGE_NAME = "Neural Face Sequence"  # the Image datablock playing the sequence
 TREE_NAME = "Neural Face Compositing"  # node group created on 5.0 when the scene has none
 
@@ -49,6 +73,8 @@ class CompositorNodes:
     alpha_over: object
     render_layers: object
     output: object  # Composite (4.5) or NodeGroupOutput (5.0)
+    fill: object = None  # CompositorNodeInpaint, or None when no head is held out
+    held_out: tuple = ()  # names of the objects made holdouts (the head and its parts)
 
 
 def uses_node_groups(scene):
@@ -142,9 +168,38 @@ def view_transform_warning(scene):
             "set Color Management > View Transform to 'Standard' to keep them as synthesised")
 
 
-def setup_compositor(scene, sequence):
+def head_objects(scene):
+    """The head mesh and its parts (eyes, teeth) the exporter's mask covers, or () when
+    the scene names no head and has no single one to find."""
+    props = getattr(scene, "neural_face", None)
+    named = props.head_object.name if props is not None and props.head_object else None
+    try:
+        head = rig.find_head(scene, named)
+    except NeuralFaceError:
+        return ()
+    return (head, *rig.head_parts(head))
+
+
+def hold_out(objects):
+    """Make ``objects`` holdouts of the render (anti-aliased holes of zero alpha)."""
+    for obj in objects:
+        if not obj.is_holdout:
+            obj.is_holdout = True
+    return tuple(obj.name for obj in objects)
+
+
+def _set_fill_distance(node, pixels):
+    if "distance" in node.bl_rna.properties:  # 4.5: a property; 5.0: the "Size" input
+        node.distance = pixels
+    else:
+        node.inputs["Size"].default_value = pixels
+
+
+def setup_compositor(scene, sequence, head=None):
     """Composite ``sequence`` over the Render Layers of ``scene``; returns the nodes.
 
+    ``head``: the objects the face replaces (made holdouts; see the module docstring);
+    None finds them with :func:`head_objects`, () composites by the face's alpha alone.
     Idempotent: the nodes named ``Neural Face ...`` are updated in place. The scene's own
     Render Layers and output node are reused when present.
     """
@@ -168,12 +223,30 @@ def setup_compositor(scene, sequence):
     render_layers.scene = scene
 
     alpha_over = _node(tree, ALPHA_OVER_NODE, "CompositorNodeAlphaOver", (300, 0))
+    if "use_premultiply" in alpha_over.bl_rna.properties:  # 4.5: no straight-to-premultiplied conversion
+        alpha_over.use_premultiply = False
+        alpha_over.premul = 0.0
+    alpha_over.inputs["Straight Alpha"].default_value = False  # both inputs are premultiplied
     background, foreground = _alpha_over_inputs(alpha_over)
-    _link(tree, render_layers.outputs["Image"], background)
-    _link(tree, image_node.outputs["Image"], foreground)
+    held_out = hold_out(head_objects(scene) if head is None else head)
+    fill = tree.nodes.get(FILL_NODE)
+    # A transparent film leaves no way to tell the holdout's hole from the empty
+    # background around it: the face's alpha is the matte then (no CG head under it).
+    if held_out and not scene.render.film_transparent:
+        fill = _node(tree, FILL_NODE, "CompositorNodeInpaint", (150, -300))
+        _set_fill_distance(fill, FILL_PX)
+        _link(tree, image_node.outputs["Image"], fill.inputs["Image"])
+        _link(tree, fill.outputs["Image"], background)
+        _link(tree, render_layers.outputs["Image"], foreground)
+    else:
+        if fill is not None:
+            tree.nodes.remove(fill)
+            fill = None
+        _link(tree, render_layers.outputs["Image"], background)
+        _link(tree, image_node.outputs["Image"], foreground)
     output_socket, output = _output_socket(scene, tree)
     _link(tree, alpha_over.outputs["Image"], output_socket)
-    return CompositorNodes(tree, image_node, alpha_over, render_layers, output)
+    return CompositorNodes(tree, image_node, alpha_over, render_layers, output, fill, held_out)
 
 
 def our_nodes(scene):

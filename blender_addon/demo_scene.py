@@ -28,6 +28,7 @@ HEAD_TURN_DEGREES = [(1, -15.0), (24, 0.0), (48, 15.0)]  # about the head bone's
 CAMERA_DISTANCE_M = [(1, 0.75), (48, 0.6)]  # slow dolly in
 LENS_MM = 85.0
 DEMO_SAMPLES = 8  # Cycles samples of the conventional render
+WORLD_COLOUR = (0.18, 0.2, 0.23)  # scene-linear RGB of the background (a blue-grey)
 
 
 @dataclass
@@ -45,6 +46,35 @@ def _face_centre(mesh_object):
     for index in indices:
         total += mesh_object.matrix_world @ vertices[index].co
     return total / len(indices)
+
+
+def set_world_colour(scene, colour):
+    """Give ``scene`` a world whose background is the flat ``colour`` (linear RGB).
+
+    Renders take the world's colour from its node tree's Background node whenever the
+    world uses nodes: Blender 5.0 makes every new world with nodes (``World.use_nodes`` is
+    deprecated there), so ``world.color`` alone, which 4.5 renders for a world without
+    nodes, left 5.0 with the Background node's default dark grey. Both are set here: the
+    node for rendering, ``world.color`` for the viewport.
+    """
+    if scene.world is None:
+        scene.world = bpy.data.worlds.new("NeuralFaceDemoWorld")
+    world = scene.world
+    world.color = colour
+    if world.node_tree is None:  # 4.5: a new world has no nodes until asked for them
+        world.use_nodes = True
+    nodes = world.node_tree.nodes
+    background = next((n for n in nodes if n.bl_idname == "ShaderNodeBackground"), None)
+    if background is None:
+        background = nodes.new("ShaderNodeBackground")
+    output = next((n for n in nodes if n.bl_idname == "ShaderNodeOutputWorld"), None)
+    if output is None:
+        output = nodes.new("ShaderNodeOutputWorld")
+    if not background.outputs["Background"].links:
+        world.node_tree.links.new(background.outputs["Background"], output.inputs["Surface"])
+    background.inputs["Color"].default_value = (*colour, 1.0)
+    background.inputs["Strength"].default_value = 1.0
+    return world
 
 
 def _key_shape(mesh_object, name, keys):
@@ -76,9 +106,7 @@ def build_demo_scene(scene=None, *, resolution=256, frames=FRAMES):
     scene.cycles.device = "CPU"
     scene.cycles.samples = DEMO_SAMPLES
     scene.render.film_transparent = False
-    if scene.world is None:
-        scene.world = bpy.data.worlds.new("NeuralFaceDemoWorld")
-    scene.world.color = (0.18, 0.2, 0.23)
+    set_world_colour(scene, WORLD_COLOUR)
     scene.view_settings.view_transform = "Standard"  # composite keeps the neural face's sRGB colours
 
     head = build_head(scene)

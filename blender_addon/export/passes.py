@@ -140,6 +140,12 @@ class RenderSetup:
             self._set(self.view_layer, flag, name in self.passes)
         if "mask" in self.passes and self.head is not None:
             self.mask_pass_index = self._unique_pass_index()
+        # The compositor set-up makes the head a holdout of the final render; a holdout
+        # writes no depth, normal or index samples, so the passes see the head again.
+        for obj in sorted(set(self.head_parts) | ({self.head} if self.head is not None else set()),
+                          key=lambda o: o.name):
+            if getattr(obj, "is_holdout", False):
+                self._set(obj, "is_holdout", False)
 
     def _set_image_format(self, image):
         """32-bit multilayer EXR; restored as one step (5.0 needs media type before format)."""

@@ -7,6 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 import bpy
 from tests.conftest import ROOT
@@ -65,5 +66,7 @@ def test_demo_scene_export_real_worker_and_composite(addon, tiny_model, tmp_path
     bpy.ops.render.render(write_still=True)
     composite = np.asarray(Image.open(tmp_path / "composite.png").convert("RGB")).astype(int)
     neural = np.asarray(Image.open(settings.frame_path(2))).astype(int)
-    opaque = neural[..., 3] == 255
-    assert np.abs(composite[opaque] - neural[opaque][:, :3]).max() <= 3  # Standard view transform
+    # inside the head (edge pixels mix in the background by the render's coverage)
+    inside = ndimage.binary_erosion(neural[..., 3] == 255, np.ones((3, 3)))
+    assert inside.sum() > 100
+    assert np.abs(composite[inside] - neural[inside][:, :3]).max() <= 3  # Standard view transform
