@@ -96,6 +96,11 @@ class ShotRenderer:
             raise ShotFormatError(
                 f"the model needs the passes {missing} but the shot has {sorted(self.shot.passes) or 'none'} "
                 "(export the shot with passes on)", file=self.shot_folder / "shot.json", field="passes")
+        from ..face_model.inputs import check_coefficients
+
+        # raises when the shot drives none of the model's coefficients; warnings go out once, after `start`
+        self.warnings = check_coefficients(self.shot.coefficient_names, self.model.coefficient_names,
+                                           self.shot.rig_profile)
         self.coefficients = smoothed_coefficients(self.shot, self.model.coefficient_names, options.smoothing)
         self.out = Path(options.out)
         _check_writable(self.out)
@@ -235,6 +240,8 @@ def render_shot(options: RenderOptions, reporter=None):
         with job:
             renderer = ShotRenderer(options)
             job.start(len(renderer.frames), renderer.frames, **renderer.start_fields())
+            for message in renderer.warnings:
+                job.warning(message)
             render_frames(job, renderer)
     finally:
         job.reporter.close()
