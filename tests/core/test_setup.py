@@ -14,7 +14,7 @@ def test_ensure_venv_reuses_the_current_environment():
     if venv.parent != ROOT or venv.name != ".venv":
         pytest.skip("not running inside the repository's .venv")
     result = subprocess.run(
-        [str(ROOT / "tools/ensure_venv"), "python3", ".venv", "requirements/test.txt"],
+        [str(ROOT / "tools/ensure_venv"), "python3", ".venv", "requirements/test.txt", "requirements/actor.txt"],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
@@ -22,7 +22,7 @@ def test_ensure_venv_reuses_the_current_environment():
 
 
 def test_requirements_are_pinned_exactly():
-    for name in ("test.txt", "blender-5.0.1.txt"):
+    for name in ("test.txt", "blender-5.0.1.txt", "actor.txt"):
         lines = [l.strip() for l in (ROOT / "requirements" / name).read_text().splitlines()]
         requirements = [l for l in lines if l and not l.startswith("#")]
         assert requirements and all("==" in l for l in requirements), name
