@@ -1,7 +1,7 @@
 """Scene settings of Neural Face (``scene.neural_face``) and the state of a running job.
 
 Settings are saved with the .blend file. The job state (progress, frames, time left,
-last status) is written by the render operators while a worker runs and shown by the
+last status, the worker's warnings) is written by the render operators while a worker runs and shown by the
 panel; ``is_running`` is computed from the live jobs in this Blender session, so a file
 saved mid-job never reopens claiming to be busy.
 """
@@ -11,6 +11,14 @@ import bpy
 DEFAULT_OUTPUT = "//neural_face/"
 
 RUNNING_SCENES = set()  # names of scenes with a render job in progress (set by render_job)
+
+
+PROFILE_ITEMS = (  # identifiers are the contract's profile names (profiles.PROFILE_NAMES + "auto")
+    ("auto", "Auto", "Pick the profile that maps the most shape keys (ARKit 52 or FLAME)"),
+    ("arkit52", "ARKit 52", "ARKit blendshape names and their common variants (eyeBlink_L, Face.jawOpen, ...)"),
+    ("flame", "FLAME", "Shape000.../Exp000... keys; neck, jaw and eye bones"),
+    ("custom", "Custom", "The Rig Map: your shape keys -> the model's coefficients, with a scale each"),
+)
 
 
 def _is_mesh(self, obj):
@@ -27,6 +35,27 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
         description="Mesh object with the face rig (shape keys) to render; the bundled head by default",
         type=bpy.types.Object,
         poll=_is_mesh,
+    )
+    rig_profile: bpy.props.EnumProperty(
+        name="Rig Profile",
+        description="How the head's shape keys become the model's coefficients (docs/rigs.md)",
+        items=PROFILE_ITEMS,
+        default="auto",
+    )
+    rig_map_file: bpy.props.StringProperty(
+        name="Rig Map",
+        description=(
+            'Custom profile: a JSON file {"shape key": "coefficient" or {"name": ..., "scale": ...}} '
+            "(docs/rigs.md). Leave empty to use the text block below"
+        ),
+        subtype="FILE_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+        default="",
+    )
+    rig_map_text: bpy.props.PointerProperty(
+        name="Rig Map Text",
+        description="Custom profile: a text block of this .blend holding the same JSON as a map file (saved with the file)",
+        type=bpy.types.Text,
     )
     model_path: bpy.props.StringProperty(
         name="Model",
@@ -113,6 +142,7 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
     frames_total: bpy.props.IntProperty(name="Frames Total", min=0)
     eta_text: bpy.props.StringProperty(name="Time Left", default="")
     status_text: bpy.props.StringProperty(name="Status", default="")
+    warning_text: bpy.props.StringProperty(name="Warnings", default="")  # the last job's worker warnings, one per line
 
 
 CLASSES = (NEURALFACE_PG_settings,)

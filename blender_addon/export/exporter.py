@@ -28,7 +28,7 @@ class ExportSettings:
     frame_step: int = 1            # export every n-th frame
     head_object: str = ""          # head mesh object name; "" = find it (see rig.find_head)
     rig_profile: str = "auto"      # "auto" | "arkit52" | "flame" | "custom"
-    custom_map: str = ""           # JSON file for the custom profile ("" = none)
+    custom_map: str | dict = ""    # custom profile: a JSON file, or the parsed map ("" = none)
     passes: bool = True            # False = coefficient-only export (no rendering)
     pass_names: tuple | None = None  # canonical passes; None = all the engine gives
     engine: str = "CYCLES"         # "CYCLES" | "EEVEE" | "WORKBENCH"

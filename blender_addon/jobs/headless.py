@@ -15,7 +15,7 @@ from pathlib import Path
 import bpy
 
 from .. import compositor
-from ..core_link import NeuralFaceError, protocol
+from ..core_link import NeuralFaceError, profiles, protocol
 from . import render_job
 from .worker_client import WorkerError
 
@@ -52,6 +52,11 @@ def add_job_arguments(parser):
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--appearance", type=int, help="appearance seed")
     parser.add_argument("--samples", type=int, help="render samples for the passes")
+    parser.add_argument("--profile", choices=("auto", *profiles.PROFILE_NAMES),
+                        help="rig profile: which shape keys drive which coefficients (default: the scene's; docs/rigs.md)")
+    parser.add_argument("--map", metavar="FILE.json",
+                        help="custom rig map {\"shape key\": \"coefficient\" or {\"name\": ..., \"scale\": ...}}; "
+                             "implies --profile custom (default: the scene's Rig Map)")
     parser.add_argument("--shot", help="use this existing shot folder; skip the export")
     parser.add_argument("--worker-python", help="Python that runs the worker (default: see blender_addon/jobs/worker_client.py)")
     parser.add_argument("--composite", action="store_true", help="set up the compositor and write OUT/composite/####.png")
@@ -64,7 +69,8 @@ def settings_for(scene, args):
     if args.out:
         props.output_folder = str(Path(args.out).resolve())
     first, last = args.frames if args.frames else (scene.frame_start, scene.frame_end)
-    settings = render_job.settings_from_scene(scene, args.worker_python or "", first, last)
+    settings = render_job.settings_from_scene(scene, args.worker_python or "", first, last,
+                                              rig_profile=args.profile, custom_map=args.map)
     overrides = {}
     if args.format:
         overrides["file_format"] = args.format

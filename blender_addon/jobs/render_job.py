@@ -11,6 +11,7 @@ Nothing here looks at ``bpy.context``; the operators pass the scene and a
 :class:`RenderSettings` they filled once.
 """
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import bpy
 
 from .. import properties
-from ..core_link import NeuralFaceError
+from ..core_link import NeuralFaceError, profiles
 from . import worker_client
 from .events import format_duration
 
@@ -32,6 +33,8 @@ class RenderSettings:
     frame_start: int
     frame_end: int  # inclusive
     head_object: str = ""  # name of the head mesh object; "" = let the exporter find it
+    rig_profile: str = "auto"  # "auto" | "arkit52" | "flame" | "custom" (docs/rigs.md)
+    custom_map: str | dict = ""  # custom profile: absolute JSON file, or the map parsed from a text block; "" = none
     model: str = ""  # absolute checkpoint path; "" = the bundled default model
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     file_format: str = "png"  # "png" | "exr"
@@ -71,8 +74,39 @@ def worker_python_preference(context):
     return getattr(getattr(addon, "preferences", None), "worker_python", "") or ""
 
 
-def settings_from_scene(scene, worker_python="", frame_start=None, frame_end=None, preview=False):
-    """Snapshot ``scene.neural_face`` (and the scene's frame range unless given)."""
+def rig_from_scene(scene, profile=None):
+    """(rig profile, custom map) from ``scene.neural_face`` (``profile`` overrides the
+    scene's): the map (an absolute file path, or the dict parsed from the text block) only
+    for the custom profile, else ``""``. NeuralFaceError for a custom profile without a
+    map, with both a file and a text block, or with a text block that is not a valid map."""
+    props = scene.neural_face
+    profile = profile or props.rig_profile
+    if profile != "custom":
+        return profile, ""
+    text = props.rig_map_text
+    if props.rig_map_file and text is not None:
+        raise NeuralFaceError(f"Rig Map: set a file ('{props.rig_map_file}') or a text block ('{text.name}'), not both")
+    if props.rig_map_file:
+        return profile, str(Path(bpy.path.abspath(props.rig_map_file)).resolve())
+    if text is not None:
+        source = f"text block '{text.name}'"
+        try:
+            data = json.loads(text.as_string())
+        except ValueError as error:
+            raise NeuralFaceError(f"{source}: the rig map is not valid JSON ({error})") from error
+        profiles.parse_custom_map(data, source=source)  # names the bad entry now, not after the export started
+        return profile, data
+    raise NeuralFaceError(
+        "rig profile 'custom' needs a Rig Map: a JSON file or a text block in the Neural Face panel (docs/rigs.md)")
+
+
+def settings_from_scene(scene, worker_python="", frame_start=None, frame_end=None, preview=False,
+                        rig_profile=None, custom_map=None):
+    """Snapshot ``scene.neural_face`` (and the scene's frame range unless given).
+
+    ``rig_profile`` / ``custom_map`` (a JSON file) override the scene's rig settings; a
+    map alone means the custom profile.
+    """
     props = scene.neural_face
     start = scene.frame_start if frame_start is None else frame_start
     end = scene.frame_end if frame_end is None else frame_end
@@ -83,11 +117,19 @@ def settings_from_scene(scene, worker_python="", frame_start=None, frame_end=Non
             f"output folder '{props.output_folder}' is relative to the .blend file, which is not saved yet: "
             "save the file or choose an absolute folder"
         )
+    if custom_map:
+        if (rig_profile or "custom") != "custom":
+            raise NeuralFaceError(f"a rig map needs rig profile 'custom', not '{rig_profile}'")
+        rig_profile, custom_map = "custom", str(Path(bpy.path.abspath(str(custom_map))).resolve())
+    else:
+        rig_profile, custom_map = rig_from_scene(scene, rig_profile)
     return RenderSettings(
         output_folder=str(Path(output).resolve()),
         frame_start=int(start),
         frame_end=int(end),
         head_object=props.head_object.name if props.head_object else "",
+        rig_profile=rig_profile,
+        custom_map=custom_map,
         model=bpy.path.abspath(props.model_path) if props.model_path else "",
         device=props.device.lower(),
         file_format=props.file_format.lower(),
@@ -107,6 +149,12 @@ def check_settings(settings):
         raise NeuralFaceError(f"frame range {settings.frame_start}-{settings.frame_end} is empty")
     if settings.model and not Path(settings.model).is_file():
         raise NeuralFaceError(f"model file '{settings.model}' does not exist (leave it empty for the bundled model)")
+    if settings.rig_profile not in ("auto", *profiles.PROFILE_NAMES):
+        raise NeuralFaceError(f"unknown rig profile '{settings.rig_profile}' (choose auto, {', '.join(profiles.PROFILE_NAMES)})")
+    if settings.rig_profile == "custom" and not settings.custom_map:
+        raise NeuralFaceError("rig profile 'custom' needs a rig map (Rig Map in the Neural Face panel, --map FILE.json)")
+    if isinstance(settings.custom_map, str) and settings.custom_map:
+        profiles.load_custom_map(settings.custom_map)  # a missing or bad file fails before the export
     folder = Path(settings.output_folder)
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if existing is None or not os.access(existing, os.W_OK):
@@ -118,7 +166,8 @@ def _export_settings(settings):
     from ..export.exporter import ExportSettings
 
     return ExportSettings(output=str(settings.shot_folder), frame_start=settings.frame_start,
-                          frame_end=settings.frame_end, head_object=settings.head_object, passes=True,
+                          frame_end=settings.frame_end, head_object=settings.head_object,
+                          rig_profile=settings.rig_profile, custom_map=settings.custom_map, passes=True,
                           engine=settings.passes_engine, samples=settings.passes_samples)
 
 
@@ -169,6 +218,9 @@ def finish_worker(process, check=True):
         worker_client.untrack(process)
 
 
+WARNINGS_SHOWN = 3  # the panel shows the last few worker warnings of the last job
+
+
 def show_progress(scene, progress, status=None):
     """Copy a :class:`~.events.JobProgress` into ``scene.neural_face`` for the panel."""
     props = scene.neural_face
@@ -177,10 +229,12 @@ def show_progress(scene, progress, status=None):
     props.progress = progress.fraction
     props.eta_text = format_duration(progress.eta_s)
     props.status_text = status if status is not None else progress.summary()
+    props.warning_text = "\n".join(progress.warnings[-WARNINGS_SHOWN:])
 
 
 def mark_running(scene, running):
     if running:
+        scene.neural_face.warning_text = ""  # a new job: the last job's warnings go
         properties.RUNNING_SCENES.add(scene.name)
     else:
         properties.RUNNING_SCENES.discard(scene.name)

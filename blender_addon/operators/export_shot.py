@@ -2,17 +2,16 @@
 
 import bpy
 
+from ..properties import PROFILE_ITEMS
+
 ENGINE_ITEMS = (
     ("CYCLES", "Cycles", "All passes: depth, normal, albedo, mask, regions (CPU)"),
     ("EEVEE", "EEVEE", "Depth, normal, albedo only (no index passes, so no mask/regions)"),
     ("WORKBENCH", "Workbench", "Depth only"),
 )
-PROFILE_ITEMS = (
-    ("auto", "Auto", "Pick the profile that maps the most shape keys"),
-    ("arkit52", "ARKit 52", "ARKit blendshape names (and common variants)"),
-    ("flame", "FLAME", "Shape000.../Exp000... keys, neck/jaw/eye joints"),
-    ("custom", "Custom", "A JSON map from shape-key names to coefficient names"),
-)
+SCENE_PROFILE = "scene"  # take the rig profile and map from the scene's Neural Face settings
+RIG_ITEMS = ((SCENE_PROFILE, "Scene Settings", "The Rig Profile and Rig Map of the Neural Face panel"),
+             *PROFILE_ITEMS)
 
 
 class NEURALFACE_OT_export_shot(bpy.types.Operator):
@@ -32,27 +31,37 @@ class NEURALFACE_OT_export_shot(bpy.types.Operator):
     frame_step: bpy.props.IntProperty(name="Step", default=1, min=1)
     head_object: bpy.props.StringProperty(
         name="Head", description="Head mesh object (empty: find it)", default="")
-    rig_profile: bpy.props.EnumProperty(name="Rig Profile", items=PROFILE_ITEMS, default="auto")
+    rig_profile: bpy.props.EnumProperty(name="Rig Profile", items=RIG_ITEMS, default=SCENE_PROFILE)
     custom_map: bpy.props.StringProperty(
-        name="Custom Map", description="JSON map for the custom rig profile", subtype="FILE_PATH")
+        name="Custom Map", description="JSON map for the custom rig profile (docs/rigs.md)", subtype="FILE_PATH")
     use_passes: bpy.props.BoolProperty(
         name="Render Passes", description="Render passes (off: coefficients, pose and camera only)",
         default=True)
     engine: bpy.props.EnumProperty(name="Engine", items=ENGINE_ITEMS, default="CYCLES")
     samples: bpy.props.IntProperty(name="Samples", default=1, min=1, max=64)
 
-    def settings(self):
-        """Snapshot of the properties as plain ExportSettings."""
+    def settings(self, scene=None):
+        """Snapshot of the properties as plain ExportSettings (the rig profile and map from
+        ``scene``'s Neural Face settings when the profile is 'Scene Settings')."""
         from ..export.exporter import ExportSettings
+        from ..jobs.render_job import rig_from_scene
 
+        scene = scene if scene is not None else bpy.context.scene
+        if self.rig_profile == SCENE_PROFILE and getattr(scene, "neural_face", None) is None:
+            profile, custom_map = "auto", ""  # the operator registered without the scene settings
+        elif self.rig_profile == SCENE_PROFILE:
+            profile, custom_map = rig_from_scene(scene)
+        else:
+            profile = self.rig_profile
+            custom_map = bpy.path.abspath(self.custom_map) if self.custom_map else ""
         return ExportSettings(
             output=bpy.path.abspath(self.directory),
             frame_start=None if self.use_scene_range else self.frame_start,
             frame_end=None if self.use_scene_range else self.frame_end,
             frame_step=self.frame_step,
             head_object=self.head_object,
-            rig_profile=self.rig_profile,
-            custom_map=bpy.path.abspath(self.custom_map) if self.custom_map else "",
+            rig_profile=profile,
+            custom_map=custom_map,
             passes=self.use_passes,
             engine=self.engine,
             samples=self.samples,
@@ -62,7 +71,11 @@ class NEURALFACE_OT_export_shot(bpy.types.Operator):
         from ..core_link import NeuralFaceError
         from ..export.exporter import export_shot
 
-        settings = self.settings()
+        try:
+            settings = self.settings(context.scene)
+        except NeuralFaceError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
         wm = context.window_manager
         progress = None
         if context.window is not None:

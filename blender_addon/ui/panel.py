@@ -1,4 +1,7 @@
-"""Properties > Render > Neural Face: settings, the operators' buttons, job progress."""
+"""Properties > Render > Neural Face: settings, the operators' buttons, job progress and
+the last job's warnings."""
+
+import textwrap
 
 import bpy
 
@@ -16,6 +19,23 @@ def draw_progress(layout, props):
     text = f"{props.frames_done}/{props.frames_total} frames, {props.eta_text or '--:--'} left"
     layout.progress(factor=props.progress, type="BAR", text=text)
     layout.label(text="Esc in the 3D Viewport or any editor cancels", icon="CANCEL")
+
+
+WARNING_WIDTH = 60  # characters per label line of a warning (a label does not wrap by itself)
+WARNING_LINES = 8  # at most this many lines in all; the full text is in the job's log
+
+
+def draw_warnings(layout, text):
+    """The last job's worker warnings (``props.warning_text``, one per line), wrapped."""
+    lines = []
+    for warning in text.splitlines():
+        lines += [(index == 0, line) for index, line in enumerate(textwrap.wrap(warning, WARNING_WIDTH))]
+    if len(lines) > WARNING_LINES:
+        lines = lines[: WARNING_LINES - 1] + [(False, "...")]
+    box = layout.box()
+    col = box.column(align=True)
+    for starts, line in lines:
+        col.label(text=line, icon="ERROR" if starts else "BLANK1")
 
 
 class NEURALFACE_PT_render(bpy.types.Panel):
@@ -38,6 +58,13 @@ class NEURALFACE_PT_render(bpy.types.Panel):
         row.prop(props, "head_object")
         if _operator_exists(ADD_HEAD):
             row.operator(ADD_HEAD, text="", icon="ADD")
+
+        col = layout.column(heading="Rig")
+        col.prop(props, "rig_profile")
+        sub = col.column()
+        sub.active = props.rig_profile == "custom"  # the map is read for the custom profile only
+        sub.prop(props, "rig_map_file")
+        sub.prop(props, "rig_map_text")
 
         col = layout.column()
         col.prop(props, "model_path")
@@ -67,6 +94,8 @@ class NEURALFACE_PT_render(bpy.types.Panel):
             draw_progress(layout, props)
         elif props.status_text:
             layout.label(text=props.status_text)
+        if props.warning_text:
+            draw_warnings(layout, props.warning_text)
 
 
 CLASSES = (NEURALFACE_PT_render,)

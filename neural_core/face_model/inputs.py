@@ -80,20 +80,33 @@ def coefficient_vector(names, values, wanted) -> np.ndarray:
 IDENTITY_NAME = re.compile(r"^id_\d+$")  # identity coefficients: 0 = the model's average face
 
 
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _runs(names) -> list:
+    """Names with runs of consecutive numbers folded: ``Exp000 .. Exp019`` -> ``"Exp000..Exp019"``."""
+    runs = []  # [first, last, prefix, digits, number of last] per run
+    for name in names:
+        m = _NUMBERED.match(name)
+        step = [m.group(1), len(m.group(2)), int(m.group(2))] if m else [None, None, None]
+        if m and runs and runs[-1][2:] == [step[0], step[1], step[2] - 1]:
+            runs[-1][1], runs[-1][4] = name, step[2]
+        else:
+            runs.append([name, name, *step])
+    return [first if first == last else f"{first}..{last}" for first, last, *_ in runs]
+
+
 def _listing(names, limit=10) -> str:
-    names = list(names)
+    names = _runs(names)
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _needs(names) -> str:
-    """Expression names listed first, identity names as a range (they are many and alike)."""
+    """Expression names listed first, then the identity names (many and alike)."""
     expression = [n for n in names if not IDENTITY_NAME.match(n)]
     identity = [n for n in names if IDENTITY_NAME.match(n)]
-    parts = [_listing(expression)] if expression else []
-    if identity:
-        parts.append(f"identity {identity[0]}..{identity[-1]}" if len(identity) > 1 else f"identity {identity[0]}")
-    return "; ".join(parts)
+    return "; ".join([_listing(expression)] * bool(expression) + [f"identity {_listing(identity)}"] * bool(identity))
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Rigs the exporter tests build in Blender: a keyed sphere head, a FLAME-named rig, a camera.
 
-Used only by ``tests/blender/test_export_*.py``; each function works on the current
+Used only by ``tests/blender/test_*.py``; each function works on the current
 (empty factory) scene.
 """
 
@@ -191,3 +191,42 @@ def bundled_head_scene(frames=48):
                      rotation_deg=(90, 0, 2), lens=50.0)
     animate_camera(cam, frames, travel=0.03)
     return head, arm, cam, driven
+
+
+FLAME_BONES = (  # the armature of the FLAME Blender add-on: name, head, tail, parent
+    ("root", (0, 0, -2), (0, 0, -1.6), None),
+    ("neck", (0, 0, -1.6), (0, 0, -0.8), "root"),
+    ("jaw", (0, -0.1, -0.3), (0, -0.9, -0.7), "neck"),
+    ("left_eye", (0.35, -0.8, 0.25), (0.35, -1.1, 0.25), "neck"),
+    ("right_eye", (-0.35, -0.8, 0.25), (-0.35, -1.1, 0.25), "neck"),
+)
+
+
+def flame_key_names(shape=300, expression=100):
+    """The FLAME add-on's shape-key names: Shape000... identity, then Exp000... expression."""
+    return [f"Shape{i:03d}" for i in range(shape)] + [f"Exp{i:03d}" for i in range(expression)]
+
+
+def flame_head_scene(frames=3, shape=300, expression=100, size=32):
+    """A FLAME-named rig as the FLAME add-on makes it (keys Shape000.../Exp000..., bones
+    root/neck/jaw/left_eye/right_eye), Exp000-Exp002 and the jaw animated, a camera, and a
+    ``size`` px square render. Returns (head mesh object, armature, camera)."""
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, frames
+    scene.render.resolution_x = scene.render.resolution_y = size
+    arm = add_armature(FLAME_BONES, name="FLAME")
+    head = add_sphere_head(flame_key_names(shape, expression), name="FLAME_head", segments=12, rings=8,
+                           armature=arm, head_bone="neck")
+    head.pass_index = 1
+    blocks = head.data.shape_keys.key_blocks
+    for i, name in enumerate(("Exp000", "Exp001", "Exp002")):
+        for frame in range(1, frames + 1):
+            blocks[name].value = 0.5 + 0.4 * math.sin(frame + i)
+            blocks[name].keyframe_insert("value", frame=frame)
+    jaw = arm.pose.bones["jaw"]
+    jaw.rotation_mode = "XYZ"
+    for frame in range(1, frames + 1):
+        jaw.rotation_euler = (0.1 * frame, 0, 0)
+        jaw.keyframe_insert("rotation_euler", frame=frame)
+    cam = add_camera()
+    return head, arm, cam

@@ -36,7 +36,8 @@ def test_a_flame_shot_drives_nothing_of_the_default_model_and_is_refused():
         check_coefficients(FLAME_NAMES, DEFAULT_MODEL_NAMES, "flame")
     message = str(info.value)
     assert "reads none of the shot's coefficients" in message and "'flame'" in message
-    assert "id_00" in message and "Shape000" in message  # what it needs, what the shot has
+    assert "eyeBlinkLeft" in message and "identity id_00..id_27" in message  # what the model needs
+    assert "the shot has Shape000..Shape009, Exp000..Exp009." in message  # numbered runs folded
     assert "custom" in message and "docs/rigs.md" in message  # how to retarget
 
 
