@@ -52,7 +52,7 @@ def write_contact_sheet(shot_folder, frames_folder, composite_folder, out, rows=
 
     shot = read_shot(shot_folder)
     numbers = shot.frame_numbers()
-    chosen = [numbers[round(i * (len(numbers) - 1) / max(rows - 1, 1))] for i in range(min(rows, len(numbers)))]
+    chosen = sorted({numbers[round(i * (len(numbers) - 1) / max(rows - 1, 1))] for i in range(min(rows, len(numbers)))})
     grid = []
     for frame in chosen:
         tiles = pass_tiles(read_passes(shot, frame, shot_folder))

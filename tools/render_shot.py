@@ -12,13 +12,17 @@ It enables the add-on from this checkout (unless the installed extension is alre
 enabled), takes the scene's Neural Face settings, overrides them with the options given,
 exports the shot, runs the worker (``python -m neural_core render``) and prints one
 progress line per frame. ``--composite`` wires the sequence into the compositor and
-renders the final frames to ``OUT/composite/####.png``. Exit status: 0 done, 2 bad input,
-3 cancelled (SIGINT/SIGTERM: the worker stops after its current frame), 1 anything else.
+renders the final frames to ``OUT/composite/####.png``. A ``--model`` is loaded once in the
+worker's Python (``python -m neural_core info``) before the export, so a missing or
+unreadable checkpoint fails at once. Exit status: 0 done, 2 bad input, 3 cancelled
+(SIGINT/SIGTERM: the worker stops after its current frame), 1 anything else; a failure
+prints one line ``render_shot: error: ...`` (a traceback only for an internal error).
 """
 
 import argparse
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -88,7 +92,36 @@ def run(argv, running_in_blender):
         bpy.ops.wm.open_mainfile(filepath=str(Path(blend).resolve()), load_ui=False)
     enable_addon()
     headless = headless_module()
-    return headless.run_job(parse_args(ours, headless), log=log)
+    args = parse_args(ours, headless)
+    check_model(args)
+    return headless.run_job(args, log=log)
+
+
+def check_model(args):
+    """Load ``--model`` in the worker's Python before the export: a missing or unreadable
+    checkpoint fails now (exit 2), not after every frame's passes were rendered."""
+    import importlib
+
+    import bpy
+
+    if not args.model or args.model == "default":
+        return
+    path = Path(bpy.path.abspath(args.model)).resolve()
+    if not path.is_file():
+        raise BadInput(f"--model {args.model}: no such file")
+    package = bpy.types.NEURAL_FACE_OT_render_animation.__module__.rsplit(".operators.", 1)[0]
+    worker_client = importlib.import_module(f"{package}.jobs.worker_client")
+    python = worker_client.resolve_worker_python(args.worker_python or "")
+    result = subprocess.run([python, "-m", "neural_core", "info", "--json", str(path)], capture_output=True,
+                            text=True, timeout=600, env=worker_client.worker_environment())
+    if result.returncode != 0:
+        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        reason = lines[-1].removeprefix("error: ").removeprefix(f"{path}: ") if lines else f"exit status {result.returncode}"
+        raise BadInput(f"--model {args.model}: {reason}")
+
+
+class BadInput(Exception):
+    """Bad input found by this script itself (exit status 2)."""
 
 
 def _addon_enabled():
@@ -117,7 +150,7 @@ def main():
             print(stop.code, file=sys.stderr)
         code = stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
     except Exception as error:  # noqa: BLE001  (every failure must become an exit status)
-        if isinstance(error, FileNotFoundError):
+        if isinstance(error, (FileNotFoundError, BadInput)):
             code = EXIT_BAD_INPUT
         else:
             code = headless_module().exit_code_for(error) if _addon_enabled() else EXIT_FAILED

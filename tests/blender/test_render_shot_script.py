@@ -174,3 +174,26 @@ def test_blender_c_neural_face_render_runs_a_job(addon, tmp_path):
     assert "CODES 0 2" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
     assert sorted(p.name for p in (out / "frames").glob("neural_*.png")) == ["neural_0002.png", "neural_0003.png"]
     assert "no such .blend file" in result.stderr
+
+
+@pytest.mark.parametrize("content", [None, b"not a checkpoint\n"], ids=["missing", "corrupt"])
+def test_bad_model_fails_in_one_line_before_the_export(addon, tmp_path, content):
+    """A missing or unreadable --model is found before any pass is rendered: exit 2, one
+    line naming the file, no traceback, no shot folder."""
+    worker_python = ROOT / ".venv" / "bin" / "python"
+    if not worker_python.is_file():
+        pytest.skip("the project's .venv (made by ./tools/test) reads the checkpoint")
+    demo_scene = pytest.importorskip("blender_addon.demo_scene")
+    demo_scene.build_demo_scene(bpy.context.scene, resolution=32, frames=2)
+    blend = tmp_path / "head.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    model = tmp_path / "model.safetensors"
+    if content is not None:
+        model.write_bytes(content)
+    out = tmp_path / "out"
+    result = run_script(tmp_path, blend, "--", "--out", out, "--model", model, "--worker-python", worker_python)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"render_shot: error: --model {model}: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (out / "shot").exists()
