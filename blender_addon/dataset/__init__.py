@@ -6,7 +6,10 @@
   ``export_shot``) and its Cycles renders;
 - ``generate``: a whole dataset of chunks, reproducible from a seed and resumable
   (``tools/make_dataset.py``);
-- ``eval_shot``: the 48-frame evaluation shot of ``tools/evaluate.py``.
+- ``eval_shot``: the 48-frame evaluation shot of ``tools/evaluate.py``;
+- ``synthetic_actor``: photo-like footage of one hidden actor with its ground truth kept
+  aside (``tools/make_synthetic_actor.py``): ``performance`` (what the actor is and does,
+  pure numpy), ``plates`` (background images), ``ground_truth`` (landmarks, pose, camera).
 
 It reaches the neural core only through ``blender_addon.core_link``; the core reads what
 it writes (sample folders, ``neural_core/train/dataset.py``), never this package.

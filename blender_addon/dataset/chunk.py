@@ -42,14 +42,15 @@ def _key(owner, path, value, frame, index=-1):
     owner.keyframe_insert(path, frame=frame, index=index)
 
 
-def build_chunk_scene(frames, resolution):
-    """A fresh scene with the head and camera; ``frames[i]`` keyed on frame i + 1. Returns (scene, head objects, centre)."""
+def head_scene(resolution):
+    """A fresh (factory, empty) scene with the bundled head and a 36 mm-sensor camera,
+    rendering square ``resolution`` images. Returns (scene, head objects, camera, the
+    point [3] the camera aims at, world metres)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     head = build_head(scene)
     scene.render.resolution_x = scene.render.resolution_y = resolution
     scene.render.resolution_percentage = 100
-    scene.frame_start, scene.frame_end = 1, len(frames)
     camera_data = bpy.data.cameras.new("Camera")
     camera_data.sensor_fit = "AUTO"
     camera_data.sensor_width = 36.0
@@ -58,6 +59,13 @@ def build_chunk_scene(frames, resolution):
     scene.collection.objects.link(camera)
     scene.camera = camera
     centre = np.asarray(NOSE_TIP, dtype=float) + FACE_CENTRE_OFFSET
+    return scene, head, camera, centre
+
+
+def build_chunk_scene(frames, resolution):
+    """A fresh scene with the head and camera; ``frames[i]`` keyed on frame i + 1. Returns (scene, head objects, centre)."""
+    scene, head, camera, centre = head_scene(resolution)
+    scene.frame_start, scene.frame_end = 1, len(frames)
     blocks = head.mesh.data.shape_keys.key_blocks
     bones = head.armature.pose.bones
     for i, params in enumerate(frames):
@@ -75,6 +83,15 @@ def build_chunk_scene(frames, resolution):
 
 
 def _key_camera(camera, params, centre, frame):
+    place_camera(camera, params, centre)
+    camera.keyframe_insert("location", frame=frame)
+    camera.keyframe_insert("rotation_euler", frame=frame)
+    camera.data.keyframe_insert("lens", frame=frame)
+
+
+def place_camera(camera, params, centre):
+    """Put ``camera`` where ``params`` (``sampling.camera``'s fields) say, aimed at ``centre``
+    [3] (world, metres) plus the params' offset."""
     yaw, pitch = params["yaw"], params["pitch"]
     direction = np.array([math.sin(yaw) * math.cos(pitch), -math.cos(yaw) * math.cos(pitch), math.sin(pitch)])
     target = centre + np.array([params["offset"][0], 0.0, params["offset"][1]])
@@ -85,12 +102,10 @@ def _key_camera(camera, params, centre, frame):
     camera.rotation_mode = "XYZ"
     camera.rotation_euler = (rotation @ roll).to_euler("XYZ")
     camera.data.lens = params["lens"]
-    camera.keyframe_insert("location", frame=frame)
-    camera.keyframe_insert("rotation_euler", frame=frame)
-    camera.data.keyframe_insert("lens", frame=frame)
 
 
-def _beauty_settings(scene, samples, denoise=False):
+def beauty_settings(scene, samples, denoise=False):
+    """Cycles CPU, ``samples`` adaptive samples, Standard view, 8-bit RGB PNG stills."""
     scene.render.engine = "CYCLES"
     cycles = scene.cycles
     cycles.device = "CPU"
@@ -130,7 +145,7 @@ def make_chunk(folder, frames, resolution=256, samples=12, denoise=False, pass_s
     exported = time.perf_counter()
     look = Look(scene, centre)
     look.assign([head.mesh, *head.eyes])
-    _beauty_settings(scene, samples, denoise)
+    beauty_settings(scene, samples, denoise)
     targets = folder / "targets"
     targets.mkdir()
     for i, params in enumerate(frames):
