@@ -14,7 +14,8 @@ class NEURALFACE_AP_preferences(bpy.types.AddonPreferences):
         name="Worker Python",
         description=(
             "Python interpreter that runs the neural core worker (needs torch). Empty: the "
-            "project's virtual environment. Blender's own Python is never used for torch"
+            ".venv of the checkout the add-on runs from or was built from, else "
+            "$NEURAL_FACE_PYTHON. Blender's own Python is never used for torch"
         ),
         subtype="FILE_PATH",
         default="",

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Build the Blender extension zip: ``dist/neural_face-<version>.zip``.
 
-Stages ``blender_addon/`` as the extension's top level, adds ``blender_manifest.toml`` and a
-copy of the neural core's torch-free contract (``neural_core/contract`` -> ``contract/``), then
-builds and validates the package with Blender's own extension tool (``blender_ext.py``,
-shipped inside the bpy wheel; there is no ``blender`` binary here).
+Stages ``blender_addon/`` as the extension's top level, adds ``blender_manifest.toml``, a
+copy of the neural core's torch-free contract (``neural_core/contract`` -> ``contract/``) and
+``checkout.json`` (this checkout and its ``.venv`` Python: the installed add-on's default
+worker), then builds and validates the package with Blender's own extension tool
+(``blender_ext.py``, shipped inside the bpy wheel; there is no ``blender`` binary here).
 
 Usage: ``.venv/bin/python tools/build_extension.py [--output-dir dist] [--blender-ext PATH]``
 """
 
 import argparse
 import importlib.util
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +29,7 @@ CONTRACT = ROOT / "neural_core" / "contract"
 # scene and the training-data generator run from tools/ with this checkout).
 ADDON_ONLY_IN_REPO = ("demo_scene.py", "dataset")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+BUILD_INFO = "checkout.json"  # read by blender_addon/jobs/worker_client.py (resolve_worker_python)
 
 
 def find_blender_ext():
@@ -49,6 +53,17 @@ def stage(staging):
     # Licence texts travel with the package.
     for licence in ROOT.glob("LICENSE*"):
         shutil.copy2(licence, staging / licence.name)
+    write_build_info(staging)
+
+
+def write_build_info(staging):
+    """``checkout.json``: this checkout and its ``.venv`` Python, the worker the installed
+    extension uses when its 'Worker Python' preference is empty (the zip carries no torch).
+    A path on the machine that built the zip: elsewhere it does not exist and the add-on
+    asks for the preference."""
+    bin_dir, name = ("Scripts", "python.exe") if os.name == "nt" else ("bin", "python")
+    info = {"checkout": str(ROOT), "worker_python": str(ROOT / ".venv" / bin_dir / name)}
+    (staging / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
 def build(output_dir, blender_ext=None):

@@ -33,6 +33,10 @@ def main(zip_path):
     torch_loaded = "torch" in sys.modules
     preferences_class = type(preferences).__name__ if preferences is not None else None
     worker_python_property = hasattr(preferences, "worker_python")  # read before disable frees it
+    try:  # the worker the add-on would run with an empty preference and no NEURAL_FACE_PYTHON
+        worker_python = sys.modules[f"{module}.jobs.worker_client"].resolve_worker_python("", environ={})
+    except Exception as error:  # noqa: BLE001  (reported, the test says what it expected)
+        worker_python = f"error: {error}"
     addon_utils.disable(module, default_set=True)
     report = {
         "install_result": sorted(result),
@@ -42,6 +46,7 @@ def main(zip_path):
         "panels": panels,
         "preferences_class": preferences_class,
         "worker_python_property": worker_python_property,
+        "worker_python": worker_python,
         "enabled_after_disable": module in bpy.context.preferences.addons,
         "panel_registered_after_disable": any(hasattr(bpy.types, p) for p in panels),
         "torch_loaded": torch_loaded,

@@ -14,11 +14,16 @@ would stall the worker); its tail explains a crash.
 Which Python runs the worker, first match wins:
   1. the add-on preference ``worker_python``;
   2. the repository's ``.venv/bin/python`` when the add-on runs from a checkout;
-  3. the ``NEURAL_FACE_PYTHON`` environment variable;
-  4. otherwise :class:`WorkerError` asks the user to set the preference.
+  3. for an extension installed from a zip that ``tools/build_extension.py`` built: the
+     ``.venv/bin/python`` of the checkout it was built from, named in the package's
+     ``checkout.json``, when that file still exists;
+  4. the ``NEURAL_FACE_PYTHON`` environment variable;
+  5. otherwise :class:`WorkerError` asks the user to set the preference (naming the
+     path it looked for).
 ``neural_core`` must be importable by it: from a checkout, ``PYTHONPATH`` is prefixed
-with the repository root; otherwise install the project into that Python
-(``pip install -e <checkout>``).
+with the repository root; the checkout's ``.venv`` has it on its path already
+(``neural_face_repo.pth``, written by ``tools/ensure_venv``); otherwise install the project
+into that Python (``pip install -e <checkout>``).
 """
 
 import os
@@ -64,28 +69,54 @@ def _venv_python(root):
     return root / ".venv" / bin_dir / name
 
 
-def resolve_worker_python(preference="", environ=None, root=None):
+# Written into the extension package by tools/build_extension.py: {"checkout": ...,
+# "worker_python": ...}, the checkout the zip was built from and its .venv's Python.
+BUILD_INFO = Path(__file__).resolve().parents[1] / "checkout.json"
+
+
+def built_from(path=None):
+    """(checkout, worker Python) named by the package's ``checkout.json`` (``path``,
+    default :data:`BUILD_INFO`), or None when there is none or it cannot be read."""
+    import json
+
+    path = BUILD_INFO if path is None else Path(path)
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        return Path(info["checkout"]), Path(info["worker_python"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def resolve_worker_python(preference="", environ=None, root=None, build_info=None):
     """Path of the interpreter that runs the worker (see the module docstring).
 
     preference: the add-on preference (a path, may be empty).
     environ: environment mapping (default ``os.environ``); root: the checkout or None
-    (default :func:`repository_root`). Raises :class:`WorkerError` when nothing is set
-    or the chosen path is not an executable file.
+    (default :func:`repository_root`); build_info: the package's ``checkout.json``
+    (default :data:`BUILD_INFO`). Raises :class:`WorkerError` when nothing is set or the
+    chosen path is not an executable file.
     """
     environ = os.environ if environ is None else environ
     root = repository_root() if root is None else root
+    built = built_from(build_info)
     candidates = []
     if preference:
         candidates.append(("the add-on preference 'Worker Python'", Path(os.path.expanduser(preference))))
     elif root is not None and _venv_python(root).exists():
         candidates.append(("the checkout's virtual environment", _venv_python(root)))
+    elif built is not None and built[1].exists():
+        candidates.append((f"the virtual environment of {built[0]}, the checkout this extension was built from",
+                           built[1]))
     elif environ.get(WORKER_PYTHON_ENV):
         candidates.append((f"the {WORKER_PYTHON_ENV} environment variable", Path(environ[WORKER_PYTHON_ENV])))
     if not candidates:
+        looked = (f" (this extension was built from {built[0]}, but {built[1]} does not exist: "
+                  "run ./tools/test there to make it)") if built is not None else ""
         raise WorkerError(
             "no Python to run the Neural Face worker: set Preferences > Add-ons > Neural Face > "
             f"'Worker Python' (or the {WORKER_PYTHON_ENV} environment variable) to a Python 3.11 "
-            "that has torch and neural_core installed; Blender's own Python is never used"
+            f"that has torch and neural_core installed, e.g. a checkout's .venv/bin/python{looked}; "
+            "Blender's own Python is never used"
         )
     origin, path = candidates[0]
     if not path.is_file() or not os.access(path, os.X_OK):

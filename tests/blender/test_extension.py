@@ -33,6 +33,8 @@ def test_zip_is_named_after_manifest_and_carries_the_contract_whole(extension_zi
     assert not any(n.startswith("neural_core/") for n in names)  # only the contract travels
     assert "demo_scene.py" not in names  # a repository tool, never imported by the add-on
     assert not any("__pycache__" in n for n in names)
+    info = json.loads(zipfile.ZipFile(extension_zip).read("checkout.json"))
+    assert info == {"checkout": str(ROOT), "worker_python": str(ROOT / ".venv" / "bin" / "python")}
 
 
 def test_vendored_core_imports_without_torch(extension_zip, tmp_path):
@@ -73,3 +75,21 @@ def test_installs_enables_registers_and_disables(extension_zip, tmp_path):
     assert not report["enabled_after_disable"]
     assert not report["panel_registered_after_disable"]
     assert not report["torch_loaded"]
+
+
+def test_installed_extension_finds_the_checkouts_venv_without_a_preference(extension_zip, tmp_path):
+    """Installed from the zip into a fresh user folder, with no 'Worker Python' preference
+    and no NEURAL_FACE_PYTHON, the add-on runs the worker with the .venv of the checkout
+    that built the zip (README: 'default: this repository's .venv')."""
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if not venv_python.is_file():
+        pytest.skip("this checkout has no .venv (./tools/test makes it)")
+    env = {k: v for k, v in os.environ.items() if k != "NEURAL_FACE_PYTHON"}
+    env["BLENDER_USER_RESOURCES"] = str(tmp_path / "user")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools/install_extension.py"), str(extension_zip)],
+        capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(next(l for l in result.stdout.splitlines() if l.startswith("RESULT ")).removeprefix("RESULT "))
+    assert report["worker_python"] == str(venv_python)
