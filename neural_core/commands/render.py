@@ -15,7 +15,11 @@ def add_arguments(parser):
                         help="png: sRGB, straight alpha; exr: linear half float, premultiplied alpha")
     parser.add_argument("--depth", dest="bit_depth", type=int, choices=(8, 16), default=8, help="PNG bits per channel")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
-    parser.add_argument("--appearance", type=int, default=0, help="appearance seed (skin, lighting), fixed for the shot; 0 = the model's median look")
+    parser.add_argument("--appearance", type=seed_or_mean, default=0,
+                        help="appearance seed (skin, lighting), fixed for the shot; 0 = the model's median look; 'mean' = the mean "
+                             "of a model's per-frame appearance codes (actor models; 0 means the same there)")
+    parser.add_argument("--appearance-frame", type=int, default=None, metavar="N",
+                        help="actor models: the appearance (lighting, exposure) learnt for training frame N (0-based)")
     parser.add_argument("--smoothing", type=float, default=0.0,
                         help="temporal filter on the coefficients: Gaussian sigma in frames (0 = off)")
     parser.add_argument("--truncation", dest="truncation_psi", type=float, default=1.0, help="truncation psi")
@@ -25,10 +29,21 @@ def add_arguments(parser):
                         help="JSON-lines progress (default when stdout is not a terminal)")
 
 
+def seed_or_mean(text):
+    """--appearance: an integer seed or "mean"."""
+    return "mean" if text == "mean" else int(text)
+
+
 def run(args):
     from pathlib import Path
 
+    from ..contract.errors import NeuralFaceError
     from ..contract.protocol import make_reporter
+
+    if args.appearance_frame is not None:
+        if args.appearance != 0:
+            raise NeuralFaceError("give --appearance or --appearance-frame, not both")
+        args.appearance = f"frame:{args.appearance_frame}"  # face_model/appearance.py: parse_appearance
 
     options = RenderOptions(
         shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,

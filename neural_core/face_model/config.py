@@ -56,7 +56,9 @@ class ConditionalConfig:
 
     ``generator.c_dim`` must equal ``len(coefficient_names)``; ``generator.z_dim`` is the
     appearance latent size (``appearance_names`` label its entries when they are known
-    procedural parameters, see ``tools/make_dataset.py``).
+    procedural parameters, see ``tools/make_dataset.py``). A model trained with per-frame
+    appearance codes (``appearance.py``) has ``appearance_code_dim`` > 0 and one code per
+    entry of ``appearance_frames``; its z is always 0.
     """
 
     generator: GeneratorConfig
@@ -64,10 +66,16 @@ class ConditionalConfig:
     coefficient_names: tuple[str, ...] = ()  # the order of c (e.g. id_00.. then ARKit-52)
     appearance_names: tuple[str, ...] = ()  # optional labels of the z entries
     noise_mode: str = "none"  # noise used at inference ("none": output fixed to the surface, no flicker)
+    appearance_code_dim: int = 0  # size of the learnt per-frame appearance code (0 = the model has none)
+    appearance_frames: tuple[str, ...] = ()  # label of each code's training frame ("chunk_00000/0012"), code order
 
     def __post_init__(self):
         self.coefficient_names = tuple(self.coefficient_names)
         self.appearance_names = tuple(self.appearance_names)
+        self.appearance_frames = tuple(self.appearance_frames)
+        if self.appearance_code_dim < 0 or bool(self.appearance_code_dim) != bool(self.appearance_frames):
+            raise NeuralFaceError(f"appearance codes need both a size and frames: appearance_code_dim={self.appearance_code_dim}, "
+                                  f"{len(self.appearance_frames)} appearance frames")
         if self.generator.c_dim != len(self.coefficient_names):
             raise NeuralFaceError(f"generator c_dim {self.generator.c_dim} != {len(self.coefficient_names)} coefficient names")
         if self.appearance_names and len(self.appearance_names) != self.generator.z_dim:
@@ -82,6 +90,9 @@ class ConditionalConfig:
             "coefficient_names": list(self.coefficient_names),
             "appearance_names": list(self.appearance_names),
             "noise_mode": self.noise_mode,
+            # written only when used, so a model without codes keeps the config JSON it always had
+            **({"appearance_code_dim": self.appearance_code_dim, "appearance_frames": list(self.appearance_frames)}
+               if self.appearance_code_dim else {}),
         }
 
     def to_json(self) -> str:
@@ -114,6 +125,14 @@ def default_config(coefficient_names, appearance_dim: int = 16, resolution: int 
     )
     generator.update(generator_overrides)
     return ConditionalConfig(generator=GeneratorConfig(**generator), coefficient_names=tuple(coefficient_names))
+
+
+def wide_config(coefficient_names, appearance_dim: int = 16, resolution: int = 512) -> ConditionalConfig:
+    """A wider model for GPU training (the ``cuda-512`` preset): StyleGAN2's 256/512 px widths
+    (``channel_base`` 16384, at most 512 channels), w 512; about 4x the default's cost per pixel."""
+    config = default_config(coefficient_names, appearance_dim, resolution, w_dim=512, channel_base=16384, channel_max=512)
+    config.encoder = EncoderConfig(channel_base=8192, channel_max=256)
+    return config
 
 
 def tiny_config(coefficient_names=("jawOpen", "eyeBlinkLeft"), appearance_dim: int = 4, resolution: int = 32) -> ConditionalConfig:

@@ -5,6 +5,27 @@ from dataclasses import asdict, dataclass, fields
 
 from ..contract.errors import NeuralFaceError
 
+MODELS = ("default", "wide", "tiny")
+PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # auto: bfloat16 on CUDA cards that have it, else float16; CPU float32
+
+# ``--preset``: a starting point for a new run (explicit options still win). Both train actor
+# models: appearance codes and the adversarial term on (after 500 reconstruction-only steps,
+# the discriminator keeps beta1 = 0; a diverging run stops and keeps best.safetensors).
+PRESETS = {
+    "cpu-256": dict(resolution=256, model="default", batch=4, precision="float32", appearance_codes=16, adv_weight=0.05,
+                    adv_start=500, sample_every=200, checkpoint_minutes=5.0),
+    "cuda-512": dict(resolution=512, model="wide", batch=16, precision="auto", appearance_codes=16, adv_weight=0.1,
+                     adv_start=1000, r1_gamma=2.0, d_channel_base=16384, d_channel_max=512, sample_every=500,
+                     checkpoint_minutes=10.0),
+}
+
+
+def preset_config(name: str, **overrides) -> "TrainConfig":
+    """The TrainConfig of preset ``name`` with ``overrides`` applied."""
+    if name not in PRESETS:
+        raise NeuralFaceError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    return TrainConfig(**{**PRESETS[name], **overrides})
+
 
 @dataclass
 class TrainConfig:
@@ -31,15 +52,23 @@ class TrainConfig:
     d_channel_base: int = 2048  # discriminator width at resolution r: min(base // r, d_channel_max)
     d_channel_max: int = 128  # cap on discriminator widths
     appearance_dim: int = 16  # z size when the data carries no appearance record (random z)
-    model: str = "default"  # "default" (bundled shape) or "tiny" (tests)
+    appearance_codes: int = 0  # size of a learnt appearance code per training frame (0 = off: z from the data, else random)
+    appearance_prior: float = 0.001  # L2 prior on the codes: weight x mean over the batch of |code|^2
+    appearance_lr_scale: float = 10.0  # the codes learn at lr x this (a frame's code only moves when the frame is drawn)
+    model: str = "default"  # "default" (bundled shape), "wide" (GPU) or "tiny" (tests)
     resolution: int = 256  # model output side in pixels
+    precision: str = "float32"  # autocast dtype of the forward passes: float32, bfloat16, float16 (CUDA) or auto
 
     def __post_init__(self):
         self.betas = tuple(float(b) for b in self.betas)
         if self.steps < 0 or self.batch < 1 or self.lr <= 0:
             raise NeuralFaceError(f"bad training settings: steps={self.steps} batch={self.batch} lr={self.lr}")
-        if self.model not in ("default", "tiny"):
-            raise NeuralFaceError(f"model must be 'default' or 'tiny', got {self.model!r}")
+        if self.model not in MODELS:
+            raise NeuralFaceError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.precision not in PRECISIONS:
+            raise NeuralFaceError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.appearance_codes < 0 or self.appearance_prior < 0:
+            raise NeuralFaceError(f"bad appearance code settings: size {self.appearance_codes}, prior {self.appearance_prior}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)

@@ -10,7 +10,9 @@ A *sample folder* (what ``tools/make_dataset.py`` writes, one per chunk)::
 
 ``--data DIR`` is a sample folder or a folder of them (searched two levels deep). Folders
 without ``frames.json`` are still being written and are skipped until they are complete;
-:meth:`FaceDataset.scan` picks up new ones (the trainer rescans at every epoch).
+:meth:`FaceDataset.scan` picks up new ones (the trainer rescans at every epoch), unless
+the run learns per-frame appearance codes: their frames are fixed at the start
+(:meth:`FaceDataset.freeze`) and named by :meth:`FaceDataset.label`.
 
 A sample is numpy float32: ``planes`` [C_in, R, R] (``conditional.inputs``), ``coefficients``
 [c_dim] in the model's order, ``z`` [z_dim] (the probit of the appearance uniforms, or
@@ -79,15 +81,19 @@ class FaceDataset:
         self.config = model_config
         self.folders = {}
         self.keys = []  # (folder path as str, frame)
+        self.labels = {}  # folder path as str -> its label prefix (path below its --data root)
+        self.frozen = False  # True: scan() adds nothing (per-frame codes need a fixed frame list)
         self.scan()
 
     def scan(self) -> int:
         """Pick up complete sample folders not seen yet; returns the number of frames."""
-        for root in self.roots:
+        for root in self.roots if not self.frozen else ():
             for path in find_sample_folders(root):
                 if str(path) not in self.folders:
                     folder = SampleFolder(path)
                     self.folders[str(path)] = folder
+                    relative = path.relative_to(root).as_posix()
+                    self.labels[str(path)] = root.name if relative == "." else relative
                     self.keys.extend((str(path), frame) for frame in folder.frames)
         if not self.keys:
             raise NeuralFaceError(f"no complete sample folders (shot/ + targets/ + frames.json) under {', '.join(map(str, self.roots))}")
@@ -95,6 +101,27 @@ class FaceDataset:
 
     def __len__(self):
         return len(self.keys)
+
+    def label(self, key) -> str:
+        """A frame's name that survives moving the data: "chunk_00000/0012" (folder below its root / frame)."""
+        return f"{self.labels.get(key[0], Path(key[0]).name)}/{key[1]:04d}"
+
+    def freeze(self, labels=None) -> list:
+        """Stop picking up new folders; with ``labels`` (a resumed run's code order) keep only
+        the frames named there. Returns the labels of the frames left out."""
+        self.frozen = True
+        if labels is None:
+            return []
+        known = set(labels)
+        dropped = [self.label(k) for k in self.keys if self.label(k) not in known]
+        self.keys = [k for k in self.keys if self.label(k) in known]
+        if not self.keys:
+            raise NeuralFaceError("none of the frames the run's appearance codes were learnt on is in the data any more")
+        return dropped
+
+    def appearance_of(self, key):
+        """The data's appearance latent [z_dim] of ``key`` (probit of its uniforms), or None."""
+        return self.folders[key[0]].appearance.get(key[1])
 
     def first_folder(self) -> SampleFolder:
         return self.folders[self.keys[0][0]]

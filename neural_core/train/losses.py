@@ -17,19 +17,29 @@ def discriminator_adversarial(real_logits, fake_logits):
     return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
 
 
-def r1_penalty(real_logits, real_images):
-    """Mean over the batch of |d D(real) / d real|^2 (real_images must require grad)."""
-    (gradient,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
-    return gradient.square().sum(dim=[1, 2, 3]).mean()
+def r1_penalty(real_logits, real_images, scale: float = 1.0):
+    """Mean over the batch of |d D(real) / d real|^2 (real_images must require grad).
+
+    ``scale``: float16 loss scale (the gradient is taken of the scaled logits, so it does
+    not underflow, then divided by it again; torch.amp's gradient-penalty recipe)."""
+    (gradient,) = torch.autograd.grad(real_logits.sum() * scale, real_images, create_graph=True)
+    if scale != 1.0:
+        gradient = gradient / scale
+    return gradient.float().square().sum(dim=[1, 2, 3]).mean()
 
 
-def masked_l1(output, target, mask, scales: int = 4, weights=None):
+def masked_l1(output, target, mask, scales: int = 4, weights=None, total_area=None):
     """Mean over ``scales`` resolutions (full, 1/2, 1/4 ...) of the L1 error inside the mask.
 
     At each scale images and mask are average-pooled; the error is summed over the
     mask and divided by its area (x 3 channels), so empty masks give 0, not NaN. Scales
     stop at 1 px. ``weights`` [N, 1, H, W] (optional, e.g. :func:`feature_weights`) scale
     each pixel's share; they are folded into the mask, so the result stays a weighted mean.
+
+    ``total_area`` (several processes, each holding a slice of the batch): a function
+    local area -> (area over all processes, process count). The error is then divided by
+    the whole batch's area and multiplied by the count, so averaging the processes' losses
+    and gradients (as DistributedDataParallel does) gives exactly the one-process loss.
     """
     if weights is not None:
         mask = mask * weights
@@ -39,7 +49,12 @@ def masked_l1(output, target, mask, scales: int = 4, weights=None):
         if scale:
             output, target, mask = (F.avg_pool2d(t, 2) for t in (output, target, mask))
         error = (output - target).abs() * mask
-        total = total + error.sum() / (mask.sum() * output.shape[1]).clamp_min(1.0)
+        area = mask.sum() * output.shape[1]
+        if total_area is None:
+            total = total + error.sum() / area.clamp_min(1.0)
+        else:
+            area, count = total_area(area.detach())
+            total = total + error.sum() * count / area.clamp_min(1.0)
     return total / scales
 
 

@@ -9,10 +9,14 @@ Run folder::
     RUN_DIR/best.safetensors   the EMA model at the checkpoint with the lowest mean reconstruction loss
     RUN_DIR/log.jsonl          one JSON object per ``log_every`` steps
     RUN_DIR/samples/step_NNNNNNN.png   passes | target | EMA output, one row per sample
+    RUN_DIR/preview.png        the latest of those grids
 
 Per step: the generator gets the multi-scale masked L1 against the target plus
-``adv_weight`` x the non-saturating loss; the discriminator (after ``adv_start``) the
-logistic loss with lazy R1. Both judge only the head (images times the mask).
+``adv_weight`` x the non-saturating loss (plus, with per-frame appearance codes, their L2
+prior); the discriminator (after ``adv_start``) the logistic loss with lazy R1, real and
+fake frames in one batch. Both judge only the head (images times the mask). Forward
+passes run under ``precision.Precision`` (autocast); under torchrun the step is shared
+by several processes (``distributed.py``) and only rank 0 writes files.
 """
 
 import copy
@@ -27,32 +31,39 @@ import numpy as np
 import torch
 
 from ..face_model import ConditionalModel, save_conditional
-from ..face_model.config import ConditionalConfig, default_config, tiny_config
+from ..face_model.config import ConditionalConfig, default_config, tiny_config, wide_config
 from ..contract.errors import CheckpointError, NeuralFaceError
-from . import losses
+from . import losses, previews
 from .config import TrainConfig
 from .dataset import FaceDataset, Sampler
 from .discriminator import ConditionalDiscriminator
+from .distributed import World
+from .precision import Precision
 from .progress import Progress
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 # settings a resumed run may change (the rest shape the model, its data order or its optimiser state)
 RESUME_CHANGEABLE = frozenset({"steps", "batch", "lr", "adv_weight", "adv_start", "r1_gamma", "rec_weight",
-                               "feature_weight", "checkpoint_minutes", "sample_every"})
+                               "feature_weight", "checkpoint_minutes", "checkpoint_every", "sample_every", "log_every",
+                               "precision", "appearance_prior", "appearance_lr_scale"})
+SHAPES = {"default": default_config, "wide": wide_config, "tiny": tiny_config}
 
 
 def model_config_for(train_config: TrainConfig, dataset: FaceDataset | None, coefficient_names=None, appearance_names=None):
-    """The ConditionalConfig of a new run: coefficient order and appearance size from the data."""
+    """The ConditionalConfig of a new run: coefficient order and appearance size from the data;
+    with ``appearance_codes``, one code per frame of the (frozen) dataset, in sorted key order."""
     folder = dataset.first_folder() if dataset is not None else None
     names = tuple(coefficient_names or (folder.shot.coefficient_names if folder else ()))
     appearance = tuple(appearance_names if appearance_names is not None else (folder.appearance_names if folder else ()))
+    if train_config.appearance_codes:
+        appearance = ()  # z is 0 in a run with codes: the data's appearance records are not used
     z_dim = len(appearance) or train_config.appearance_dim
-    if train_config.model == "tiny":
-        config = tiny_config(names, z_dim, train_config.resolution)
-    else:
-        config = default_config(names, z_dim, train_config.resolution)
+    config = SHAPES[train_config.model](names, z_dim, train_config.resolution)
     config.appearance_names = appearance
+    if train_config.appearance_codes and dataset is not None:
+        config.appearance_code_dim = train_config.appearance_codes
+        config.appearance_frames = tuple(dataset.label(k) for k in sorted(dataset.keys))
     return config
 
 
@@ -60,13 +71,16 @@ class Trainer:
     """Builds (or resumes) a run in ``run_dir`` on the data under ``data``."""
 
     def __init__(self, run_dir, data, train_config: TrainConfig | None = None, device="cpu", resume=False, log=None,
-                 changes: dict | None = None):
-        """``changes``: on resume, settings to change from here on (only those in ``RESUME_CHANGEABLE``)."""
+                 changes: dict | None = None, world: World | None = None):
+        """``changes``: on resume, settings to change from here on (only those in ``RESUME_CHANGEABLE``).
+        ``world``: this process's place under torchrun (``distributed.start``); None = one process."""
         from ..generator.device import resolve_device
 
         self.run_dir = Path(run_dir)
-        self.log = log or (lambda message: None)
+        self.world = world or World()
+        self.log = (log or (lambda message: None)) if self.world.main else (lambda message: None)
         self.device, self.device_note = resolve_device(device)
+        self.clock = time.monotonic  # wall clock of the time budget and checkpoint timing (tests replace it)
         config_path = self.run_dir / CONFIG
         resuming = resume and (self.run_dir / CHECKPOINT).is_file()
         if resuming:
@@ -82,9 +96,17 @@ class Trainer:
             self.config = train_config or TrainConfig(**(changes or {}))  # --resume with no checkpoint yet starts the run
         torch.manual_seed(self.config.seed)
         self.dataset = FaceDataset(data, self.model_config if resuming else _probe_config(self.config))
+        if self.config.appearance_codes:  # one code per frame: the frame list is fixed for the run
+            dropped = self.dataset.freeze(self.model_config.appearance_frames if resuming else None)
+            if dropped:
+                self.log(f"{len(dropped)} frames of the data have no appearance code in this run and are not used (first: {dropped[0]})")
         if not resuming:
             self.model_config = model_config_for(self.config, self.dataset)
         self.dataset.config = self.model_config
+        self.code_index = None  # (folder, frame) -> row of the appearance codes, when the run learns them
+        if self.model_config.appearance_code_dim:
+            rows = {label: i for i, label in enumerate(self.model_config.appearance_frames)}
+            self.code_index = {key: rows[self.dataset.label(key)] for key in self.dataset.keys}
         self.sampler = Sampler(self.dataset, self.config.seed)
         self.latents = torch.Generator().manual_seed(self.config.seed + 1)  # z when the data has no appearance
 
@@ -94,10 +116,15 @@ class Trainer:
                                           self.model_config.generator.c_dim, self.config.d_channel_base, self.config.d_channel_max).to(self.device)
         betas = self.config.betas
         # learning rates: _apply_learning_rates, after any checkpoint is loaded
-        self.opt_G = torch.optim.Adam([{"params": self.G.generator.parameters()}, {"params": self.G.encoder.parameters()}], betas=betas)
+        groups = [{"params": list(self.G.generator.parameters())}, {"params": list(self.G.encoder.parameters())}]
+        if self.G.appearance is not None:  # the map into W learns with the generator, the codes at their own rate
+            groups[0]["params"].append(self.G.appearance.to_w.weight)
+            groups.append({"params": [self.G.appearance.codes.weight]})
+        self.opt_G = torch.optim.Adam(groups, betas=betas)
         r1_ratio = self.config.r1_interval / (self.config.r1_interval + 1)  # lazy regularisation correction
         # the discriminator keeps StyleGAN2's beta1 = 0: with momentum it diverged here (step 410 of a CPU run)
         self.opt_D = torch.optim.Adam(self.D.parameters(), betas=(0.0, betas[1] ** r1_ratio))
+        self.precision = Precision(self.config.precision, self.device)
         self.step = 0
         self.d_steps = 0
         self.elapsed = 0.0  # training seconds over all sessions
@@ -107,12 +134,15 @@ class Trainer:
         if resuming:
             self._load_checkpoint()
         self._apply_learning_rates()
-        if not resuming:
+        if self.world.main and not resuming:
             self._write(config_path, json.dumps({"train": json.loads(self.config.to_json()), "model": self.model_config.to_dict()}, indent=1))
-        elif changed:
+        elif self.world.main and changed:
             self._write(config_path, json.dumps({**saved, "train": json.loads(self.config.to_json())}, indent=1))
             self.log(f"changed on resume at step {self.step}: {changed}")
-        self.sample_keys = sorted(self.dataset.keys)[: min(8, len(self.dataset.keys))]
+        self.sample_keys = sorted(self.dataset.keys)[: min(previews.ROWS, len(self.dataset.keys))]
+        # what runs the steps: the modules themselves, or DistributedDataParallel around them (several processes)
+        self.G_train = self.world.wrap(self.G, find_unused=True)
+        self.D_train = self.world.wrap(self.D)
 
     def _change_settings(self, changes: dict) -> dict:
         """Apply resume-time changes to ``self.config``; returns {name: [old, new]} of those that differ."""
@@ -128,64 +158,95 @@ class Trainer:
     def _apply_learning_rates(self):
         """Set the optimisers' learning rates from the config (a loaded checkpoint brings its
         own; a resume may have changed ``lr``). The discriminator's is scaled for lazy R1."""
-        generator, encoder = self.opt_G.param_groups
+        generator, encoder, *codes = self.opt_G.param_groups
         generator["lr"], encoder["lr"] = self.config.lr, self.config.lr * self.config.encoder_lr_scale
+        for group in codes:
+            group["lr"] = self.config.lr * self.config.appearance_lr_scale
         for group in self.opt_D.param_groups:
             group["lr"] = self.config.lr * self.config.r1_interval / (self.config.r1_interval + 1)
 
     # -- one step ------------------------------------------------------------------------
     def _batch(self, keys):
-        samples = [self.dataset.load(k) for k in keys]
+        """This process's share of the global batch ``keys``: planes, c, z, appearance, target, mask.
+
+        z: the data's appearance latent, else a draw from the run's latent generator, drawn
+        for every frame of the global batch in order (so any number of processes draws the
+        same); 0 in a run with codes, whose ``appearance`` are the frames' code rows (else None).
+        """
+        z_dim = self.model_config.generator.z_dim
+        if self.code_index is not None:
+            z = [torch.zeros([z_dim]) for _ in keys]
+        else:
+            z = []
+            for key in keys:
+                data_z = self.dataset.appearance_of(key)
+                z.append(torch.from_numpy(data_z) if data_z is not None and len(data_z) == z_dim
+                         else torch.randn([z_dim], generator=self.latents))
+        mine = self.world.shard(list(range(len(keys))))
+        samples = [self.dataset.load(keys[i]) for i in mine]
         to = lambda name: torch.from_numpy(np.stack([s[name] for s in samples])).to(self.device)  # noqa: E731
-        z = []
-        for s in samples:
-            if s["z"] is not None and len(s["z"]) == self.model_config.generator.z_dim:
-                z.append(torch.from_numpy(s["z"]))
-            else:
-                z.append(torch.randn([self.model_config.generator.z_dim], generator=self.latents))
-        return to("planes"), to("coefficients"), torch.stack(z).to(self.device), to("target"), to("mask")
+        appearance = None
+        if self.code_index is not None:
+            appearance = torch.tensor([self.code_index[keys[i]] for i in mine], dtype=torch.int64, device=self.device)
+        z = torch.stack([z[i] for i in mine]).to(self.device)
+        return to("planes"), to("coefficients"), z, appearance, to("target"), to("mask")
 
     def train_step(self) -> dict:
-        """One generator step (and discriminator step after ``adv_start``); returns the losses."""
+        """One generator step (and discriminator step after ``adv_start``); returns the losses
+        (averaged over the processes)."""
         cfg = self.config
-        planes, c, z, target, mask = self._batch(self.sampler.next_keys(cfg.batch))
+        planes, c, z, appearance, target, mask = self._batch(self.sampler.next_keys(cfg.batch))
         adversarial = cfg.adv_weight > 0 and self.step >= cfg.adv_start
+        precision = self.precision
         out = {}
         # generator
         self.D.requires_grad_(False)
-        fake = self.G(planes, c, z)
-        rec = losses.masked_l1(fake, target, mask, cfg.rec_scales, self._loss_weights(planes))
+        with precision.autocast():
+            fake = self.G_train(planes, c, z, **({} if appearance is None else {"appearance": appearance})).float()
+        total_area = self.world.total_area if self.world.size > 1 else None
+        rec = losses.masked_l1(fake, target, mask, cfg.rec_scales, self._loss_weights(planes), total_area=total_area)
         loss = cfg.rec_weight * rec
         out["rec"] = float(rec.detach())
+        if appearance is not None and cfg.appearance_prior > 0:
+            prior = self.G.appearance.codes(appearance).square().sum(dim=1).mean()
+            loss = loss + cfg.appearance_prior * prior
+            out["prior"] = float(prior.detach())
         if adversarial:
-            adv = losses.generator_adversarial(self.D(fake * mask, planes, c))
+            with precision.autocast():
+                logits = self.D(fake * mask, planes, c).float()  # D's weights frozen: not through DDP
+            adv = losses.generator_adversarial(logits)
             loss = loss + cfg.adv_weight * adv
             out["g_adv"] = float(adv.detach())
         self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_G.step()
-        # discriminator
+        precision.backward(loss, "G")
+        precision.step(self.opt_G, "G")
+        self.world.average_buffers(self.G)
+        # discriminator: real and fake frames in one batch (one forward through DDP per step)
         if adversarial:
             self.D.requires_grad_(True)
             real = (target * mask).detach()
             regularise = self.d_steps % cfg.r1_interval == 0 and cfg.r1_gamma > 0
             if regularise:
                 real.requires_grad_(True)
-            real_logits = self.D(real, planes, c)
-            fake_logits = self.D((fake * mask).detach(), planes, c)
+            count = real.shape[0]
+            with precision.autocast():
+                logits = self.D_train(torch.cat([real, (fake * mask).detach()]), torch.cat([planes, planes]), torch.cat([c, c])).float()
+            real_logits, fake_logits = logits[:count], logits[count:]
             d_loss = losses.discriminator_adversarial(real_logits, fake_logits)
             out["d"] = float(d_loss.detach())
             if regularise:
-                r1 = losses.r1_penalty(real_logits, real)
+                r1 = losses.r1_penalty(real_logits, real, scale=precision.scale("D"))
                 d_loss = d_loss + cfg.r1_gamma * 0.5 * r1 * cfg.r1_interval
                 out["r1"] = float(r1.detach())
+                if precision.scaling and not np.isfinite(out["r1"]):
+                    out["r1"] = 0.0  # float16: the scaled gradient overflowed; the scaler skips this step and lowers its scale
             self.opt_D.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_D.step()
+            precision.backward(d_loss, "D")
+            precision.step(self.opt_D, "D")
             self.d_steps += 1
         self._update_ema()
         self.step += 1
-        return out
+        return self.world.mean(out)
 
     def _loss_weights(self, planes):
         """Per-pixel reconstruction weights [N, 1, H, W], or None for the plain masked mean."""
@@ -211,7 +272,13 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------
     def run(self, max_minutes: float = 0.0, progress: Progress | None = None) -> int:
-        """Train until ``config.steps`` (or ``max_minutes`` of wall time, or SIGINT/SIGTERM); checkpoints on the way out."""
+        """Train until ``config.steps`` (or ``max_minutes`` of wall time, or SIGINT/SIGTERM); checkpoints on the way out.
+
+        Under torchrun every process stops at the same step (the stop is agreed before each
+        step) and rank 0 alone logs, draws previews and writes checkpoints. A non-finite
+        loss raises NeuralFaceError without writing: the last checkpoint and
+        ``best.safetensors`` stay as they were.
+        """
         cfg = self.config
         stop = {"signal": None}
 
@@ -225,32 +292,36 @@ class Trainer:
                     previous[signum] = signal.signal(signum, request_stop)
                 except ValueError:  # not the main thread
                     pass
-        started = time.monotonic()
+        progress = progress if self.world.main else None
+        main = self.world.main
+        started = self.clock()
         last_checkpoint = started
         try:
-            while self.step < cfg.steps and stop["signal"] is None:
-                if max_minutes and time.monotonic() - started >= max_minutes * 60:
-                    self.log(f"time limit of {max_minutes} min reached at step {self.step}")
+            while self.step < cfg.steps:
+                out_of_time = bool(max_minutes) and self.clock() - started >= max_minutes * 60
+                if self.world.any(out_of_time or stop["signal"] is not None):
+                    if out_of_time:
+                        self.log(f"time limit of {max_minutes} min reached at step {self.step}")
                     break
                 t0 = time.monotonic()
                 out = self.train_step()
                 if not all(np.isfinite(v) for v in out.values()):
-                    raise NeuralFaceError(f"training diverged at step {self.step} (losses {out}); the last checkpoint is kept: "
-                                          "resume with a lower --lr or --adv-weight")
+                    raise NeuralFaceError(f"training diverged at step {self.step} (losses {out}); the last checkpoint and "
+                                          "best.safetensors are kept: resume with a lower --lr or --adv-weight")
                 self.recent_rec.append(out["rec"])
                 seconds = time.monotonic() - t0
                 self.elapsed += seconds
                 if progress is not None:
-                    deadline = max_minutes * 60 - (time.monotonic() - started) if max_minutes else None
+                    deadline = max_minutes * 60 - (self.clock() - started) if max_minutes else None
                     progress.update(self.step, out, seconds, deadline)
-                if cfg.log_every and self.step % cfg.log_every == 0:
+                if main and cfg.log_every and self.step % cfg.log_every == 0:
                     self._log_line(out, seconds)
-                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                if main and cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.save_samples()
-                due = time.monotonic() - last_checkpoint >= cfg.checkpoint_minutes * 60
+                due = self.clock() - last_checkpoint >= cfg.checkpoint_minutes * 60
                 if due or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                     self.save_checkpoint()
-                    last_checkpoint = time.monotonic()
+                    last_checkpoint = self.clock()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -276,6 +347,7 @@ class Trainer:
             "best_rec": self.best_rec, "recent_rec": list(self.recent_rec),
             "sampler": json.dumps(self.sampler.state()),
             "torch_rng": torch.get_rng_state(), "latents_rng": self.latents.get_state(),
+            "scalers": self.precision.state_dict(),
         }
 
     def save_checkpoint(self):
@@ -283,7 +355,11 @@ class Trainer:
 
         ``best.safetensors`` also gets the EMA model when the mean reconstruction loss since
         the previous checkpoint is the lowest so far (a run that goes bad keeps its best).
+        Only rank 0 writes; the other processes just forget their recent losses.
         """
+        if not self.world.main:
+            self.recent_rec = []
+            return
         if self.recent_rec:
             mean = float(np.mean(self.recent_rec))
             self.recent_rec = []
@@ -299,7 +375,8 @@ class Trainer:
 
     def info(self) -> dict:
         return {"steps": self.step, "train_seconds": round(self.elapsed, 1), "frames": len(self.dataset),
-                "batch": self.config.batch, "device": str(self.device)}
+                "batch": self.config.batch, "device": str(self.device), "precision": self.precision.name,
+                **({"processes": self.world.size} if self.world.size > 1 else {})}
 
     def _load_checkpoint(self):
         path = self.run_dir / CHECKPOINT
@@ -318,6 +395,7 @@ class Trainer:
         self.sampler.restore(json.loads(state["sampler"]))
         torch.set_rng_state(state["torch_rng"])
         self.latents.set_state(state["latents_rng"])
+        self.precision.load_state_dict(state.get("scalers"))
         self.log(f"resumed {self.run_dir} at step {self.step}")
 
     @staticmethod
@@ -326,36 +404,15 @@ class Trainer:
         temporary.write_text(text)
         os.replace(temporary, path)
 
-    # -- sample grids ----------------------------------------------------------------------
-    @torch.no_grad()
+    # -- preview grids -------------------------------------------------------------------
     def save_samples(self, path=None):
-        """PNG grid: per row the normal pass, the target and the EMA output (on grey)."""
-        from PIL import Image
-
-        planes, c, z, target, mask = self._fixed_batch()
-        rgba = self.G_ema.rgba(planes, c, z)
-        grey = torch.full_like(rgba[:, :3], 0.5)
-        output = rgba[:, :3] * rgba[:, 3:] + grey * (1 - rgba[:, 3:])
-        normal = (planes[:, :3] * 0.5 + 0.5) if "normal" == self.model_config.encoder.passes[0] else grey
-        target = (target + 1) * 0.5
-        rows = [torch.cat([normal[i], target[i], output[i]], dim=2) for i in range(len(rgba))]
-        grid = torch.cat(rows, dim=1).clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-        path = Path(path) if path else self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.stem}.tmp-{os.getpid()}.png")
-        Image.fromarray(grid).save(temporary)
-        os.replace(temporary, path)
-        return path
+        """PNG grid: per row the normal pass, the target and the EMA output (``previews.py``)."""
+        return previews.save_grid(self, path)
 
     def _fixed_batch(self):
-        """The sample-grid batch: the first frames of the data, their z from the data or a fixed seed."""
-        samples = [self.dataset.load(k) for k in self.sample_keys]
-        fixed = torch.Generator().manual_seed(1234)
-        zs = [torch.from_numpy(s["z"]) if s["z"] is not None else torch.randn([self.model_config.generator.z_dim], generator=fixed) for s in samples]
-        stack = lambda name: torch.from_numpy(np.stack([s[name] for s in samples])).to(self.device)  # noqa: E731
-        return stack("planes"), stack("coefficients"), torch.stack(zs).to(self.device), stack("target"), stack("mask")
+        return previews.fixed_batch(self)
 
 
 def _probe_config(train_config):
     """A placeholder model config for the first scan (only its passes and resolution matter)."""
-    return tiny_config(("x",), 1, train_config.resolution) if train_config.model == "tiny" else default_config(("x",), 1, train_config.resolution)
+    return SHAPES[train_config.model](("x",), 1, train_config.resolution)

@@ -94,8 +94,12 @@ class FaceModel:
         self.sha256 = file_sha256(self.path)
         self.device, self.device_note = resolve_device(device)
         self.truncation_psi = float(truncation_psi)
-        seed = torch.Generator().manual_seed(int(appearance_seed))  # fixed per shot: same face every frame
-        median = int(appearance_seed) == 0  # seed 0 = z = 0: the model's median look (skin, light); others draw z ~ N(0, 1)
+        from ..face_model.appearance import choose_code, parse_appearance
+
+        kind, number = parse_appearance(appearance_seed)  # a seed, "mean" or "frame:N" (models with appearance codes)
+        seed = torch.Generator().manual_seed(number if kind == "seed" else 0)  # fixed per shot: same face every frame
+        median = kind == "mean" or (kind == "seed" and number == 0)  # seed 0 / mean = z = 0: the model's median look (skin, light); others draw z ~ N(0, 1)
+        self.appearance = None  # a model with per-frame appearance codes renders one code (face_model/appearance.py)
         if _is_conditional(self.path):
             from ..face_model.checkpoint import load_conditional
 
@@ -103,6 +107,9 @@ class FaceModel:
             self.net = load_conditional(self.path, device=self.device)
             self.resolution = self.net.resolution
             self.coefficient_names = list(self.net.config.coefficient_names)
+            if self.net.appearance is not None:
+                self.appearance = choose_code(self.net, appearance_seed, self.path.name).to(self.device)
+                median = True  # such a model was trained with z = 0
             self.z = (torch.zeros([1, self.net.z_dim]) if median else torch.randn([1, self.net.z_dim], generator=seed)).to(self.device)
         else:
             from ..generator.checkpoints import load_generator
@@ -115,6 +122,9 @@ class FaceModel:
             if self.net.config.c_dim:
                 raise CheckpointError(f"{self.path}: a class-conditional StyleGAN2 (c_dim={self.net.config.c_dim}) "
                                       "cannot be driven by a face rig; use an unconditional checkpoint")
+        if kind == "frame" and self.appearance is None:
+            raise CheckpointError(f"{self.path}: this model has no per-frame appearance codes (it was trained without "
+                                  "--appearance-codes); choose its look with --appearance SEED or mean")
 
     @property
     def needed_passes(self):
@@ -137,7 +147,8 @@ class FaceModel:
 
             planes = square.to_model(pass_planes(passes, self.net.config.encoder, frame=frame), self.resolution)
             c = torch.from_numpy(np.asarray(coefficients, dtype=np.float32))[None].to(self.device)
-            rgb = self.net(planes.to(self.device), c, self.z, truncation_psi=self.truncation_psi)  # its own noise mode
+            codes = {} if self.appearance is None else {"appearance": self.appearance}
+            rgb = self.net(planes.to(self.device), c, self.z, truncation_psi=self.truncation_psi, **codes)  # its own noise mode
         else:
             rgb = self.net(self.z, truncation_psi=self.truncation_psi, noise_mode="const")
         rgb = (rgb.float().clamp(-1, 1) + 1) * 0.5
