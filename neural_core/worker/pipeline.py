@@ -18,11 +18,12 @@ import numpy as np
 
 from ..contract.errors import NeuralFaceError, ShotFormatError
 from ..contract.protocol import Job
-from ..contract.shot import pass_path, read_shot
+from ..contract.shot import read_shot
 from ..contract.shot.validate import check_pass_files
 from ..contract.frames import DEFAULT_NAME, EXTENSIONS as FORMATS, frame_file_name, parse_frame_spec
 from .images import write_frame
-from .manifest import Manifest, file_sha256, frame_hash
+from .chunks import OutputChunk, storage_error
+from .manifest import array_parts, file_identity, file_sha256, frame_hash
 
 RENDER_VERSION = 2  # bump when the same inputs would give different pixels
 
@@ -61,6 +62,14 @@ def smoothed_coefficients(shot, wanted_names, sigma):
     return {record.frame: values[i].astype(np.float32) for i, record in enumerate(shot.frames)}
 
 
+def _identity(path):
+    """``file_identity`` of ``path``, or None when it cannot be read."""
+    try:
+        return file_identity(path)
+    except OSError:
+        return None
+
+
 def _check_writable(folder):
     folder = Path(folder)
     try:
@@ -86,6 +95,7 @@ class ShotRenderer:
             raise NeuralFaceError(f"--smoothing must be >= 0 (Gaussian sigma in frames), got {options.smoothing}")
         self.options = options
         self.shot_folder = Path(options.shot)
+        self.shot_identity = _identity(self.shot_folder / "shot.json")  # a changed shot.json stops the run (see prepare)
         self.shot = read_shot(self.shot_folder, check_passes=False)
         self.frames = parse_frame_spec(options.frames, self.shot.frame_numbers(), self.shot.frame_step)
         check_pass_files(self.shot_folder, self.shot, frames=self.frames)  # only the frames to render
@@ -105,12 +115,18 @@ class ShotRenderer:
         self.out = Path(options.out)
         _check_writable(self.out)
         self.extension = FORMATS[options.image_format]
-        self.manifest = Manifest(self.out / f"{options.name.replace('#', '').rstrip('_.-') or 'neural'}.manifest.json")
         fingerprint = asdict(options)
         for key in ("shot", "out", "model", "frames", "device", "force"):
             fingerprint.pop(key)  # where things are and which subset runs do not change pixels
         self.fingerprint = {"render_version": RENDER_VERSION, "model_sha256": self.model.sha256,
                             "resolution": list(self.shot.resolution), **fingerprint}
+        # this process's chunk of the output folder: frame locks, manifest, log (see .chunks)
+        self.chunk = OutputChunk(
+            self.out, options.name.replace("#", "").rstrip("_.-") or "neural", self.frames, self.shot.frame_numbers(),
+            job={"model_sha256": self.model.sha256, "options": frame_hash(self.fingerprint),
+                 "shot_sha256": file_sha256(self.shot_folder / "shot.json")},
+            file_names={frame: self.output_path(frame).name for frame in self.frames})
+        self.manifest = self.chunk.manifest
 
     def start_fields(self):
         return {"shot": str(self.shot_folder), "out": str(self.out), "model": self.model.describe(),
@@ -120,27 +136,45 @@ class ShotRenderer:
         return self.out / frame_file_name(self.options.name, frame, self.extension)
 
     def prepare(self, frame) -> "FrameWork":
-        """Hash the frame's inputs and, unless its output is current, read its passes.
+        """Read the frame's passes, hash what decides its pixels and, when the output is
+        current, drop the passes (``passes`` None: skipped).
 
-        File work only (runs on the I/O thread); ``passes`` is None when the frame is skipped.
+        The hash covers the render fingerprint (model file, pixel options, resolution),
+        the frame's coefficients after smoothing and the canonical passes the model reads
+        (their pixel values, not the EXR file: Blender writes the render time into every
+        header, issue 13.4). File work only (runs on the I/O thread). Raises
+        ShotFormatError when shot.json was replaced since the run started.
         """
         from ..contract.shot.passes import read_passes
 
         path = self.output_path(frame)
-        pass_file = pass_path(self.shot_folder, frame, self.shot.passes_folder)
-        digest = frame_hash(self.fingerprint, self.coefficients[frame].tobytes(), file_sha256(pass_file))
+        passes = read_passes(self.shot, frame, self.shot_folder, names=self.model.needed_passes)
+        if _identity(self.shot_folder / "shot.json") != self.shot_identity:
+            raise ShotFormatError(
+                "changed while this render was running (another export replaced the shot?): stopped before this "
+                "frame; the frames already written belong to the shot as it was", file=self.shot_folder / "shot.json",
+                frame=frame)
+        digest = frame_hash(self.fingerprint, self.coefficients[frame].tobytes(), *array_parts(passes))
         if not self.options.force and self.manifest.is_current(frame, path, digest):
             return FrameWork(frame, path, digest, None)
-        return FrameWork(frame, path, digest, read_passes(self.shot, frame, self.shot_folder, names=self.model.needed_passes))
+        return FrameWork(frame, path, digest, passes)
 
     def synthesise(self, work: "FrameWork"):
         """The model's part: RGBA [H, W, 4] float32 for a prepared frame."""
         return self.model.render(work.passes, self.coefficients[work.frame], frame=work.frame)
 
     def store(self, work: "FrameWork", rgba) -> Path:
-        """Write the frame (temporary name, then rename) and record it in the manifest."""
-        write_frame(work.path, rgba, self.options.image_format, self.options.bit_depth)
-        self.manifest.record(work.frame, work.path, work.digest)
+        """Write the frame (temporary name, then rename) and record it in the manifest.
+        Full or read-only storage is a NeuralFaceError naming the frame; nothing is left
+        half-written (the temporary file is removed)."""
+        try:
+            write_frame(work.path, rgba, self.options.image_format, self.options.bit_depth)
+            self.manifest.record(work.frame, work.path, work.digest)
+        except (OSError, NeuralFaceError) as error:
+            cause = error if isinstance(error, OSError) else error.__cause__  # images words a PermissionError already
+            if not isinstance(cause, OSError):
+                raise
+            raise storage_error(cause, work.path, f"cannot write frame {work.frame}") from error
         return work.path
 
     def render_frame(self, frame):
@@ -236,13 +270,19 @@ def render_frames(job, renderer, overlap=None):
 def render_shot(options: RenderOptions, reporter=None):
     """Render under the worker protocol; returns the exit code (0, 1, 2 or 3)."""
     job = Job("render", reporter)
+    renderer = None
     try:
         with job:
             renderer = ShotRenderer(options)
-            job.start(len(renderer.frames), renderer.frames, **renderer.start_fields())
+            job.reporter = renderer.chunk.log(job.reporter)  # from here on every event also goes to the chunk's log
+            job.start(len(renderer.frames), renderer.frames, chunk=renderer.chunk.name, **renderer.start_fields())
             for message in renderer.warnings:
+                job.warning(message)
+            for message in renderer.chunk.warnings:
                 job.warning(message)
             render_frames(job, renderer)
     finally:
         job.reporter.close()
+        if renderer is not None:
+            renderer.chunk.close()
     return job.exit_code

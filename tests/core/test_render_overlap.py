@@ -90,7 +90,7 @@ def test_a_bad_frame_stops_the_shot_after_the_frames_before_it_are_written(tmp_p
     error = next(e for e in recorder.events if e["event"] == "error")
     assert error["frame"] == 4 and "0004.exr" in error["message"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "neural.manifest.json", "neural_0001.png", "neural_0002.png", "neural_0003.png"]
+        "neural.chunks", "neural_0001.png", "neural_0002.png", "neural_0003.png"]
 
 
 @pytest.mark.parametrize("overlap", [True, False])
@@ -99,7 +99,7 @@ def test_a_cancel_during_synthesis_completes_and_reports_that_frame(tmp_path, ti
     job, recorder = _run(tmp_path, tiny_model, cancel_during=2, overlap=overlap)
     assert job.exit_code == 3
     assert recorder.frames() == [(1, False, True), (2, False, True)]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["neural.manifest.json", "neural_0001.png", "neural_0002.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["neural.chunks", "neural_0001.png", "neural_0002.png"]
     assert np.asarray(Image.open(tmp_path / "out" / "neural_0002.png")).shape[-1] == 4
 
 
