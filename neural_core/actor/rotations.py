@@ -44,3 +44,24 @@ def axis_angle(vector):
     k[..., 1, 0], k[..., 1, 2] = v[..., 2], -v[..., 0]
     k[..., 2, 0], k[..., 2, 1] = -v[..., 1], v[..., 0]
     return np.eye(3) + a[..., None, None] * k + b[..., None, None] * (k @ k)
+
+
+def rotation_vector(matrix):
+    """[..., 3, 3] rotation matrices -> [..., 3] rotation vectors (inverse of ``axis_angle``).
+
+    Angles in [0, pi]; accurate near 0; near pi the axis comes from the symmetric part.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    cos = np.clip((np.trace(m, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
+    theta = np.arccos(cos)
+    w = np.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1)
+    sin = np.sin(theta)
+    small = sin < 1e-6
+    factor = np.where(small, 0.5 + theta * theta / 12.0, theta / (2.0 * np.where(small, 1.0, sin)))
+    out = factor[..., None] * w
+    near_pi = small & (theta > 3.0)
+    if np.any(near_pi):
+        sym = (m[near_pi] + np.eye(3)) / 2.0
+        axis = np.stack([s[:, np.argmax(np.diag(s))] / np.sqrt(max(np.max(np.diag(s)), 1e-12)) for s in sym])
+        out[near_pi] = axis * theta[near_pi][:, None]
+    return out

@@ -1,0 +1,209 @@
+"""Fitting the bundled head to one actor's landmarks: one identity, per-frame expression and pose.
+
+See :mod:`.problems` for the unknowns and residuals and :mod:`.solver` for the solver
+(every frame's problem at once). The fit starts each frame as a rigid frontal head at the
+depth its eye corners give, solves the rigid pose alone, then alternates (block
+coordinate descent): all frames with the identity fixed, then the identity (and a video's
+shared focal length) over a subset of frames held fixed. A frame whose median residual stays above ``max_median_residual`` is flagged as not
+converged and left out of the identity solve and of everything downstream.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import rotations
+from .problems import EYE_CORNERS, FRONTAL, FrameProblem, FrameState, IdentityProblem, LinearHead, interocular
+from .solver import solve
+
+
+@dataclass
+class FitSettings:
+    """Weights are in the residual's unit (percent of the inter-ocular distance)."""
+
+    video: bool = False  # frames are consecutive video frames: shared focal, temporal smoothness
+    outline_weight: float = 0.3  # weight of the face-outline landmarks (others 1)
+    robust_scale: float = 1.0  # soft_l1 scale: residuals beyond ~1% IOD count less than squared
+    expression_prior: float = 0.5  # pulls every ARKit value towards 0
+    identity_prior: float = 1.0  # pulls every identity key towards 0
+    focal_prior: float = 2.0  # pulls log(focal) towards the hint (EXIF or default)
+    smooth_expression: float = 3.0  # video: per unit change of a key between frames
+    smooth_rotation: float = 60.0  # video: per radian of rotation-vector change
+    smooth_translation: float = 300.0  # video: per metre of translation change
+    smooth_gaze: float = 10.0  # video: per radian of gaze change
+    rounds: int = 2  # alternations of per-frame and identity solves
+    identity_frames: int = 48  # frames used by the identity solve (evenly spaced)
+    max_median_residual: float = 6.0  # percent IOD: above it a frame is flagged, not used
+    iterations: int = 15  # solver iterations per frame round (fewer when every frame has converged)
+    coarse_iterations: int = 10  # iterations of the rigid start (expression and gaze held at 0)
+
+
+@dataclass
+class FrameFit:
+    """One frame's fitted values."""
+
+    expression: np.ndarray  # [52] ARKit values in [0, 1]
+    rotation: np.ndarray  # [3] rotation vector: head frame -> camera is axis_angle(rotation) @ FRONTAL
+    translation: np.ndarray  # [3] head origin in camera coordinates, metres
+    gaze: np.ndarray  # [4] eye.L X, eye.L Z, eye.R X, eye.R Z Euler angles (radians)
+    focal: float  # focal length, pixels
+    size: tuple  # (width, height) of the image, pixels
+    residual: float = np.nan  # median landmark distance to the detection, percent of IOD
+    converged: bool = True  # False: flagged (residual too large or the solver failed)
+
+    def rotation_matrix(self):
+        """[3, 3] head frame -> camera."""
+        return rotations.axis_angle(self.rotation) @ FRONTAL
+
+    def intrinsics(self):
+        """[3, 3] K in pixels (principal point at the image centre)."""
+        width, height = self.size
+        return np.array([[self.focal, 0.0, width / 2.0], [0.0, self.focal, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+@dataclass
+class ActorFit:
+    """The fit of one actor: a shared identity and one :class:`FrameFit` per input frame."""
+
+    identity: np.ndarray  # [28] identity key values in [-1, 1]
+    frames: list  # FrameFit per input frame (None where no face was detected)
+    identity_names: tuple = ()
+    expression_names: tuple = ()
+    warnings: list = field(default_factory=list)
+
+
+def default_focal(width, height):
+    """A 50 mm-equivalent focal length in pixels (36 mm film width over the longer side)."""
+    return 50.0 / 36.0 * max(width, height)
+
+
+def _initial_state(head, identity, detected, sizes, focal):
+    """Frontal heads at the depth where their eye corners are as far apart as detected."""
+    B = len(detected)
+    rest = head.face(identity[None], np.zeros((1, head.E)))[0]
+    corners = rest[list(EYE_CORNERS)]
+    iod_m = np.linalg.norm(corners[0] - corners[1])
+    depth = focal * iod_m / np.maximum(interocular(detected), 1e-6)
+    centre_px = detected[:, list(EYE_CORNERS)].mean(1)
+    eyes = np.stack([(centre_px[:, 0] - sizes[:, 0] / 2) * depth / focal,
+                     (centre_px[:, 1] - sizes[:, 1] / 2) * depth / focal, depth], -1)
+    return FrameState(np.zeros((B, head.E)), np.broadcast_to(FRONTAL, (B, 3, 3)).copy(),
+                      eyes - FRONTAL @ corners.mean(0), np.zeros((B, 4)), np.log(focal))
+
+
+def _neighbours(state, usable):
+    """(previous, next, mask [B, 2]) of each usable frame among consecutive video frames."""
+    index = np.asarray(usable)
+    before = np.r_[False, index[1:] == index[:-1] + 1]
+    after = np.r_[index[1:] == index[:-1] + 1, False]
+    order = np.arange(len(index))
+    return (state.select(np.maximum(order - 1, 0)), state.select(np.minimum(order + 1, len(index) - 1)),
+            np.stack([before, after], 1).astype(np.float64))
+
+
+def _spread(count, wanted):
+    """Indices of up to ``wanted`` of ``count`` items, evenly spaced."""
+    return np.unique(np.linspace(0, count - 1, min(count, wanted)).round().astype(int))
+
+
+class RigidStart:
+    """The frame problem with expression and gaze held at 0 (bounds closed)."""
+
+    def __init__(self, problem):
+        self.problem = problem
+        self.evaluate, self.retract, self.robust_rows = problem.evaluate, problem.retract, problem.robust_rows
+
+    def step_bounds(self, state):
+        low, high = self.problem.step_bounds(state)
+        E = self.problem.head.E
+        for block in (slice(0, E), slice(E + 6, E + 10)):
+            low[:, block] = high[:, block] = 0.0
+        return low, high
+
+
+def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, progress=None):
+    """Fit the bundled head to every frame's landmarks.
+
+    detections: per frame a [478, 2] array of pixel landmarks, or None (no usable face).
+    sizes: per frame (width, height) in pixels. focal_hints: per frame a focal length in
+    pixels or None (EXIF; a video uses the first hint for all frames). progress: called as
+    ``progress(done, total)`` after each solver stage. Returns an :class:`ActorFit`.
+    """
+    from .head_model import load_head_model
+
+    settings = settings or FitSettings()
+    model = model or load_head_model()
+    head = LinearHead(model)
+    count = len(detections)
+    hints = list(focal_hints) if focal_hints is not None else [None] * count
+    usable = [i for i, d in enumerate(detections) if d is not None]
+    identity = np.zeros(head.I)
+    if not usable:
+        return ActorFit(identity, [None] * count, model.identity_names, model.expression_names)
+    detected = np.stack([np.asarray(detections[i], dtype=np.float64) for i in usable])
+    size = np.array([sizes[i] for i in usable], dtype=np.float64)
+    hint = np.array([hints[i] or default_focal(*sizes[i]) for i in usable])
+    if settings.video:
+        hint[:] = hint[0]
+    stages, done = 2 * settings.rounds + 2, 0
+
+    def report():
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, stages)
+
+    def frames_problem(state):
+        neighbours = _neighbours(state, usable) if settings.video else None
+        return FrameProblem(head, identity, detected, size, settings, own_focal=not settings.video,
+                            focal_hint=hint, neighbours=neighbours)
+
+    state = _initial_state(head, identity, detected, size, hint)
+    rigid = RigidStart(frames_problem(state))
+    state = solve(rigid, state, scale=settings.robust_scale, robust_rows=rigid.robust_rows,
+                  iterations=settings.coarse_iterations).state
+    report()
+    for _ in range(settings.rounds):
+        problem = frames_problem(state)
+        result = solve(problem, state, scale=settings.robust_scale, robust_rows=problem.robust_rows,
+                       iterations=settings.iterations)
+        state = result.state
+        report()
+        chosen = _spread(len(usable), settings.identity_frames)
+        fixed = IdentityProblem(head, state.select(chosen), detected[chosen], size[chosen], settings,
+                                shared_focal=settings.video, focal_hint=hint[0])
+        identity_state = solve(fixed, (identity[None], state.log_focal[:1].copy()), scale=settings.robust_scale,
+                               robust_rows=fixed.robust_rows, iterations=settings.iterations).state
+        identity = identity_state[0][0].copy()
+        if settings.video:
+            state.log_focal = np.full(len(usable), identity_state[1][0])
+        report()
+    problem = frames_problem(state)
+    result = solve(problem, state, scale=settings.robust_scale, robust_rows=problem.robust_rows,
+                   iterations=settings.iterations)
+    state = result.state
+    report()
+    return _results(model, head, identity, state, detected, size, usable, count, settings, problem)
+
+
+def _results(model, head, identity, state, detected, size, usable, count, settings, problem):
+    residual, _ = problem.evaluate(state)
+    landmark = residual[:, :2 * 478].reshape(len(usable), 478, 2) / problem.weights.reshape(len(usable), 478, 2)
+    distance = np.linalg.norm(landmark, axis=-1) * (100.0 / np.maximum(interocular(detected), 1e-6))[:, None]
+    frames = [None] * count
+    flagged = []
+    for row, i in enumerate(usable):
+        median = float(np.median(distance[row]))
+        ok = bool(np.isfinite(median) and median <= settings.max_median_residual)
+        frames[i] = FrameFit(expression=state.expression[row].copy(),
+                             rotation=rotations.rotation_vector(state.turn[row] @ FRONTAL.T),
+                             translation=state.translation[row].copy(), gaze=state.gaze[row].copy(),
+                             focal=float(np.exp(state.log_focal[row])), size=tuple(int(v) for v in size[row]),
+                             residual=median, converged=ok)
+        if not ok:
+            flagged.append(i)
+    actor = ActorFit(identity, frames, model.identity_names, model.expression_names)
+    if flagged:
+        actor.warnings.append(f"{len(flagged)} frame(s) did not converge and are left out: "
+                              + ", ".join(str(i) for i in flagged[:10]) + (" ..." if len(flagged) > 10 else ""))
+    return actor

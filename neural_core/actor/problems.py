@@ -1,0 +1,304 @@
+"""The least-squares problems of fitting the bundled head to detected landmarks.
+
+:mod:`.fit` runs them with :mod:`.solver`. Residuals are in percent of the detected
+inter-ocular distance (IOD), so 1.0 = 1% IOD whatever the image size.
+
+With the jaw and neck bones at rest (jaw opening comes from the ``jawOpen`` key, head
+motion from the rigid head pose), the 468 face landmarks are *affine* in the identity and
+expression keys (:class:`LinearHead`); only the 10 iris points depend on the gaze.
+
+Camera: OpenCV axes (+X right, +Y down, +Z forward), pinhole, square pixels, principal
+point at the image centre. The head frame maps to the camera by ``R``, ``t``
+(``x_cam = R x_head + t``); ``FRONTAL`` is the upright head facing the camera.
+"""
+
+import numpy as np
+
+from . import rotations
+from .head_model import BONES, EYE_SIDES, NUM_FACE, NUM_LANDMARKS
+
+# head frame (+Z up, face towards -Y, +X the head's left) -> camera axes, facing the camera
+FRONTAL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+# MediaPipe's face-outline landmarks: they follow the silhouette, not fixed vertices
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+EYE_CORNERS = (33, 263)  # outer eye corners; their distance is the inter-ocular distance (IOD)
+GAZE_LIMIT = 0.6  # radians: eye bone X / Z angles are bounded to +-this
+GAZE_STEP = 1e-6  # radians: forward-difference step for the iris points' gaze derivative
+
+
+def interocular(points):
+    """[..., 478, 2] -> [...] distance between the outer eye corners (pixels)."""
+    return np.linalg.norm(points[..., EYE_CORNERS[0], :] - points[..., EYE_CORNERS[1], :], axis=-1)
+
+
+def project(points, focal, centre):
+    """[B, N, 3] camera points, focal [B], principal point [B, 2] -> [B, N, 2] pixels."""
+    return focal[:, None, None] * points[..., :2] / points[..., 2:3] + centre[:, None]
+
+
+def projection_jacobian(points, focal):
+    """d pixel / d camera point: [B, N, 3] -> [B, N, 2, 3]."""
+    z = points[..., 2]
+    out = np.zeros(points.shape[:-1] + (2, 3))
+    out[..., 0, 0] = out[..., 1, 1] = focal[:, None] / z
+    out[..., :, 2] = -focal[:, None, None] * points[..., :2] / (z * z)[..., None]
+    return out
+
+
+def skew_rows(q, rows):
+    """Rows ``a`` of ``rows`` [..., 2, 3] times ``-[q]x`` (the derivative of ``exp(w) q`` at w = 0)."""
+    return np.cross(q[..., None, :], rows)
+
+
+def gaze_pose(gaze):
+    """[B, 4] (eye.L X, Z, eye.R X, Z) -> {bone: [B, 3]} Euler angles for the head model."""
+    zero = np.zeros(len(gaze))
+    return {"eye.L": np.stack([gaze[:, 0], zero, gaze[:, 1]], -1),
+            "eye.R": np.stack([gaze[:, 2], zero, gaze[:, 3]], -1)}
+
+
+class LinearHead:
+    """The head model with the jaw and neck at rest: face points affine in the keys."""
+
+    def __init__(self, model):
+        self.model = model
+        self.I, self.E = model.num_identity, model.num_expression
+        self.mean = model.face_mean  # [468, 3]
+        self.identity_basis = np.ascontiguousarray(model.face_identity.transpose(1, 2, 0))  # [468, 3, I]
+        self.expression_basis = np.ascontiguousarray(model.face_expression.transpose(1, 2, 0))  # [468, 3, E]
+        self.iris_rows = np.concatenate([model.iris_landmarks[e] for e in range(len(EYE_SIDES))])
+
+    def face(self, identity, expression):
+        """identity [B, I], expression [B, E] -> [B, 468, 3] head-frame points."""
+        return (self.mean + np.einsum("nck,bk->bnc", self.identity_basis, identity)
+                + np.einsum("nck,bk->bnc", self.expression_basis, expression))
+
+    def iris(self, identity, gaze):
+        """(points [B, 10, 3], d points / d identity [B, 10, 3, I]) in ``iris_rows`` order."""
+        m = self.model
+        points, jacobian = [], []
+        pose = gaze_pose(gaze)
+        for e, side in enumerate(EYE_SIDES):
+            rest = m.bone_rest[BONES.index(f"eye.{side}")]
+            turn = rest @ rotations.euler_xyz(pose[f"eye.{side}"]) @ rest.T  # [B, 3, 3]
+            turned = np.einsum("bij,pj->bpi", turn, m.eye_points)  # [B, 5, 3]
+            centre = m.eye_centre_mean[e] + identity @ m.eye_centre_identity[:, e]  # [B, 3]
+            scale = 1.0 + identity @ m.eye_scale_identity  # [B]
+            points.append(centre[:, None] + scale[:, None, None] * turned)
+            jacobian.append(m.eye_centre_identity[:, e].T[None, None] + turned[..., None] * m.eye_scale_identity)
+        return np.concatenate(points, 1), np.concatenate(jacobian, 1)
+
+    def points(self, identity, expression, gaze):
+        """[B, 478, 3] head-frame landmarks (MediaPipe order)."""
+        out = np.empty((len(expression), NUM_LANDMARKS, 3))
+        out[:, :NUM_FACE] = self.face(identity, expression)
+        out[:, self.iris_rows] = self.iris(identity, gaze)[0]
+        return out
+
+
+def _per_landmark(rows, basis):
+    """rows [B, N, 2, 3] times basis [N, 3, K] per landmark -> [B, N, 2, K] (batched BLAS)."""
+    B, N = rows.shape[:2]
+    stacked = np.ascontiguousarray(rows.transpose(1, 0, 2, 3)).reshape(N, B * 2, 3)
+    return (stacked @ basis).reshape(N, B, 2, -1).transpose(1, 0, 2, 3)
+
+
+def landmark_weights(outline_weight, detected):
+    """[B, 956] per-row weight: outline rows down-weighted, all scaled to percent of the IOD."""
+    weights = np.ones(NUM_LANDMARKS)
+    weights[list(FACE_OVAL)] = outline_weight
+    scale = 100.0 / np.maximum(interocular(detected), 1e-6)  # [B]
+    return np.repeat(weights, 2)[None] * scale[:, None]
+
+
+class FrameState:
+    """Per-frame unknowns of a batch of B frames (arrays, copied on every change)."""
+
+    def __init__(self, expression, turn, translation, gaze, log_focal):
+        self.expression = expression  # [B, E] ARKit values in [0, 1]
+        self.turn = turn  # [B, 3, 3] head frame -> camera rotation
+        self.translation = translation  # [B, 3] head origin in the camera, metres
+        self.gaze = gaze  # [B, 4] eye.L X, Z, eye.R X, Z (radians)
+        self.log_focal = log_focal  # [B] log of the focal length in pixels
+
+    def select(self, keep):
+        return FrameState(*(a[keep] for a in (self.expression, self.turn, self.translation, self.gaze,
+                                                self.log_focal)))
+
+
+class FrameProblem:
+    """Every frame's expression, pose, gaze (and, for photos, focal) with the identity fixed.
+
+    A step ``delta`` is ``[expression (E), rotation (3, applied as exp(w) R), translation (3),
+    gaze (4), log focal (1)]``; the focal column is held at 0 unless ``own_focal`` (photos).
+    ``neighbours``: (previous, next) :class:`FrameState` of the same frames' video
+    neighbours with a [B, 2] mask of which exist (temporal smoothness), or None.
+    """
+
+    def __init__(self, head, identity, detected, sizes, settings, *, own_focal, focal_hint, neighbours=None):
+        self.head, self.settings, self.own_focal = head, settings, own_focal
+        self.identity = np.broadcast_to(identity, (len(detected), head.I))
+        self.detected = np.asarray(detected, dtype=np.float64)  # [B, 478, 2]
+        self.centre = np.asarray(sizes, dtype=np.float64) / 2.0  # [B, 2]
+        self.weights = landmark_weights(settings.outline_weight, self.detected)  # [B, 956]
+        self.log_focal_hint = np.log(np.asarray(focal_hint, dtype=np.float64))  # [B]
+        self.neighbours = neighbours
+        self.face_identity = head.face(self.identity, np.zeros((len(detected), head.E)))  # [B, 468, 3]
+        E = head.E
+        self.P = E + 3 + 3 + 4 + 1
+        blocks = [(slice(0, E), settings.smooth_expression), (slice(E, E + 3), settings.smooth_rotation),
+                  (slice(E + 3, E + 6), settings.smooth_translation), (slice(E + 6, E + 10), settings.smooth_gaze)]
+        self.smooth_blocks = blocks if neighbours is not None else []
+        self.robust_rows = slice(0, 2 * NUM_LANDMARKS)
+
+    def _points(self, state):
+        points = np.empty((len(state.expression), NUM_LANDMARKS, 3))
+        points[:, :NUM_FACE] = self.face_identity + np.einsum("nck,bk->bnc", self.head.expression_basis,
+                                                             state.expression)
+        iris, _ = self.head.iris(self.identity, state.gaze)
+        points[:, self.head.iris_rows] = iris
+        return points
+
+    def evaluate(self, state):
+        head, s = self.head, self.settings
+        B, E = len(state.expression), head.E
+        local = self._points(state)
+        cam = np.einsum("bij,bnj->bni", state.turn, local) + state.translation[:, None]
+        focal = np.exp(state.log_focal)
+        pixels = project(cam, focal, self.centre)
+        w = self.weights.reshape(B, NUM_LANDMARKS, 2)
+        rows = [((pixels - self.detected) * w).reshape(B, -1), s.expression_prior * state.expression,
+                (s.focal_prior * (state.log_focal - self.log_focal_hint))[:, None]]
+        d_proj = projection_jacobian(cam, focal) * w[..., None]  # [B, 478, 2, 3]
+        d_local = np.einsum("bnij,bjk->bnik", d_proj, state.turn)  # d pixel / d head-frame point
+        J = np.zeros((B, 2 * NUM_LANDMARKS + E + 1, self.P))
+        landmark = J[:, :2 * NUM_LANDMARKS].reshape(B, NUM_LANDMARKS, 2, self.P)
+        landmark[:, :NUM_FACE, :, :E] = _per_landmark(d_local[:, :NUM_FACE], head.expression_basis)
+        landmark[..., E:E + 3] = skew_rows(cam - state.translation[:, None], d_proj)
+        landmark[..., E + 3:E + 6] = d_proj
+        iris_rows = head.iris_rows
+        base = local[:, iris_rows]
+        gaze_block = np.empty((B, len(iris_rows), 2, 4))
+        for k in range(4):
+            moved = state.gaze.copy()
+            moved[:, k] += GAZE_STEP
+            shift = (head.iris(self.identity, moved)[0] - base) / GAZE_STEP  # [B, 10, 3]
+            gaze_block[..., k] = np.einsum("bnij,bnj->bni", d_local[:, iris_rows], shift)
+        landmark[:, iris_rows, :, E + 6:E + 10] = gaze_block
+        if self.own_focal:
+            landmark[..., E + 10] = (pixels - self.centre[:, None]) * w
+        J[:, 2 * NUM_LANDMARKS:2 * NUM_LANDMARKS + E, :E] = np.eye(E) * s.expression_prior
+        J[:, -1, E + 10] = s.focal_prior
+        if self.neighbours is not None:
+            r_smooth, J_smooth = self._smoothness(state)
+            rows.append(r_smooth)
+            J = np.concatenate([J, J_smooth], 1)
+        return np.concatenate(rows, 1), J
+
+    def _smoothness(self, state):
+        """Residuals towards the previous and next frame (zero where there is none)."""
+        B = len(state.expression)
+        parts, jacobians = [], []
+        mask = self.neighbours[2]
+        for side, other in enumerate(self.neighbours[:2]):
+            on = mask[:, side][:, None]
+            relative = rotations.rotation_vector(np.einsum("bij,bkj->bik", state.turn, other.turn))
+            values = [state.expression - other.expression, relative, state.translation - other.translation,
+                      state.gaze - other.gaze]
+            for (block, weight), value in zip(self.smooth_blocks, values):
+                parts.append(weight * value * on)
+                width = block.stop - block.start
+                jac = np.zeros((B, width, self.P))
+                jac[:, :, block] = np.eye(width) * weight * on[..., None]
+                jacobians.append(jac)
+        return np.concatenate(parts, 1), np.concatenate(jacobians, 1)
+
+    def step_bounds(self, state):
+        B, E = len(state.expression), self.head.E
+        low, high = np.full((B, self.P), -np.inf), np.full((B, self.P), np.inf)
+        low[:, :E], high[:, :E] = -state.expression, 1.0 - state.expression
+        low[:, E + 5] = 0.05 - state.translation[:, 2]  # stay in front of the camera
+        low[:, E + 6:E + 10], high[:, E + 6:E + 10] = -GAZE_LIMIT - state.gaze, GAZE_LIMIT - state.gaze
+        if self.own_focal:
+            size = 2.0 * self.centre.max(1)
+            low[:, E + 10] = np.log(0.2 * size) - state.log_focal
+            high[:, E + 10] = np.log(20.0 * size) - state.log_focal
+        else:
+            low[:, E + 10] = high[:, E + 10] = 0.0
+        return low, high
+
+    def retract(self, state, delta, accept):
+        E = self.head.E
+        a = accept[:, None]
+        turn = np.einsum("bij,bjk->bik", rotations.axis_angle(delta[:, E:E + 3]), state.turn)
+        return FrameState(
+            expression=np.where(a, np.clip(state.expression + delta[:, :E], 0.0, 1.0), state.expression),
+            turn=np.where(a[..., None], turn, state.turn),
+            translation=np.where(a, state.translation + delta[:, E + 3:E + 6], state.translation),
+            gaze=np.where(a, np.clip(state.gaze + delta[:, E + 6:E + 10], -GAZE_LIMIT, GAZE_LIMIT), state.gaze),
+            log_focal=np.where(accept, state.log_focal + delta[:, E + 10], state.log_focal))
+
+
+class IdentityProblem:
+    """The identity keys (and a video's shared ``log focal``) over frames held fixed: one
+    problem (batch of 1) whose residual rows are every given frame's landmarks.
+
+    ``frames``: a :class:`FrameState` of F frames, with their detections [F, 478, 2] and
+    image sizes [F, 2]. The state is ``(identity [1, I], log_focal [1])``.
+    """
+
+    def __init__(self, head, frames, detected, sizes, settings, *, shared_focal, focal_hint=None):
+        self.head, self.frames, self.settings, self.shared_focal = head, frames, settings, shared_focal
+        self.detected = np.asarray(detected, dtype=np.float64)
+        self.centre = np.asarray(sizes, dtype=np.float64) / 2.0
+        self.weights = landmark_weights(settings.outline_weight, self.detected)
+        self.log_focal_hint = np.log(focal_hint) if focal_hint else 0.0
+        F = len(self.detected)
+        self.robust_rows = slice(0, F * 2 * NUM_LANDMARKS)
+        self.expression_part = np.einsum("nck,fk->fnc", head.expression_basis, frames.expression)
+
+    def evaluate(self, state):
+        identity, log_focal = state
+        head, s, frames = self.head, self.settings, self.frames
+        F, I = len(self.detected), head.I
+        ident = np.broadcast_to(identity[0], (F, I))
+        local = np.empty((F, NUM_LANDMARKS, 3))
+        local[:, :NUM_FACE] = head.face(ident, np.zeros((F, head.E))) + self.expression_part
+        iris, d_iris = head.iris(ident, frames.gaze)
+        local[:, head.iris_rows] = iris
+        cam = np.einsum("fij,fnj->fni", frames.turn, local) + frames.translation[:, None]
+        focal = np.exp(log_focal[0]) * np.ones(F) if self.shared_focal else np.exp(frames.log_focal)
+        pixels = project(cam, focal, self.centre)
+        w = self.weights.reshape(F, NUM_LANDMARKS, 2)
+        d_local = np.einsum("fnij,fjk->fnik", projection_jacobian(cam, focal) * w[..., None], frames.turn)
+        J = np.zeros((F, NUM_LANDMARKS, 2, I + 1))
+        J[:, :NUM_FACE, :, :I] = _per_landmark(d_local[:, :NUM_FACE], head.identity_basis)
+        J[:, head.iris_rows, :, :I] = np.einsum("fnij,fnjk->fnik", d_local[:, head.iris_rows], d_iris)
+        if self.shared_focal:
+            J[..., I] = (pixels - self.centre[:, None]) * w
+        rows = [((pixels - self.detected) * w).reshape(-1), s.identity_prior * identity[0],
+                [s.focal_prior * (log_focal[0] - self.log_focal_hint) if self.shared_focal else 0.0]]
+        prior = np.zeros((I + 1, I + 1))
+        prior[:I, :I] = np.eye(I) * s.identity_prior
+        prior[I, I] = s.focal_prior if self.shared_focal else 0.0
+        return np.concatenate(rows)[None], np.concatenate([J.reshape(-1, I + 1), prior])[None]
+
+    def step_bounds(self, state):
+        identity, log_focal = state
+        I = self.head.I
+        low, high = np.empty((1, I + 1)), np.empty((1, I + 1))
+        low[0, :I], high[0, :I] = -1.0 - identity[0], 1.0 - identity[0]
+        if self.shared_focal:
+            size = 2.0 * self.centre.max()
+            low[0, I], high[0, I] = np.log(0.2 * size) - log_focal[0], np.log(20.0 * size) - log_focal[0]
+        else:
+            low[0, I] = high[0, I] = 0.0
+        return low, high
+
+    def retract(self, state, delta, accept):
+        identity, log_focal = state
+        if not accept[0]:
+            return state
+        I = self.head.I
+        return np.clip(identity + delta[:, :I], -1.0, 1.0), log_focal + delta[:, I]
