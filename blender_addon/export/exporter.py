@@ -3,6 +3,8 @@
 The folder is built complete under a hidden temporary sibling and swapped in at the
 end, so an interrupted or failed export leaves the previous shot folder as it was.
 Nothing here looks at ``bpy.context`` beyond the evaluated depsgraph of the scene.
+Several processes exporting chunks of one shot into a shared folder (farms) go through
+:mod:`.shared` instead, which builds on the pieces here.
 """
 
 import os
@@ -51,7 +53,7 @@ def frame_numbers(scene, settings):
     return frames
 
 
-class _Staging:
+class Staging:
     """A hidden sibling folder that becomes ``target`` on :meth:`commit`."""
 
     def __init__(self, target):
@@ -161,7 +163,7 @@ def export_steps(scene, settings):
                                    head_parts=rig.head_parts(head))
     reader = rig.RigReader(head, match)
     with_landmarks = settings.landmarks and reader.landmark_indices is not None
-    staging = _Staging(Path(settings.output))
+    staging = Staging(Path(settings.output))
     original_frame = scene.frame_current, scene.frame_subframe
     records = []
     try:
@@ -180,25 +182,32 @@ def export_steps(scene, settings):
             if setup is not None:
                 setup.restore()
             scene.frame_set(original_frame[0], subframe=original_frame[1])
-        width, height = camera.output_size(scene.render)
-        shot = fmt.Shot(
-            fps=scene.render.fps / scene.render.fps_base,
-            resolution=(width, height),
-            pixel_aspect=scene.render.pixel_aspect_x / scene.render.pixel_aspect_y,
-            rig_profile=match.profile,
-            coefficient_names=list(match.coefficient_names),
-            frames=records,
-            passes=_pass_infos(fmt, setup),
-            render=_render_facts(setup),
-            source=_source_facts(scene, head, reader, match),
-            frame_step=settings.frame_step,
-        )
-        fmt.write_shot(staging.folder, shot)
+        fmt.write_shot(staging.folder, make_shot(scene, settings, head, match, reader, setup, records))
         staging.commit()
     except BaseException:  # includes GeneratorExit from close()
         staging.discard()
         raise
     return staging.target
+
+
+def make_shot(scene, settings, head, match, reader, setup, records, source=None):
+    """The :class:`Shot` of ``records`` (FrameRecords) as exported from ``scene``;
+    ``setup``: the entered RenderSetup (None for a coefficient-only export);
+    ``source``: extra provenance facts."""
+    fmt = shot_format
+    width, height = camera.output_size(scene.render)
+    return fmt.Shot(
+        fps=scene.render.fps / scene.render.fps_base,
+        resolution=(width, height),
+        pixel_aspect=scene.render.pixel_aspect_x / scene.render.pixel_aspect_y,
+        rig_profile=match.profile,
+        coefficient_names=list(match.coefficient_names),
+        frames=records,
+        passes=_pass_infos(fmt, setup),
+        render=_render_facts(setup),
+        source={**_source_facts(scene, head, reader, match), **(source or {})},
+        frame_step=settings.frame_step,
+    )
 
 
 def _pass_infos(fmt, setup):

@@ -19,6 +19,8 @@ from ..core_link import NeuralFaceError, profiles, protocol
 from . import render_job
 from .worker_client import WorkerError
 
+STAGES = ("prepare", "export", "render", "composite")  # --only: the stages of a farm job (docs/farm.md)
+
 # the worker protocol's exit statuses, shared by every headless entry point
 EXIT_OK, EXIT_FAILED = protocol.EXIT_OK, protocol.EXIT_INTERNAL
 EXIT_BAD_INPUT, EXIT_CANCELLED = protocol.EXIT_BAD_INPUT, protocol.EXIT_CANCELLED
@@ -60,6 +62,12 @@ def add_job_arguments(parser):
     parser.add_argument("--shot", help="use this existing shot folder; skip the export")
     parser.add_argument("--worker-python", help="Python that runs the worker (default: see blender_addon/jobs/worker_client.py)")
     parser.add_argument("--composite", action="store_true", help="set up the compositor and write OUT/composite/####.png")
+    parser.add_argument("--shot-frames", type=frame_range, metavar="FIRST-LAST",
+                        help="the whole shot, when --frames is one chunk of it (farms, docs/farm.md): the export "
+                             "shares OUT/shot with the other chunks (shot.json for the whole shot, this chunk's passes)")
+    parser.add_argument("--only", choices=STAGES,
+                        help="one stage of a chunked job: prepare (shot.json for --shot-frames), export, render, "
+                             "composite; each logs to OUT/logs/<stage>_<first>-<last>.log (docs/farm.md)")
     return parser
 
 
@@ -85,8 +93,18 @@ def settings_for(scene, args):
     return dataclasses.replace(settings, **overrides)
 
 
-def composite(scene, settings, log=print):
-    """Wire the sequence in and render the composited frames; returns their folder."""
+def composite(scene, settings, log=print, resume=False):
+    """Wire the sequence in and render the composited frames; returns their folder.
+
+    ``resume`` (chunked jobs): a frame whose composite is newer than both its face and
+    the .blend file is kept; a missing face is a NeuralFaceError; each finished frame
+    prints ``Saved: '<path>'`` (what Flamenco reads to show the job's latest image)."""
+    if resume:
+        missing = [f for f in range(settings.frame_start, settings.frame_end + 1) if not settings.frame_path(f).is_file()]
+        if missing:
+            raise NeuralFaceError(f"no synthesised face for frame(s) {', '.join(map(str, missing[:5]))}"
+                                  f"{' ...' if len(missing) > 5 else ''} in {settings.frames_folder}: "
+                                  "run the render stage of these frames first")
     first = settings.frame_path(settings.frame_start)
     compositor.setup_compositor(scene, compositor.SequenceInfo(str(first), settings.frame_start, settings.frame_end))
     folder = settings.composite_folder
@@ -99,20 +117,59 @@ def composite(scene, settings, log=print):
     total = settings.frame_end - settings.frame_start + 1
     for index, frame in enumerate(range(settings.frame_start, settings.frame_end + 1), 1):
         started = time.perf_counter()
-        scene.frame_set(frame)
         path = folder / f"{frame:04d}.png"
-        partial = folder / f"{frame:04d}.partial.png"  # renamed once complete
+        if resume and _newer_than_inputs(path, settings.frame_path(frame)):
+            log(f"Neural Face: composited {index}/{total} ({path.name}, current: kept)")
+            continue
+        scene.frame_set(frame)
+        partial = folder / f".{frame:04d}.partial-{os.getpid()}.png"  # renamed once complete
         scene.render.filepath = str(partial)  # '####' is not replaced with write_still
-        bpy.ops.render.render(write_still=True, scene=scene.name)
-        os.replace(partial, path)
+        try:
+            bpy.ops.render.render(write_still=True, scene=scene.name)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
         log(f"Neural Face: composited {index}/{total} ({path.name}, {time.perf_counter() - started:.2f} s)")
+        if resume:
+            log(f"Saved: '{path}'")
     return folder
+
+
+def _newer_than_inputs(path, face):
+    """Whether the composite ``path`` was written after its face and the .blend file."""
+    try:
+        made = os.stat(path).st_mtime_ns
+        inputs = [os.stat(face).st_mtime_ns] + ([os.stat(bpy.data.filepath).st_mtime_ns] if bpy.data.filepath else [])
+    except OSError:
+        return False
+    return made >= max(inputs)
+
+
+def chunk_log(settings, stage, log=print):
+    """``log`` that also appends each line (UTC time, host:pid) to
+    ``OUT/logs/<stage>_<first>-<last>.log``: every chunk of a farm job its own log."""
+    import socket
+
+    folder = Path(settings.output_folder) / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stage}_{settings.frame_start:04d}-{settings.frame_end:04d}.log"
+    prefix = f"{socket.gethostname()}:{os.getpid()}"
+
+    def both(text):
+        log(text)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())} {prefix} {text}\n")
+
+    both.path = path
+    return both
 
 
 def run_job(args, log=print):
     """Run the job described by ``args`` (from :func:`add_job_arguments`) on the open file."""
     scene = bpy.data.scenes[args.scene] if args.scene else bpy.context.scene
     settings = settings_for(scene, args)
+    if getattr(args, "only", None) or getattr(args, "shot_frames", None):
+        return run_chunk(scene, settings, args, log)
     log(f"Neural Face: {bpy.data.filepath or '(unsaved)'}, scene '{scene.name}', "
         f"frames {settings.frame_start}-{settings.frame_end} -> {settings.output_folder}")
     started = time.perf_counter()
@@ -126,6 +183,41 @@ def run_job(args, log=print):
     if args.composite:
         folder = composite(scene, settings, log)
         log(f"Neural Face: composited frames in {folder}")
+    return EXIT_OK
+
+
+def run_chunk(scene, settings, args, log=print):
+    """A chunked job (docs/farm.md): the frames of ``settings`` are this process's chunk
+    of the shot ``args.shot_frames`` (default: the scene's range); ``args.only`` picks one
+    stage, else export, render and (with ``--composite``) composite run in turn."""
+    from ..export import shared
+
+    stage = args.only
+    shot_first, shot_last = args.shot_frames or (scene.frame_start, scene.frame_end)
+    if stage == "prepare":
+        settings = dataclasses.replace(settings, frame_start=shot_first, frame_end=shot_last)
+    log = chunk_log(settings, stage or "job", log)
+    log(f"Neural Face: {bpy.data.filepath or '(unsaved)'}, scene '{scene.name}', {stage or 'export+render'} of frames "
+        f"{settings.frame_start}-{settings.frame_end} (shot {shot_first}-{shot_last}) -> {settings.output_folder}")
+    started = time.perf_counter()
+    export_settings = dataclasses.replace(render_job._export_settings(settings), frame_start=shot_first,
+                                          frame_end=shot_last)
+    shot = Path(args.shot).resolve() if args.shot else settings.shot_folder
+    if stage == "prepare":
+        outcome = shared.prepare_shot(scene, export_settings)
+        log(f"Neural Face: shot.json of frames {shot_first}-{shot_last} {outcome} in {settings.shot_folder}")
+    if stage in (None, "export") and not args.shot:
+        shared.export_chunk(scene, export_settings, settings.frame_start, settings.frame_end,
+                            progress=lambda done, total: log(f"Neural Face: exported {done}/{total}"))
+        log(f"Neural Face: passes of frames {settings.frame_start}-{settings.frame_end} in {settings.shot_folder}")
+    if stage in (None, "render"):
+        if not (shot / "shot.json").is_file():
+            raise NeuralFaceError(f"no shot.json in {shot}: run the prepare or export stage first")
+        render_job.run_blocking(scene, settings, log=log, shot=shot)
+        log(f"Neural Face: frames in {settings.frames_folder}")
+    if stage == "composite" or (stage is None and args.composite):
+        log(f"Neural Face: composited frames in {composite(scene, settings, log, resume=True)}")
+    log(f"Neural Face: {stage or 'chunk'} done in {time.perf_counter() - started:.1f} s (log: {log.path})")
     return EXIT_OK
 
 
