@@ -24,7 +24,8 @@ class FitSettings:
     video: bool = False  # frames are consecutive video frames: shared focal, temporal smoothness
     outline_weight: float = 0.3  # weight of the face-outline landmarks (others 1)
     robust_scale: float = 1.0  # soft_l1 scale: residuals beyond ~1% IOD count less than squared
-    expression_prior: float = 0.5  # pulls every ARKit value towards 0
+    expression_prior: float = 0.5  # pulls every ARKit value towards 0 (more for keys landmarks barely see)
+    antagonist_prior: float = 5.0  # penalises co-activation of opposite keys (blink and wide, smile and frown)
     identity_prior: float = 1.0  # pulls every identity key towards 0
     focal_prior: float = 2.0  # pulls log(focal) towards the hint (EXIF or default)
     smooth_expression: float = 3.0  # video: per unit change of a key between frames
@@ -121,19 +122,22 @@ class RigidStart:
         return low, high
 
 
-def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, progress=None):
+def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, progress=None, calibration="default"):
     """Fit the bundled head to every frame's landmarks.
 
     detections: per frame a [478, 2] array of pixel landmarks, or None (no usable face).
     sizes: per frame (width, height) in pixels. focal_hints: per frame a focal length in
     pixels or None (EXIF; a video uses the first hint for all frames). progress: called as
-    ``progress(done, total)`` after each solver stage. Returns an :class:`ActorFit`.
+    ``progress(done, total)`` after each solver stage. calibration: a
+    :class:`~.calibration.LandmarkCalibration`, ``"default"`` (the bundled one) or None
+    (fit the vertices themselves). Returns an :class:`ActorFit`.
     """
+    from .calibration import load_calibration
     from .head_model import load_head_model
 
     settings = settings or FitSettings()
     model = model or load_head_model()
-    head = LinearHead(model)
+    head = LinearHead(model, load_calibration() if calibration == "default" else calibration)
     count = len(detections)
     hints = list(focal_hints) if focal_hints is not None else [None] * count
     usable = [i for i, d in enumerate(detections) if d is not None]
@@ -192,10 +196,11 @@ def _results(model, head, identity, state, detected, size, usable, count, settin
     distance = np.linalg.norm(landmark, axis=-1) * (100.0 / np.maximum(interocular(detected), 1e-6))[:, None]
     frames = [None] * count
     flagged = []
+    looks, _ = head.look_values(state.gaze)  # the eyeLook keys follow the fitted gaze
     for row, i in enumerate(usable):
         median = float(np.median(distance[row]))
         ok = bool(np.isfinite(median) and median <= settings.max_median_residual)
-        frames[i] = FrameFit(expression=state.expression[row].copy(),
+        frames[i] = FrameFit(expression=state.expression[row] + looks[row],
                              rotation=rotations.rotation_vector(state.turn[row] @ FRONTAL.T),
                              translation=state.translation[row].copy(), gaze=state.gaze[row].copy(),
                              focal=float(np.exp(state.log_focal[row])), size=tuple(int(v) for v in size[row]),

@@ -25,6 +25,18 @@ FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365
 EYE_CORNERS = (33, 263)  # outer eye corners; their distance is the inter-ocular distance (IOD)
 GAZE_LIMIT = 0.6  # radians: eye bone X / Z angles are bounded to +-this
 GAZE_STEP = 1e-6  # radians: forward-difference step for the iris points' gaze derivative
+# ARKit's eyeLook* values describe the gaze: 1 = the eye turned this far (radians), as the
+# bundled head's eye rig reads them (25 degrees up/down, 30 degrees in/out)
+LOOK_FULL_UP = np.radians(25.0)
+LOOK_FULL_SIDE = np.radians(30.0)
+# keys that rarely act together; co-activation is penalised (a and b -> weight * a * b)
+ANTAGONISTS = (("eyeBlinkLeft", "eyeWideLeft"), ("eyeBlinkRight", "eyeWideRight"), ("jawLeft", "jawRight"),
+               ("mouthLeft", "mouthRight"), ("mouthSmileLeft", "mouthFrownLeft"),
+               ("mouthSmileRight", "mouthFrownRight"), ("browDownLeft", "browOuterUpLeft"),
+               ("browDownRight", "browOuterUpRight"), ("mouthPucker", "mouthStretchLeft"),
+               ("mouthPucker", "mouthStretchRight"))
+# keys landmarks barely see: a stronger prior keeps them from soaking up detection errors
+UNSEEN = {"tongueOut": 4.0, "cheekPuff": 3.0}
 
 
 def interocular(points):
@@ -59,15 +71,55 @@ def gaze_pose(gaze):
 
 
 class LinearHead:
-    """The head model with the jaw and neck at rest: face points affine in the keys."""
+    """The head model with the jaw and neck at rest: face points affine in the keys.
 
-    def __init__(self, model):
+    With a :class:`~.calibration.LandmarkCalibration` the points are where MediaPipe would
+    see the landmarks (vertex + offset + per-key change); without one, the vertices.
+    """
+
+    def __init__(self, model, calibration=None):
         self.model = model
         self.I, self.E = model.num_identity, model.num_expression
         self.mean = model.face_mean  # [468, 3]
         self.identity_basis = np.ascontiguousarray(model.face_identity.transpose(1, 2, 0))  # [468, 3, I]
         self.expression_basis = np.ascontiguousarray(model.face_expression.transpose(1, 2, 0))  # [468, 3, E]
+        self.iris_offset = np.zeros((len(EYE_SIDES) * 5, 3))
+        if calibration is not None:
+            if tuple(calibration.expression_names) != tuple(model.expression_names):
+                raise ValueError("the landmark calibration's expression keys differ from the head model's")
+            self.mean = self.mean + calibration.offset[:NUM_FACE]
+            self.expression_basis = self.expression_basis + calibration.per_key[:, :NUM_FACE].transpose(1, 2, 0)
+            self.iris_offset = calibration.offset[np.concatenate([model.iris_landmarks[e] for e in
+                                                                  range(len(EYE_SIDES))])]
         self.iris_rows = np.concatenate([model.iris_landmarks[e] for e in range(len(EYE_SIDES))])
+        names = list(model.expression_names)
+        # eyeLook keys per eye: (up, down, toward the head's +X, toward its -X)
+        self.look = {side: [names.index(f"eyeLook{d}{side}") for d in
+                            (("Up", "Down", "Out", "In") if side == "Left" else ("Up", "Down", "In", "Out"))]
+                     for side in ("Left", "Right")}
+        self.look_columns = np.array(self.look["Left"] + self.look["Right"])
+        self.antagonists = np.array([(names.index(a), names.index(b)) for a, b in ANTAGONISTS])
+        self.prior_scale = np.array([UNSEEN.get(n, 1.0) for n in names])
+
+    def look_values(self, gaze):
+        """(values [B, E] holding only the eyeLook keys, d values / d gaze [B, E, 4]).
+
+        The eyeLook keys follow the gaze (eye.L X, Z, eye.R X, Z): X is up (+) / down,
+        Z turns towards the head's +X (the left eye's out, the right eye's in).
+        """
+        B = len(gaze)
+        values = np.zeros((B, self.E))
+        jacobian = np.zeros((B, self.E, 4))
+        for e, side in enumerate(("Left", "Right")):
+            up, down, plus_x, minus_x = self.look[side]
+            for column, angle, full, sign in ((up, gaze[:, 2 * e], LOOK_FULL_UP, 1), (down, gaze[:, 2 * e], LOOK_FULL_UP, -1),
+                                              (plus_x, gaze[:, 2 * e + 1], LOOK_FULL_SIDE, 1),
+                                              (minus_x, gaze[:, 2 * e + 1], LOOK_FULL_SIDE, -1)):
+                raw = sign * angle / full
+                values[:, column] = np.clip(raw, 0.0, 1.0)
+                inside = (raw > 0) & (raw < 1)
+                jacobian[:, column, 2 * e + (0 if column in (up, down) else 1)] = np.where(inside, sign / full, 0.0)
+        return values, jacobian
 
     def face(self, identity, expression):
         """identity [B, I], expression [B, E] -> [B, 468, 3] head-frame points."""
@@ -87,7 +139,7 @@ class LinearHead:
             scale = 1.0 + identity @ m.eye_scale_identity  # [B]
             points.append(centre[:, None] + scale[:, None, None] * turned)
             jacobian.append(m.eye_centre_identity[:, e].T[None, None] + turned[..., None] * m.eye_scale_identity)
-        return np.concatenate(points, 1), np.concatenate(jacobian, 1)
+        return np.concatenate(points, 1) + self.iris_offset, np.concatenate(jacobian, 1)
 
     def points(self, identity, expression, gaze):
         """[B, 478, 3] head-frame landmarks (MediaPipe order)."""
@@ -154,8 +206,9 @@ class FrameProblem:
 
     def _points(self, state):
         points = np.empty((len(state.expression), NUM_LANDMARKS, 3))
+        looks, _ = self.head.look_values(state.gaze)
         points[:, :NUM_FACE] = self.face_identity + np.einsum("nck,bk->bnc", self.head.expression_basis,
-                                                             state.expression)
+                                                             state.expression + looks)
         iris, _ = self.head.iris(self.identity, state.gaze)
         points[:, self.head.iris_rows] = iris
         return points
@@ -168,11 +221,13 @@ class FrameProblem:
         focal = np.exp(state.log_focal)
         pixels = project(cam, focal, self.centre)
         w = self.weights.reshape(B, NUM_LANDMARKS, 2)
-        rows = [((pixels - self.detected) * w).reshape(B, -1), s.expression_prior * state.expression,
+        pairs = head.antagonists
+        rows = [((pixels - self.detected) * w).reshape(B, -1), s.expression_prior * head.prior_scale * state.expression,
+                s.antagonist_prior * state.expression[:, pairs[:, 0]] * state.expression[:, pairs[:, 1]],
                 (s.focal_prior * (state.log_focal - self.log_focal_hint))[:, None]]
         d_proj = projection_jacobian(cam, focal) * w[..., None]  # [B, 478, 2, 3]
         d_local = np.einsum("bnij,bjk->bnik", d_proj, state.turn)  # d pixel / d head-frame point
-        J = np.zeros((B, 2 * NUM_LANDMARKS + E + 1, self.P))
+        J = np.zeros((B, 2 * NUM_LANDMARKS + E + len(pairs) + 1, self.P))
         landmark = J[:, :2 * NUM_LANDMARKS].reshape(B, NUM_LANDMARKS, 2, self.P)
         landmark[:, :NUM_FACE, :, :E] = _per_landmark(d_local[:, :NUM_FACE], head.expression_basis)
         landmark[..., E:E + 3] = skew_rows(cam - state.translation[:, None], d_proj)
@@ -186,9 +241,17 @@ class FrameProblem:
             shift = (head.iris(self.identity, moved)[0] - base) / GAZE_STEP  # [B, 10, 3]
             gaze_block[..., k] = np.einsum("bnij,bnj->bni", d_local[:, iris_rows], shift)
         landmark[:, iris_rows, :, E + 6:E + 10] = gaze_block
+        cols = head.look_columns  # the eyeLook keys follow the gaze: their lid motion is the gaze's
+        _, look_jacobian = head.look_values(state.gaze)
+        basis = np.einsum("nce,bek->bnck", head.expression_basis[..., cols], look_jacobian[:, cols])
+        landmark[:, :NUM_FACE, :, E + 6:E + 10] += np.einsum("bnij,bnjk->bnik", d_local[:, :NUM_FACE], basis)
         if self.own_focal:
             landmark[..., E + 10] = (pixels - self.centre[:, None]) * w
-        J[:, 2 * NUM_LANDMARKS:2 * NUM_LANDMARKS + E, :E] = np.eye(E) * s.expression_prior
+        start = 2 * NUM_LANDMARKS
+        J[:, start:start + E, :E] = np.diag(head.prior_scale) * s.expression_prior
+        rows_pairs = np.arange(len(pairs)) + start + E
+        J[:, rows_pairs, pairs[:, 0]] = s.antagonist_prior * state.expression[:, pairs[:, 1]]
+        J[:, rows_pairs, pairs[:, 1]] = s.antagonist_prior * state.expression[:, pairs[:, 0]]
         J[:, -1, E + 10] = s.focal_prior
         if self.neighbours is not None:
             r_smooth, J_smooth = self._smoothness(state)
@@ -218,6 +281,7 @@ class FrameProblem:
         B, E = len(state.expression), self.head.E
         low, high = np.full((B, self.P), -np.inf), np.full((B, self.P), np.inf)
         low[:, :E], high[:, :E] = -state.expression, 1.0 - state.expression
+        low[:, self.head.look_columns] = high[:, self.head.look_columns] = 0.0  # set by the gaze
         low[:, E + 5] = 0.05 - state.translation[:, 2]  # stay in front of the camera
         low[:, E + 6:E + 10], high[:, E + 6:E + 10] = -GAZE_LIMIT - state.gaze, GAZE_LIMIT - state.gaze
         if self.own_focal:
@@ -256,7 +320,8 @@ class IdentityProblem:
         self.log_focal_hint = np.log(focal_hint) if focal_hint else 0.0
         F = len(self.detected)
         self.robust_rows = slice(0, F * 2 * NUM_LANDMARKS)
-        self.expression_part = np.einsum("nck,fk->fnc", head.expression_basis, frames.expression)
+        looks, _ = head.look_values(frames.gaze)
+        self.expression_part = np.einsum("nck,fk->fnc", head.expression_basis, frames.expression + looks)
 
     def evaluate(self, state):
         identity, log_focal = state

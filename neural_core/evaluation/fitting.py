@@ -1,0 +1,185 @@
+"""How well the actor fitter recovers a synthetic actor's hidden truth.
+
+The synthetic actor (``tools/make_synthetic_actor.py``) is Cycles renders of the bundled
+head with a hidden identity; ``truth/`` keeps the values it was posed with. The fitter
+sees only the images. Every figure below is measured against that truth, beside the same
+figure for MediaPipe's own detections (the floor: MediaPipe places face-outline points on
+the silhouette, which a fixed vertex does not follow).
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..actor import rotations
+from ..actor.problems import EYE_CORNERS
+
+BLINKS = ("eyeBlinkLeft", "eyeBlinkRight")
+
+
+def load_split(root, split):
+    """[(image path, truth dict)] of one split (``train``, ``held_out`` or ``video``)."""
+    root = Path(root)
+    items = []
+    for path in sorted((root / "truth" / split).glob("*.json")):
+        truth = json.loads(path.read_text())
+        items.append((root / truth["image"], truth))
+    return items
+
+
+def detect(items, video=False):
+    """(detections [478, 2] or None per item, image sizes, seconds per frame)."""
+    from PIL import Image
+
+    from ..actor.landmarks import LandmarkDetector
+
+    detections, sizes, spent = [], [], 0.0
+    with LandmarkDetector(video=video) as detector:
+        for path, _ in items:
+            image = np.asarray(Image.open(path).convert("RGB"))
+            started = time.perf_counter()
+            found = detector.detect(image, label=str(path))
+            spent += time.perf_counter() - started
+            detections.append(None if found.face is None else found.face.points)
+            sizes.append((image.shape[1], image.shape[0]))
+    return detections, sizes, spent / max(len(items), 1)
+
+
+def truth_head_to_camera(model, truth):
+    """(R [3, 3], t [3]) of the truth's head bone (neck and head turned) in the camera."""
+    pose = np.zeros((len(model.bone_names), 3))
+    for b, name in enumerate(model.bone_names):
+        pose[b] = truth["pose"].get(name, (0.0, 0.0, 0.0))
+    rot, trans = model._bone_transforms(pose[None])
+    head = model.bone_names.index("head")
+    camera = np.asarray(truth["head_frame_to_camera"], dtype=np.float64)
+    return camera[:3, :3] @ rot[0, head], camera[:3, :3] @ trans[0, head] + camera[:3, 3]
+
+
+def rotation_error_deg(a, b):
+    """Angle of ``a^T b`` in degrees."""
+    return float(np.degrees(np.linalg.norm(rotations.rotation_vector(a.T @ b))))
+
+
+def similarity_rms(a, b):
+    """RMS distance between point sets [N, 3] after the best similarity transform of ``a``."""
+    ca, cb = a - a.mean(0), b - b.mean(0)
+    u, s, vt = np.linalg.svd(ca.T @ cb)
+    d = np.sign(np.linalg.det(u @ vt))
+    s[-1] *= d
+    u[:, -1] *= d
+    scale = s.sum() / (ca * ca).sum()
+    aligned = scale * ca @ (u @ vt)
+    return float(np.sqrt(((aligned - cb) ** 2).sum(1).mean()))
+
+
+def pearson(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def fitted_pixels(model, fit, frame_fit):
+    """[478, 2] projected landmarks of one fitted frame."""
+    from ..actor.problems import gaze_pose
+
+    pose = {k: v[0] for k, v in gaze_pose(frame_fit.gaze[None]).items()}
+    local = model.landmarks(fit.identity, frame_fit.expression, pose)
+    cam = local @ frame_fit.rotation_matrix().T + frame_fit.translation
+    return frame_fit.focal * cam[:, :2] / cam[:, 2:3] + np.array(frame_fit.size) / 2.0
+
+
+def _median_percent(points, truth, visible):
+    iod = np.linalg.norm(truth[EYE_CORNERS[0]] - truth[EYE_CORNERS[1]])
+    return float(np.median(np.linalg.norm(points - truth, axis=1)[visible]) * 100.0 / iod)
+
+
+def frame_metrics(model, fit, items, detections):
+    """Per-frame landmark and rotation errors, and the value tables for the key metrics."""
+    names = list(model.expression_names)
+    rows = []
+    for (path, truth), frame_fit, detected in zip(items, fit.frames, detections):
+        if frame_fit is None or not frame_fit.converged:
+            continue
+        true_px = np.asarray(truth["landmarks"], dtype=np.float64)
+        visible = np.asarray(truth.get("landmark_visible", [True] * len(true_px)), dtype=bool)
+        fitted = fitted_pixels(model, fit, frame_fit)
+        rot_true, _ = truth_head_to_camera(model, truth)
+        rows.append({
+            "image": str(path), "fit_vs_truth": _median_percent(fitted, true_px, visible),
+            "detection_vs_truth": _median_percent(detected, true_px, visible),
+            "fit_vs_detection": frame_fit.residual,
+            "rotation_error_deg": rotation_error_deg(frame_fit.rotation_matrix(), rot_true),
+            "fitted": frame_fit.expression, "truth": np.array([truth["expression"][n] for n in names]),
+            "pixels": fitted,
+        })
+    return rows
+
+
+def summarise(model, fit, rows, truth_identity):
+    """The acceptance figures (docs/actor.md) from :func:`frame_metrics` rows."""
+    names = list(model.expression_names)
+    fitted = np.stack([r["fitted"] for r in rows])
+    truth = np.stack([r["truth"] for r in rows])
+    top = np.argsort(-truth.std(0))[:10]
+    zero = np.zeros(model.num_expression)
+    neutral_fit = model.landmarks(fit.identity, zero)[:468]
+    neutral_true = model.landmarks(truth_identity, zero)[:468]
+    return {
+        "frames": len(rows),
+        "landmarks_fit_vs_truth_pct_iod": float(np.median([r["fit_vs_truth"] for r in rows])),
+        "landmarks_mediapipe_vs_truth_pct_iod": float(np.median([r["detection_vs_truth"] for r in rows])),
+        "fit_residual_pct_iod": float(np.median([r["fit_vs_detection"] for r in rows])),
+        "top10_keys": [names[i] for i in top],
+        "top10_mae": float(np.abs(fitted[:, top] - truth[:, top]).mean()),
+        "jawOpen_r": pearson(fitted[:, names.index("jawOpen")], truth[:, names.index("jawOpen")]),
+        "blink_r": [pearson(fitted[:, names.index(n)], truth[:, names.index(n)]) for n in BLINKS],
+        "rotation_error_deg_median": float(np.median([r["rotation_error_deg"] for r in rows])),
+        "neutral_shape_rms_mm": 1000.0 * similarity_rms(neutral_fit, neutral_true),
+    }
+
+
+def static_jitter(rows, items):
+    """RMS (px) of the fitted landmarks about their mean over the longest run of frames whose
+    truth does not move (the video's static stretch); None when there is none."""
+    keys = [json.dumps([t["expression"], t["pose"], t["head_frame_to_camera"]], sort_keys=True) for _, t in items]
+    best, start = (0, 0), 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] != keys[start]:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = i
+    if best[1] - best[0] < 3:
+        return None
+    by_image = {r["image"]: r["pixels"] for r in rows}
+    stretch = [by_image.get(str(items[i][0])) for i in range(*best)]
+    stretch = np.stack([p for p in stretch if p is not None])
+    return float(np.sqrt(((stretch - stretch.mean(0)) ** 2).sum(-1).mean()))
+
+
+def calibration_samples(model, items, detections, identity):
+    """(detected [N, 478, 3], vertices [N, 478, 3], expressions [N, E]) in the head frame.
+
+    Each detection is put at its true vertex's depth on its camera ray, then everything is
+    moved into the frame of the truth's (rigid) head bone, the frame the fitter works in.
+    """
+    names = list(model.expression_names)
+    detected, vertices, expressions = [], [], []
+    for (_, truth), found in zip(items, detections):
+        if found is None:
+            continue
+        pose = np.zeros((len(model.bone_names), 3))
+        for b, name in enumerate(model.bone_names):
+            pose[b] = truth["pose"].get(name, (0.0, 0.0, 0.0))
+        expression = np.array([truth["expression"][n] for n in names])
+        camera = np.asarray(truth["head_frame_to_camera"], dtype=np.float64)
+        cam = model.landmarks(identity, expression, pose) @ camera[:3, :3].T + camera[:3, 3]
+        rays = np.c_[found, np.ones(len(found))] @ np.linalg.inv(np.asarray(truth["camera"]["K"])).T
+        rot, shift = truth_head_to_camera(model, truth)
+        detected.append((rays * cam[:, 2:3] - shift) @ rot)
+        vertices.append((cam - shift) @ rot)
+        expressions.append(expression)
+    return np.stack(detected), np.stack(vertices), np.stack(expressions)

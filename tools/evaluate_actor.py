@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Fit the synthetic actor's footage and compare with its hidden truth (issue 14's targets).
+
+    .venv/bin/python tools/evaluate_actor.py [--actor data/synthetic_actor] [--split held_out]
+
+Detects MediaPipe landmarks on the split's images, fits the bundled head (photos: per-photo
+focal length; the ``video`` split: one focal length and temporal smoothness), and prints
+every figure beside MediaPipe's own error against the truth. ``--json FILE`` keeps them.
+Make the actor first: ``tools/make_synthetic_actor.py --out data/synthetic_actor``.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--actor", default=str(ROOT / "data" / "synthetic_actor"))
+    parser.add_argument("--split", default="held_out", help="train, held_out or video")
+    parser.add_argument("--limit", type=int, help="only the first N frames")
+    parser.add_argument("--json", help="write the figures to this file")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from neural_core.actor.fit import FitSettings, fit_actor
+    from neural_core.actor.head_model import load_head_model
+    from neural_core.evaluation import fitting
+
+    model = load_head_model()
+    items = fitting.load_split(args.actor, args.split)[: args.limit]
+    if not items:
+        raise SystemExit(f"evaluate_actor: no frames in {args.actor}/truth/{args.split}")
+    video = args.split == "video"
+    detections, sizes, detect_s = fitting.detect(items, video=video)
+    started = time.perf_counter()
+    fit = fit_actor(detections, sizes, FitSettings(video=video), model=model)
+    fit_s = (time.perf_counter() - started) / len(items)
+    identity_truth = json.loads((Path(args.actor) / "truth" / "actor.json").read_text())["identity"]
+    identity_truth = np.array([identity_truth[n] for n in model.identity_names])
+    rows = fitting.frame_metrics(model, fit, items, detections)
+    figures = fitting.summarise(model, fit, rows, identity_truth)
+    figures.update(split=args.split, detected=sum(d is not None for d in detections), total=len(items),
+                   detection_ms_per_frame=1000 * detect_s, fit_ms_per_frame=1000 * fit_s, warnings=fit.warnings)
+    if video:
+        figures["static_jitter_px"] = fitting.static_jitter(rows, items)
+    for key, value in figures.items():
+        print(f"{key:40s} {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
