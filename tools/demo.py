@@ -94,6 +94,16 @@ class Progress:
         self.started = time.perf_counter()
         self.shown_tenths = 0
         self.open_line = False
+        if console.tty:
+            self._draw()  # 0/total at once: the first item can take a while (the worker starting)
+
+    def _draw(self):
+        filled = round(BAR_WIDTH * self.done / self.total)
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        elapsed = time.perf_counter() - self.started
+        self.console.out.write(f"\r   [{bar}] {self.done}/{self.total} {self.what} {elapsed:5.1f} s")
+        self.console.out.flush()
+        self.open_line = True
 
     def update(self, done):
         done = min(int(done), self.total)
@@ -102,11 +112,7 @@ class Progress:
         self.done = done
         elapsed = time.perf_counter() - self.started
         if self.console.tty:
-            filled = round(BAR_WIDTH * done / self.total)
-            bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-            self.console.out.write(f"\r   [{bar}] {done}/{self.total} {self.what} {elapsed:5.1f} s")
-            self.console.out.flush()
-            self.open_line = True
+            self._draw()
             if done == self.total:
                 self.close()
             return
