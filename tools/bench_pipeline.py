@@ -22,6 +22,17 @@ worker (``python -m neural_core render``) on the shot and on a --long-frame vers
 (the same pass files under new frame numbers) and prints each run's peak memory (target:
 about equal).
 
+Last, the worker's CPU thread policy (issue 13.9): synthesis time per frame alone and
+beside one CPU-bound process (a busy loop started and stopped around each measurement),
+for the old policy (torch's defaults: every core, OpenMP threads spinning while they wait)
+and the worker's (``neural_core/worker/threads.py``: every usable core or --threads,
+threads sleeping when idle), each in a fresh process because the wait policy is read once
+when torch loads, interleaved over --repeats rounds; it prints the medians and the ratios.
+
+    .venv/bin/python tools/bench_pipeline.py --policies-only SHOT [--model default]
+
+measures only that, on an existing shot folder (no Blender needed).
+
 Without the bundled default model, a randomly initialised model of the default
 configuration is timed instead (same architecture, same cost); the output says so.
 """
@@ -209,12 +220,106 @@ def lengthen(shot_folder, frames, target):
     return target
 
 
+OPENMP_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME")
+POLICIES = ("old", "worker")  # torch's defaults; neural_core/worker/threads.py
+
+
+def synthesis_child(shot_folder, model_path, policy, frames):
+    """(In a fresh process.) Print the synthesis ms/frame of the first ``frames`` frames of
+    the shot under ``policy``, after one warm-up frame."""
+    if policy == "worker":
+        from neural_core.worker.threads import prepare_cpu_threads, use_cpu_threads
+
+        use_cpu_threads(prepare_cpu_threads(0))  # what `python -m neural_core render` does first
+    import torch
+
+    from neural_core.worker.pipeline import RenderOptions, ShotRenderer
+
+    with tempfile.TemporaryDirectory(prefix="neural_face_threads_") as out:
+        renderer = ShotRenderer(RenderOptions(shot=str(shot_folder), out=out, model=str(model_path), device="cpu",
+                                              frames=None, force=True))
+        works = [renderer.prepare(frame) for frame in renderer.frames[:frames]]
+        renderer.synthesise(works[0])
+        start = time.perf_counter()
+        for work in works:
+            renderer.synthesise(work)
+        seconds = (time.perf_counter() - start) / len(works)
+    print(json.dumps({"ms": seconds * 1000, "threads": torch.get_num_threads(),
+                      "wait": os.environ.get("OMP_WAIT_POLICY", "default")}))
+
+
+def busy_loop():
+    """One CPU-bound process (a Python busy loop) at this process's priority."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def policy_times(shot_folder, model_path, frames=16, repeats=3):
+    """{(policy, busy): [ms/frame per round]}: synthesis under each policy, alone and beside
+    one busy loop, each in a fresh process, the four cases interleaved in every round."""
+    environment = {k: v for k, v in os.environ.items() if k not in OPENMP_VARIABLES}
+    times, notes = {}, {}
+    for _ in range(repeats):
+        for busy in (False, True):
+            for policy in POLICIES:
+                hog = busy_loop() if busy else None
+                try:
+                    result = subprocess.run(
+                        [sys.executable, __file__, "--synthesis-child", str(shot_folder), str(model_path), policy,
+                         str(frames)], env=environment, capture_output=True, text=True, timeout=1800)
+                finally:
+                    if hog is not None:
+                        hog.kill()
+                        hog.wait()
+                if result.returncode != 0:
+                    raise SystemExit(f"bench_pipeline: synthesis child failed: {result.stderr[-2000:]}")
+                line = json.loads(result.stdout.strip().splitlines()[-1])
+                times.setdefault((policy, busy), []).append(line["ms"])
+                notes[policy] = f"{line['threads']} thread(s), wait policy {line['wait']}"
+    return times, notes
+
+
+def print_policy_times(times, notes, frames):
+    median = {key: statistics.median(values) for key, values in times.items()}
+    rounds = len(next(iter(times.values())))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nCPU thread policy: synthesis ms/frame over {frames} frames, median of {rounds} round(s) "
+          f"({usable_cpu_count()} usable CPUs, load average {load:.1f} at the end)")
+    print(f"{'policy':<52}{'alone':>10}{'beside 1 busy':>15}{'slowdown':>10}")
+    for policy in POLICIES:
+        alone, busy = median[(policy, False)], median[(policy, True)]
+        print(f"{policy + ': ' + notes[policy]:<52}{alone:>10.1f}{busy:>15.1f}{busy / alone:>9.2f}x")
+    for busy in (False, True):
+        ratio = median[("old", busy)] / median[("worker", busy)]
+        print(f"old / worker policy, {'beside the busy process' if busy else 'alone'}: {ratio:.2f}x")
+
+
+def usable_cpu_count():
+    from neural_core.worker.threads import usable_cpus
+
+    return usable_cpus()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=48, help="length of the demo shot")
     parser.add_argument("--long", type=int, default=480, help="length of the long shot for the memory check")
     parser.add_argument("--model", default="default")
+    parser.add_argument("--policy-frames", type=int, default=16, help="frames timed per thread-policy measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the thread-policy measurement")
+    parser.add_argument("--policies-only", metavar="SHOT", help="only the thread-policy measurement, on this shot")
+    parser.add_argument("--synthesis-child", nargs=4, metavar=("SHOT", "MODEL", "POLICY", "FRAMES"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.synthesis_child:
+        shot_folder, model_path, policy, frames = args.synthesis_child
+        return synthesis_child(shot_folder, model_path, policy, int(frames))
+    if args.policies_only:
+        with tempfile.TemporaryDirectory(prefix="neural_face_bench_") as folder:
+            model_path, note = model_for_timing(args.model, folder)
+            print(f"model: {note}, shot: {args.policies_only}")
+            times, notes = policy_times(args.policies_only, model_path, args.policy_frames, args.repeats)
+            print_policy_times(times, notes, args.policy_frames)
+        return None
 
     import bpy
 
@@ -246,6 +351,8 @@ def main(argv=None):
         long_mb, long_s = peak_memory_mb(long_shot, model_path, folder / "out_long")
         print(f"worker peak memory: {short_mb:.0f} MB for {args.frames} frames ({short_s:.0f} s), "
               f"{long_mb:.0f} MB for {args.long} frames ({long_s:.0f} s): ratio {long_mb / short_mb:.2f}")
+        times, notes = policy_times(shot, model_path, min(args.policy_frames, args.frames), args.repeats)
+        print_policy_times(times, notes, min(args.policy_frames, args.frames))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         blender_addon.unregister()

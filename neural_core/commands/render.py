@@ -25,8 +25,19 @@ def add_arguments(parser):
     parser.add_argument("--truncation", dest="truncation_psi", type=float, default=1.0, help="truncation psi")
     parser.add_argument("--name", default=DEFAULT_NAME, help="file name pattern; '#' = padded frame number")
     parser.add_argument("--force", action="store_true", help="render every frame, even those already current")
+    parser.add_argument("--threads", type=thread_count, default=0,
+                        help="CPU threads for the model (default 0: OMP_NUM_THREADS, else every usable core); "
+                             "idle threads sleep, so a busy machine slows the worker only in proportion")
     parser.add_argument("--json", action="store_true", default=None,
                         help="JSON-lines progress (default when stdout is not a terminal)")
+
+
+def thread_count(text):
+    """--threads: 0 (automatic) or a positive number."""
+    count = int(text)
+    if count < 0:
+        raise ValueError(text)
+    return count
 
 
 def seed_or_mean(text):
@@ -39,6 +50,10 @@ def run(args):
 
     from ..contract.errors import NeuralFaceError
     from ..contract.protocol import make_reporter
+    from ..worker.threads import prepare_cpu_threads, use_cpu_threads
+
+    # before torch is imported: its OpenMP runtime reads the thread count and wait policy once
+    use_cpu_threads(prepare_cpu_threads(args.threads))
 
     if args.appearance_frame is not None:
         if args.appearance != 0:

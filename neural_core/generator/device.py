@@ -27,6 +27,8 @@ def resolve_device(name: str = "auto") -> tuple[torch.device, str]:
         raise NeuralFaceError(f"device {name!r} requested but CUDA is not available here")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise NeuralFaceError(f"device {name!r} requested but MPS is not available here")
+    if device.type == "cpu":
+        return device, f"using CPU (requested), {torch.get_num_threads()} thread(s)"
     return device, f"using {device} (requested)"
 
 
