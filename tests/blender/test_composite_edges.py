@@ -133,3 +133,19 @@ def test_without_a_head_the_faces_alpha_is_the_matte(addon, tmp_path):
     background, foreground = compositor._alpha_over_inputs(nodes.alpha_over)
     assert foreground.links[0].from_node == nodes.image
     assert background.links[0].from_node == nodes.render_layers
+
+
+def test_with_a_transparent_film_the_head_is_held_out_and_the_faces_alpha_is_the_matte(demo_job):
+    """A transparent film hides where the holdout's hole is: the render goes under the face."""
+    demo, settings, inside = demo_job
+    demo.scene.render.film_transparent = True
+    nodes = compositor.setup_compositor(demo.scene, compositor.SequenceInfo(str(settings.frame_path(1)), 1, 1))
+    assert demo.head.mesh.name in nodes.held_out and demo.head.mesh.is_holdout
+    assert nodes.fill is None and compositor.FILL_NODE not in nodes.tree.nodes
+    background, foreground = compositor._alpha_over_inputs(nodes.alpha_over)
+    assert foreground.links[0].from_node == nodes.image
+    assert background.links[0].from_node == nodes.render_layers
+    demo.scene.render.film_transparent = False  # and back: the set-up run again restores the fill
+    nodes = compositor.setup_compositor(demo.scene, compositor.SequenceInfo(str(settings.frame_path(1)), 1, 1))
+    assert nodes.fill is not None and background.links[0].from_node == nodes.fill
+    assert foreground.links[0].from_node == nodes.render_layers

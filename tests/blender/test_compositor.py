@@ -40,7 +40,8 @@ def tiny_scene(tmp_path):
     scene.collection.objects.link(camera)
     scene.camera = camera
     world = bpy.data.worlds.new("World")
-    world.use_nodes = True
+    if world.node_tree is None:  # 4.5; 5.0 makes every world with nodes (use_nodes is deprecated)
+        world.use_nodes = True
     world.node_tree.nodes["Background"].inputs["Color"].default_value = (BACKGROUND_LINEAR,) * 3 + (1.0,)
     scene.world = world
     scene.neural_face.output_folder = str(tmp_path)
