@@ -123,9 +123,10 @@ def composite(scene, settings, log=print, resume=False):
             continue
         scene.frame_set(frame)
         partial = folder / f".{frame:04d}.partial-{os.getpid()}.png"  # renamed once complete
-        scene.render.filepath = str(partial)  # '####' is not replaced with write_still
         try:
-            bpy.ops.render.render(write_still=True, scene=scene.name)
+            # render, then save (not write_still): Blender prints no "Saved: '<hidden partial>'" line
+            bpy.ops.render.render(scene=scene.name)
+            bpy.data.images["Render Result"].save_render(filepath=str(partial), scene=scene)
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)

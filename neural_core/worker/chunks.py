@@ -19,7 +19,6 @@ any descriptor of ``frames.lock`` in a process drops all its locks (one chunk pe
 """
 
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -30,6 +29,11 @@ from pathlib import Path
 from ..contract.errors import NeuralFaceError
 from ..contract.protocol import Reporter
 from .manifest import Manifest, load_manifest
+
+try:
+    import fcntl
+except ImportError:  # Windows: no record locks, nothing is checked
+    fcntl = None
 
 LOCK_FILE = "frames.lock"
 STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # what a full disk, quota or file-size limit raises
@@ -85,8 +89,8 @@ class FrameLocks:
 
     def __init__(self, path):
         self.path = Path(path)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        self.available = True
+        self.available = fcntl is not None
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666) if self.available else None
         self.held = []
 
     def _lock(self, command, first, last):
@@ -95,6 +99,8 @@ class FrameLocks:
     def claim(self, runs):
         """Lock ``runs`` exclusively; returns the runs another process holds (then
         nothing is kept locked), or [] on success."""
+        if not self.available:
+            return []
         for index, (first, last) in enumerate(runs):
             try:
                 self._lock(fcntl.LOCK_EX | fcntl.LOCK_NB, first, last)
