@@ -179,7 +179,7 @@ def check_model(console, model):
     except subprocess.TimeoutExpired:
         raise DemoError(f"--model {model}: reading it took over 10 minutes", EXIT_INTERNAL) from None
     if result.returncode != 0:
-        lines = [l.strip() for l in result.stderr.splitlines() if l.strip()]
+        lines = [text.strip() for text in result.stderr.splitlines() if text.strip()]
         reason = lines[-1].removeprefix("error: ") if lines else f"exit status {result.returncode}"
         reason = reason.removeprefix(f"{path}: ")  # the line names the file already
         code = result.returncode if result.returncode in (EXIT_BAD_INPUT, EXIT_CANCELLED) else EXIT_BAD_INPUT
@@ -203,7 +203,7 @@ def install_extension(console, zip_path, out):
         [sys.executable, str(ROOT / "tools/install_extension.py"), str(zip_path)],
         capture_output=True, text=True, timeout=300, env=env,
     )
-    line = next((l for l in result.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((text for text in result.stdout.splitlines() if text.startswith("RESULT ")), None)
     if result.returncode != 0 or line is None:
         print(result.stdout + result.stderr, flush=True)  # into the log
         raise DemoError(f"installing the extension failed (details in {console.log_path})", EXIT_INTERNAL)

@@ -63,7 +63,7 @@ def test_installs_enables_registers_and_disables(extension_zip, tmp_path):
         capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT "))
+    line = next(text for text in result.stdout.splitlines() if text.startswith("RESULT "))
     report = json.loads(line.removeprefix("RESULT "))
     assert report["install_result"] == ["FINISHED"]
     assert report["enabled_after_install"]
@@ -91,5 +91,5 @@ def test_installed_extension_finds_the_checkouts_venv_without_a_preference(exten
         capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(next(l for l in result.stdout.splitlines() if l.startswith("RESULT ")).removeprefix("RESULT "))
+    report = json.loads(next(text for text in result.stdout.splitlines() if text.startswith("RESULT ")).removeprefix("RESULT "))
     assert report["worker_python"] == str(venv_python)
