@@ -286,15 +286,18 @@ def synthesise(console, demo, settings, shot_path):
 
 
 def composite(console, demo, settings):
-    """The compositor over every frame; ``headless.composite`` logs one line per frame."""
+    """The compositor over every frame; ``headless.composite`` logs ``composited I/N``
+    for each one."""
+    import re
+
     from blender_addon.jobs import headless
 
     bar = Progress(console, "frames composited", frame_count(settings))
-    done = [0]
 
     def log(text):
-        done[0] += 1
-        bar.update(done[0])
+        counted = re.search(r"composited (\d+)/\d+", text)
+        if counted:
+            bar.update(int(counted.group(1)))
 
     try:
         return headless.composite(demo.scene, settings, log=log)
