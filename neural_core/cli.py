@@ -20,6 +20,7 @@ COMMANDS = {
     "convert": "convert",
     "render": "render",
     "train": "train",
+    "actor": "actor",
 }
 
 
