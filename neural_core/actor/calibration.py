@@ -30,11 +30,21 @@ VERSION = 1
 
 
 class LandmarkCalibration:
-    """offset [478, 3] and per_key [E, 478, 3] (metres, head frame); see the module docstring."""
+    """offset [478, 3] and per_key [E, 478, 3] (metres, head frame), noise [478] (metres);
+    see the module docstring."""
 
-    def __init__(self, offset, per_key, expression_names, source=""):
+    def reliability(self, low=0.25, high=4.0):
+        """[478] weights ~ 1 / noise, median 1, clipped to [low, high] (ones without noise)."""
+        if self.noise is None:
+            return np.ones(NUM_LANDMARKS)
+        return np.clip(np.median(self.noise) / np.maximum(self.noise, 1e-9), low, high)
+
+    def __init__(self, offset, per_key, expression_names, source="", noise=None):
         self.offset = np.asarray(offset, dtype=np.float64)
         self.per_key = np.asarray(per_key, dtype=np.float64)
+        # [478] metres: RMS of what the calibration leaves unexplained per landmark (MediaPipe's
+        # scatter about the corrected position); None = equal for all
+        self.noise = None if noise is None else np.asarray(noise, dtype=np.float64)
         self.expression_names = tuple(expression_names)
         self.source = source
 
@@ -46,7 +56,8 @@ class LandmarkCalibration:
             with open(temporary, "wb") as handle:  # a file object: savez would append ".npz" to a name
                 np.savez_compressed(handle, format=np.array(FORMAT), version=np.array(VERSION),
                                     offset=self.offset.astype(np.float32), per_key=self.per_key.astype(np.float32),
-                                    expression_names=np.array(self.expression_names), source=np.array(self.source))
+                                    expression_names=np.array(self.expression_names), source=np.array(self.source),
+                                    noise=(self.noise if self.noise is not None else np.zeros(0)).astype(np.float32))
 
         write_atomically(path, write)
 
@@ -79,7 +90,12 @@ def load_calibration(path=None):
                              file=path, field="per_key")
     if not (np.isfinite(arrays["offset"]).all() and np.isfinite(arrays["per_key"]).all()):
         raise HeadModelError("holds NaN or infinity", file=path, field="offset/per_key")
-    return LandmarkCalibration(arrays["offset"], arrays["per_key"], names, str(arrays.get("source", "")))
+    noise = arrays.get("noise")
+    if noise is not None and noise.size and (noise.shape != (NUM_LANDMARKS,) or not np.isfinite(noise).all()):
+        raise HeadModelError(f"shape {noise.shape} or values wrong, expected ({NUM_LANDMARKS},) finite", file=path,
+                             field="noise")
+    return LandmarkCalibration(arrays["offset"], arrays["per_key"], names, str(arrays.get("source", "")),
+                               noise if noise is not None and noise.size else None)
 
 
 def estimate(detected_head, vertex_head, expressions, expression_names, ridge=1.0, source=""):
@@ -95,5 +111,7 @@ def estimate(detected_head, vertex_head, expressions, expression_names, ridge=1.
     targets = (detected_head - vertex_head).reshape(len(features), -1)
     penalty = np.diag(np.r_[1e-9, np.full(expressions.shape[1], ridge)])
     weights = np.linalg.solve(features.T @ features + penalty, features.T @ targets)
+    left = (targets - features @ weights).reshape(len(features), NUM_LANDMARKS, 3)
+    noise = np.sqrt((left ** 2).sum(-1).mean(0))
     weights = weights.reshape(1 + expressions.shape[1], NUM_LANDMARKS, 3)
-    return LandmarkCalibration(weights[0], weights[1:], expression_names, source)
+    return LandmarkCalibration(weights[0], weights[1:], expression_names, source, noise)

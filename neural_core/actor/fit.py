@@ -25,6 +25,7 @@ class FitSettings:
     outline_weight: float = 0.3  # weight of the face-outline landmarks (others 1)
     robust_scale: float = 1.0  # soft_l1 scale: residuals beyond ~1% IOD count less than squared
     expression_prior: float = 0.5  # pulls every ARKit value towards 0 (more for keys landmarks barely see)
+    gaze_prior: float = 10.0  # per radian: pulls the eyes towards straight ahead (iris points are ~1 px signals)
     antagonist_prior: float = 5.0  # penalises co-activation of opposite keys (blink and wide, smile and frown)
     identity_prior: float = 1.0  # pulls every identity key towards 0
     focal_prior: float = 2.0  # pulls log(focal) towards the hint (EXIF or default)
@@ -35,8 +36,8 @@ class FitSettings:
     rounds: int = 2  # alternations of per-frame and identity solves
     identity_frames: int = 48  # frames used by the identity solve (evenly spaced)
     max_median_residual: float = 6.0  # percent IOD: above it a frame is flagged, not used
-    iterations: int = 15  # solver iterations per frame round (fewer when every frame has converged)
-    coarse_iterations: int = 10  # iterations of the rigid start (expression and gaze held at 0)
+    iterations: int = 8  # solver iterations per solve (fewer when every problem has converged)
+    coarse_iterations: int = 5  # iterations of the rigid start (expression and gaze held at 0)
 
 
 @dataclass

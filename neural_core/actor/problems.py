@@ -84,6 +84,8 @@ class LinearHead:
         self.identity_basis = np.ascontiguousarray(model.face_identity.transpose(1, 2, 0))  # [468, 3, I]
         self.expression_basis = np.ascontiguousarray(model.face_expression.transpose(1, 2, 0))  # [468, 3, E]
         self.iris_offset = np.zeros((len(EYE_SIDES) * 5, 3))
+        self.reliability = np.ones(NUM_LANDMARKS) if calibration is None else calibration.reliability()
+        self.calibrated = calibration is not None
         if calibration is not None:
             if tuple(calibration.expression_names) != tuple(model.expression_names):
                 raise ValueError("the landmark calibration's expression keys differ from the head model's")
@@ -123,8 +125,7 @@ class LinearHead:
 
     def face(self, identity, expression):
         """identity [B, I], expression [B, E] -> [B, 468, 3] head-frame points."""
-        return (self.mean + np.einsum("nck,bk->bnc", self.identity_basis, identity)
-                + np.einsum("nck,bk->bnc", self.expression_basis, expression))
+        return (self.mean + _combine(self.identity_basis, identity) + _combine(self.expression_basis, expression))
 
     def iris(self, identity, gaze):
         """(points [B, 10, 3], d points / d identity [B, 10, 3, I]) in ``iris_rows`` order."""
@@ -149,6 +150,12 @@ class LinearHead:
         return out
 
 
+def _combine(basis, values):
+    """basis [N, 3, K] weighted by values [B, K] -> [B, N, 3] (one BLAS product)."""
+    N = basis.shape[0]
+    return (values @ basis.reshape(N * 3, -1).T).reshape(len(values), N, 3)
+
+
 def _per_landmark(rows, basis):
     """rows [B, N, 2, 3] times basis [N, 3, K] per landmark -> [B, N, 2, K] (batched BLAS)."""
     B, N = rows.shape[:2]
@@ -156,10 +163,14 @@ def _per_landmark(rows, basis):
     return (stacked @ basis).reshape(N, B, 2, -1).transpose(1, 0, 2, 3)
 
 
-def landmark_weights(outline_weight, detected):
-    """[B, 956] per-row weight: outline rows down-weighted, all scaled to percent of the IOD."""
-    weights = np.ones(NUM_LANDMARKS)
-    weights[list(FACE_OVAL)] = outline_weight
+def landmark_weights(outline_weight, detected, reliability=None):
+    """[B, 956] per-row weight, scaled to percent of the IOD: the calibration's reliability of
+    each landmark when given, else 1 with the outline rows down-weighted."""
+    if reliability is not None:
+        weights = np.asarray(reliability, dtype=np.float64)
+    else:
+        weights = np.ones(NUM_LANDMARKS)
+        weights[list(FACE_OVAL)] = outline_weight
     scale = 100.0 / np.maximum(interocular(detected), 1e-6)  # [B]
     return np.repeat(weights, 2)[None] * scale[:, None]
 
@@ -193,7 +204,8 @@ class FrameProblem:
         self.identity = np.broadcast_to(identity, (len(detected), head.I))
         self.detected = np.asarray(detected, dtype=np.float64)  # [B, 478, 2]
         self.centre = np.asarray(sizes, dtype=np.float64) / 2.0  # [B, 2]
-        self.weights = landmark_weights(settings.outline_weight, self.detected)  # [B, 956]
+        self.weights = landmark_weights(settings.outline_weight, self.detected,
+                                        head.reliability if head.calibrated else None)  # [B, 956]
         self.log_focal_hint = np.log(np.asarray(focal_hint, dtype=np.float64))  # [B]
         self.neighbours = neighbours
         self.face_identity = head.face(self.identity, np.zeros((len(detected), head.E)))  # [B, 468, 3]
@@ -207,8 +219,7 @@ class FrameProblem:
     def _points(self, state):
         points = np.empty((len(state.expression), NUM_LANDMARKS, 3))
         looks, _ = self.head.look_values(state.gaze)
-        points[:, :NUM_FACE] = self.face_identity + np.einsum("nck,bk->bnc", self.head.expression_basis,
-                                                             state.expression + looks)
+        points[:, :NUM_FACE] = self.face_identity + _combine(self.head.expression_basis, state.expression + looks)
         iris, _ = self.head.iris(self.identity, state.gaze)
         points[:, self.head.iris_rows] = iris
         return points
@@ -217,17 +228,18 @@ class FrameProblem:
         head, s = self.head, self.settings
         B, E = len(state.expression), head.E
         local = self._points(state)
-        cam = np.einsum("bij,bnj->bni", state.turn, local) + state.translation[:, None]
+        cam = local @ np.swapaxes(state.turn, 1, 2) + state.translation[:, None]
         focal = np.exp(state.log_focal)
         pixels = project(cam, focal, self.centre)
         w = self.weights.reshape(B, NUM_LANDMARKS, 2)
         pairs = head.antagonists
         rows = [((pixels - self.detected) * w).reshape(B, -1), s.expression_prior * head.prior_scale * state.expression,
                 s.antagonist_prior * state.expression[:, pairs[:, 0]] * state.expression[:, pairs[:, 1]],
+                s.gaze_prior * state.gaze,
                 (s.focal_prior * (state.log_focal - self.log_focal_hint))[:, None]]
         d_proj = projection_jacobian(cam, focal) * w[..., None]  # [B, 478, 2, 3]
-        d_local = np.einsum("bnij,bjk->bnik", d_proj, state.turn)  # d pixel / d head-frame point
-        J = np.zeros((B, 2 * NUM_LANDMARKS + E + len(pairs) + 1, self.P))
+        d_local = d_proj @ state.turn[:, None]  # d pixel / d head-frame point [B, 478, 2, 3]
+        J = np.zeros((B, 2 * NUM_LANDMARKS + E + len(pairs) + 4 + 1, self.P))
         landmark = J[:, :2 * NUM_LANDMARKS].reshape(B, NUM_LANDMARKS, 2, self.P)
         landmark[:, :NUM_FACE, :, :E] = _per_landmark(d_local[:, :NUM_FACE], head.expression_basis)
         landmark[..., E:E + 3] = skew_rows(cam - state.translation[:, None], d_proj)
@@ -239,12 +251,12 @@ class FrameProblem:
             moved = state.gaze.copy()
             moved[:, k] += GAZE_STEP
             shift = (head.iris(self.identity, moved)[0] - base) / GAZE_STEP  # [B, 10, 3]
-            gaze_block[..., k] = np.einsum("bnij,bnj->bni", d_local[:, iris_rows], shift)
+            gaze_block[..., k] = (d_local[:, iris_rows] @ shift[..., None])[..., 0]
         landmark[:, iris_rows, :, E + 6:E + 10] = gaze_block
         cols = head.look_columns  # the eyeLook keys follow the gaze: their lid motion is the gaze's
         _, look_jacobian = head.look_values(state.gaze)
-        basis = np.einsum("nce,bek->bnck", head.expression_basis[..., cols], look_jacobian[:, cols])
-        landmark[:, :NUM_FACE, :, E + 6:E + 10] += np.einsum("bnij,bnjk->bnik", d_local[:, :NUM_FACE], basis)
+        basis = head.expression_basis[None, ..., cols] @ look_jacobian[:, None, cols]  # [B, 468, 3, 4]
+        landmark[:, :NUM_FACE, :, E + 6:E + 10] += d_local[:, :NUM_FACE] @ basis
         if self.own_focal:
             landmark[..., E + 10] = (pixels - self.centre[:, None]) * w
         start = 2 * NUM_LANDMARKS
@@ -252,6 +264,8 @@ class FrameProblem:
         rows_pairs = np.arange(len(pairs)) + start + E
         J[:, rows_pairs, pairs[:, 0]] = s.antagonist_prior * state.expression[:, pairs[:, 1]]
         J[:, rows_pairs, pairs[:, 1]] = s.antagonist_prior * state.expression[:, pairs[:, 0]]
+        rows_gaze = start + E + len(pairs) + np.arange(4)
+        J[:, rows_gaze, E + 6 + np.arange(4)] = s.gaze_prior
         J[:, -1, E + 10] = s.focal_prior
         if self.neighbours is not None:
             r_smooth, J_smooth = self._smoothness(state)
@@ -316,12 +330,13 @@ class IdentityProblem:
         self.head, self.frames, self.settings, self.shared_focal = head, frames, settings, shared_focal
         self.detected = np.asarray(detected, dtype=np.float64)
         self.centre = np.asarray(sizes, dtype=np.float64) / 2.0
-        self.weights = landmark_weights(settings.outline_weight, self.detected)
+        self.weights = landmark_weights(settings.outline_weight, self.detected,
+                                        head.reliability if head.calibrated else None)
         self.log_focal_hint = np.log(focal_hint) if focal_hint else 0.0
         F = len(self.detected)
         self.robust_rows = slice(0, F * 2 * NUM_LANDMARKS)
         looks, _ = head.look_values(frames.gaze)
-        self.expression_part = np.einsum("nck,fk->fnc", head.expression_basis, frames.expression + looks)
+        self.expression_part = _combine(head.expression_basis, frames.expression + looks)
 
     def evaluate(self, state):
         identity, log_focal = state
@@ -332,14 +347,14 @@ class IdentityProblem:
         local[:, :NUM_FACE] = head.face(ident, np.zeros((F, head.E))) + self.expression_part
         iris, d_iris = head.iris(ident, frames.gaze)
         local[:, head.iris_rows] = iris
-        cam = np.einsum("fij,fnj->fni", frames.turn, local) + frames.translation[:, None]
+        cam = local @ np.swapaxes(frames.turn, 1, 2) + frames.translation[:, None]
         focal = np.exp(log_focal[0]) * np.ones(F) if self.shared_focal else np.exp(frames.log_focal)
         pixels = project(cam, focal, self.centre)
         w = self.weights.reshape(F, NUM_LANDMARKS, 2)
-        d_local = np.einsum("fnij,fjk->fnik", projection_jacobian(cam, focal) * w[..., None], frames.turn)
+        d_local = (projection_jacobian(cam, focal) * w[..., None]) @ frames.turn[:, None]
         J = np.zeros((F, NUM_LANDMARKS, 2, I + 1))
         J[:, :NUM_FACE, :, :I] = _per_landmark(d_local[:, :NUM_FACE], head.identity_basis)
-        J[:, head.iris_rows, :, :I] = np.einsum("fnij,fnjk->fnik", d_local[:, head.iris_rows], d_iris)
+        J[:, head.iris_rows, :, :I] = d_local[:, head.iris_rows] @ d_iris
         if self.shared_focal:
             J[..., I] = (pixels - self.centre[:, None]) * w
         rows = [((pixels - self.detected) * w).reshape(-1), s.identity_prior * identity[0],

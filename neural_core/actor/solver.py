@@ -56,9 +56,10 @@ def _weights(r, scale, robust_rows):
 def _normal_equations(r, J, scale, robust_rows):
     """(J^T W J [B, P, P], J^T W r [B, P]) with the IRLS weights W of the robust loss."""
     w = _weights(r, scale, robust_rows)
-    Jw = J * w[..., None]
+    Jw = (J * w[..., None]).astype(np.float32)  # single precision halves the dominant product
     Jt = np.swapaxes(Jw, 1, 2)
-    return Jt @ Jw, (Jt @ (r * w)[..., None])[..., 0]  # batched BLAS (einsum: 20x slower)
+    H = (Jt @ Jw).astype(np.float64)  # batched BLAS (einsum: 20x slower)
+    return H, np.einsum("bmp,bm->bp", J, r * w * w)
 
 
 def solve(problem, state, *, scale=1.0, robust_rows=None, iterations=20, tolerance=1e-4,
