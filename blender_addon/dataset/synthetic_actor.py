@@ -229,7 +229,7 @@ def make_synthetic_actor(out, train=600, held_out=64, seed=0, samples=16, resolu
         stage = Stage(actor, resolution, samples)
         scratch = out / "truth" / ".render.png"
         video = performance.video_frames(seed, arkit.ARKIT_52, video_frames) if video_frames else []
-        for split, number in todo:
+        for i, (split, number) in enumerate(todo):
             if max_minutes and time.perf_counter() - started > max_minutes * 60:
                 log("time limit reached")
                 break
@@ -239,11 +239,20 @@ def make_synthetic_actor(out, train=600, held_out=64, seed=0, samples=16, resolu
             elapsed = time.perf_counter() - started
             log(f"{split} {number}/{counts[split]}: {len(rendered)} frames in {elapsed / 60:.1f} min, "
                 f"{len(rendered) / elapsed * 3600:.0f} frames/hour")
+            if i + 1 == len(todo) or todo[i + 1][0] != split:  # the split's last missing frame
+                finish_split(out, split, counts[split], log, again=True)
         scratch.unlink(missing_ok=True)
     for split, count in counts.items():
-        complete = count and all(image_path(out, split, n).is_file() for n in range(1, count + 1))
-        if complete and (split in rendered or not (out / "truth" / f"{split}.npz").is_file()):
-            summarise(out, split, count)
-        if complete and split == "video" and (split in rendered or not (out / "video" / "video.mp4").is_file()):
-            encode_video(out, count, log=log)
+        finish_split(out, split, count, log, again=False)
     return len(rendered)
+
+
+def finish_split(out, split, count, log, again):
+    """Once every frame of ``split`` is on disk: its ``truth/<split>.npz`` and, for the video,
+    ``video/video.mp4``; made anew when ``again``, else only when missing."""
+    if not count or not all(image_path(out, split, n).is_file() for n in range(1, count + 1)):
+        return
+    if again or not (out / "truth" / f"{split}.npz").is_file():
+        summarise(out, split, count)
+    if split == "video" and (again or not (out / "video" / "video.mp4").is_file()):
+        encode_video(out, count, log=log)

@@ -115,3 +115,17 @@ def test_the_truth_lands_on_the_rendered_head_and_knows_closed_eyes(tmp_path):
     assert stage.read_truth()["landmark_visible"][iris_centres].all()
     stage.pose(_frontal(params, blink=1.0))
     assert not stage.read_truth()["landmark_visible"][iris_centres].any()  # behind the closed lids
+
+
+def test_a_split_is_finished_as_soon_as_its_last_frame_is_there(tmp_path):
+    # a long run stopped in the training frames still leaves the held-out truth stacked
+    out = tmp_path / "actor"
+
+    def stop_in_train(line):
+        if line.startswith("train 1/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic_actor(out, train=2, held_out=1, video_frames=0, seed=3, samples=1, resolution=48, log=stop_in_train)
+    assert np.load(out / "truth" / "held_out.npz")["landmarks"].shape == (1, 478, 2)
+    assert image_path(out, "train", 1).is_file() and not (out / "truth" / "train.npz").exists()
