@@ -50,7 +50,7 @@ def _quiet_openexr():
     """
     messages = []
     with _QUIET:
-        saved = {}
+        saved = {}  # fd -> a copy of where it pointed, for each fd pointed at its capture
         try:
             for stream in (sys.stdout, sys.stderr):
                 if stream is not None:
@@ -58,12 +58,18 @@ def _quiet_openexr():
             for fd in (1, 2):
                 if fd not in _CAPTURES:
                     _CAPTURES[fd] = tempfile.TemporaryFile(prefix="neural_face_openexr_")
-                saved[fd] = os.dup(fd)
-            for fd in (1, 2):
-                os.dup2(_CAPTURES[fd].fileno(), fd)
-        except (OSError, ValueError):  # fd 1 or 2 not open: nothing to keep quiet
+                copy = os.dup(fd)
+                try:
+                    os.dup2(_CAPTURES[fd].fileno(), fd)
+                except OSError:
+                    os.close(copy)
+                    raise
+                saved[fd] = copy
+        except (OSError, ValueError, AttributeError):  # fd 1 or 2 not open, odd streams: stay loud
             for fd, copy in saved.items():
+                os.dup2(copy, fd)
                 os.close(copy)
+                _pass_on(_CAPTURES[fd], fd)
             saved = {}
         try:
             yield messages
