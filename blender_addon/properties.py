@@ -13,6 +13,11 @@ DEFAULT_OUTPUT = "//neural_face/"
 RUNNING_SCENES = set()  # names of scenes with a render job in progress (set by render_job)
 
 
+ENGINE_ITEMS = (  # user-facing engine names of export/passes.py ENGINES and what each gives
+    ("CYCLES", "Cycles", "All passes: depth, normal, albedo, mask, regions (CPU)"),
+    ("EEVEE", "EEVEE", "Depth, normal, albedo only (no index passes, so no mask/regions)"),
+    ("WORKBENCH", "Workbench", "Depth only"),
+)
 PROFILE_ITEMS = (  # identifiers are the contract's profile names (profiles.PROFILE_NAMES + "auto")
     ("auto", "Auto", "Pick the profile that maps the most shape keys (ARKit 52 or FLAME)"),
     ("arkit52", "ARKit 52", "ARKit blendshape names and their common variants (eyeBlink_L, Face.jawOpen, ...)"),
@@ -27,6 +32,53 @@ def _is_mesh(self, obj):
 
 def _is_running(self):
     return self.id_data is not None and self.id_data.name in RUNNING_SCENES
+
+
+# -- Actor settings (issue 14: the Actor panel, ui/actor_panel.py; operators/actor_step.py) ----------
+ACTOR_RUNNING = set()  # names of scenes with an actor step running in the worker (set by actor_step)
+
+
+def _actor_is_running(self):
+    return self.id_data is not None and self.id_data.name in ACTOR_RUNNING
+
+
+class NEURALFACE_PG_footage(bpy.types.PropertyGroup):
+    path: bpy.props.StringProperty(
+        name="Footage",
+        description="A folder of photos (JPEG/PNG) or a video file of the actor",
+        subtype="FILE_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+        default="",
+    )
+
+
+class NEURALFACE_PG_actor(bpy.types.PropertyGroup):
+    folder: bpy.props.StringProperty(
+        name="Actor Folder",
+        description="The actor's folder: its footage list, fit, training set, model and report "
+                    "(python -m neural_core actor ... ACTOR_DIR; docs/actor.md)",
+        subtype="DIR_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+        default="",
+    )
+    footage: bpy.props.CollectionProperty(type=NEURALFACE_PG_footage, name="Footage")
+    train_minutes: bpy.props.FloatProperty(
+        name="Training Minutes",
+        description="Time budget of Train in minutes (0 = the command's default); a later Train goes on",
+        min=0.0,
+        soft_max=600.0,
+        default=0.0,
+    )
+    # -- state of the running step (written by neural_face.actor_step, read by the panel) --
+    is_running: bpy.props.BoolProperty(name="Running", get=_actor_is_running)
+    step: bpy.props.StringProperty(name="Step", default="")  # the running (or last) step, e.g. "fit"
+    progress: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
+    done: bpy.props.IntProperty(name="Done", min=0)
+    total: bpy.props.IntProperty(name="Total", min=0)
+    eta_text: bpy.props.StringProperty(name="Time Left", default="")
+    status_text: bpy.props.StringProperty(name="Status", default="")
+    warning_text: bpy.props.StringProperty(name="Warnings", default="")  # the last step's warnings, one per line
+# -- end of the Actor settings ----------------------------------------------------------------------
 
 
 class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
@@ -119,11 +171,7 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
     passes_engine: bpy.props.EnumProperty(
         name="Passes Engine",
         description="Render engine for the input passes of the shot",
-        items=(
-            ("CYCLES", "Cycles", "All passes (depth, normal, albedo, mask, regions); CPU"),
-            ("EEVEE", "EEVEE", "No index passes (mask and regions come from elsewhere or are missing)"),
-            ("WORKBENCH", "Workbench", "Fastest; only combined and depth"),
-        ),
+        items=ENGINE_ITEMS,
         default="CYCLES",
     )
     passes_samples: bpy.props.IntProperty(
@@ -143,9 +191,10 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
     eta_text: bpy.props.StringProperty(name="Time Left", default="")
     status_text: bpy.props.StringProperty(name="Status", default="")
     warning_text: bpy.props.StringProperty(name="Warnings", default="")  # the last job's worker warnings, one per line
+    actor: bpy.props.PointerProperty(type=NEURALFACE_PG_actor)  # the Actor panel's settings and step state
 
 
-CLASSES = (NEURALFACE_PG_settings,)
+CLASSES = (NEURALFACE_PG_footage, NEURALFACE_PG_actor, NEURALFACE_PG_settings)
 
 
 def post_register():
@@ -154,4 +203,5 @@ def post_register():
 
 def pre_unregister():
     RUNNING_SCENES.clear()
+    ACTOR_RUNNING.clear()
     del bpy.types.Scene.neural_face

@@ -11,7 +11,8 @@ from .jobs import cli_command, worker_client
 from .operators import render_animation, render_frame, setup_compositor
 from .operators import export_shot
 from .operators import add_head
-from .ui import panel
+from .operators import actor_step, apply_actor_identity
+from .ui import actor_panel, panel
 
 MODULES = (
     preferences,
@@ -21,7 +22,10 @@ MODULES = (
     setup_compositor,
     export_shot,
     add_head,
+    actor_step,
+    apply_actor_identity,
     panel,
+    actor_panel,
     cli_command,
 )
 

@@ -250,3 +250,43 @@ def test_the_command_reports_bad_input_and_cancels_after_the_current_frame(actor
     code, resumed = run_build(settings)
     assert code == 0 and [e["frame"] for e in resumed.of("frame") if e["skipped"]] == made
     assert (out / "frames.json").is_file()
+
+
+def test_the_actor_fitters_shot_builds_in_register(tmp_path):
+    """A fit shot made by neural_core.actor.fit_shot (the fitter's own writer, from known
+    fitted values) builds with the posed head's landmarks on the fitted ones: the head
+    model and Blender agree, and so do the two sides' conventions."""
+    from neural_core.actor.fit import ActorFit, FrameFit
+    from neural_core.actor.fit_shot import make_fit_shot, write_crop, write_fit_shot
+    from neural_core.actor.head_model import load_head_model
+
+    model = load_head_model()
+    rng = np.random.default_rng(4)
+    names = list(model.expression_names)
+    frames = []
+    for i in range(3):
+        expression = np.zeros(len(names))
+        expression[names.index("jawOpen")], expression[names.index("eyeBlinkRight")] = 0.3 * i, 0.5
+        frames.append(FrameFit(expression=expression, rotation=rng.normal(0.0, 0.2, 3),
+                               translation=np.array([0.01 * i, 0.12, 0.55 + 0.05 * i]),
+                               gaze=np.array([0.1, -0.1, 0.1, -0.1]) * i, focal=800.0, size=(640, 480), residual=0.5))
+    fit = ActorFit(identity=rng.uniform(-0.5, 0.5, model.num_identity), frames=frames,
+                   identity_names=tuple(model.identity_names), expression_names=tuple(names))
+    result = make_fit_shot(fit, model, crop_size=CROP, crop_scale=1.6)
+    write_fit_shot(tmp_path / "fit" / "shot", result)
+    (tmp_path / "fit" / "crops").mkdir()
+    photo = np.full((480, 640, 3), 90, np.uint8)
+    for number, box in enumerate(result.crops, start=1):
+        write_crop(tmp_path / "fit" / "crops" / f"{number:04d}.png", photo, box)
+    settings = BuildSettings(shot=str(tmp_path / "fit" / "shot"), crops=str(tmp_path / "fit" / "crops"),
+                             out=str(tmp_path / "build"), samples=1)
+    code, events = run_build(settings)
+    assert code == 0 and not events.of("warning"), events.events
+    out = Path(settings.out)
+    built = shot_format.read_shot(out / "shot", check_passes=False)
+    offsets = [e["landmark_offset_iod"] for e in json.loads((out / "frames.json").read_text())["frames"]]
+    assert max(offsets) < 1e-3, offsets  # the head model reproduces Blender's landmarks
+    for record in result.shot.frames:
+        mask = shot_passes.read_passes(built, record.frame, out / "shot", names=["mask"])["mask"]
+        points = np.floor(record.landmarks).astype(int)
+        assert (mask[points[:, 1], points[:, 0]] > 0.5).mean() >= 0.95

@@ -1,0 +1,328 @@
+"""The Actor panel's steps: ``python -m neural_core actor <step> ACTOR_DIR --json`` in the worker.
+
+``neural_face.actor_step`` (``step``: new, detect, fit, build, train, report) runs one step
+of the actor workflow (docs/actor.md) in the worker process, the same machinery as a
+render job (``jobs.worker_client``): with a window it is modal, shows progress in the panel
+and the status bar, and Esc cancels (the step stops after its current item and a rerun
+goes on); without one (``blender -b``, the bpy module) it runs to the end and prints a
+line per item. ``neural_face.actor_use_model`` makes the actor's trained model the render
+model; ``actor_footage_add`` / ``actor_footage_remove`` edit the footage list.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+
+from .. import properties
+from ..core_link import NeuralFaceError
+from ..jobs import worker_client
+from ..jobs.events import format_duration
+
+STEP_ITEMS = (
+    ("NEW", "New", "Start the actor folder from the footage list"),
+    ("DETECT", "Detect", "Find the face and its landmarks in every photo or video frame"),
+    ("FIT", "Fit", "Fit the bundled head to the landmarks: one identity, per frame expression, pose and camera"),
+    ("BUILD", "Build", "Render the fitted head's passes beside the photo crops: the training set"),
+    ("TRAIN", "Train", "Train the actor's model (goes on from where the last Train stopped)"),
+    ("REPORT", "Report", "Write the contact sheet: photo, fitted landmarks, passes, model output"),
+)
+TIMER_INTERVAL_S = 0.2  # how often the modal operator polls the worker
+MODEL_SUFFIXES = (".safetensors", ".pt", ".pth")  # what the model folder may hold, newest first
+WARNINGS_SHOWN = 3
+
+
+@dataclass
+class ActorStepSettings:
+    """One step, copied from ``scene.neural_face.actor`` and the preferences once."""
+
+    step: str  # "new" | "detect" | "fit" | "build" | "train" | "report"
+    actor_dir: str  # absolute actor folder
+    footage: list = field(default_factory=list)  # absolute photo folders / video files (new only)
+    minutes: float = 0.0  # train: time budget in minutes; 0 = the command's default
+    worker_python: str = ""  # the add-on preference; "" = default resolution (worker_client)
+
+
+def settings_from_scene(scene, step, worker_python=""):
+    """Snapshot the Actor settings for ``step`` (an item of STEP_ITEMS, any case).
+    NeuralFaceError for a missing folder, or New without footage."""
+    actor = scene.neural_face.actor
+    step = step.lower()
+    if step not in {s[0].lower() for s in STEP_ITEMS}:
+        raise NeuralFaceError(f"unknown actor step '{step}'")
+    if not actor.folder:
+        raise NeuralFaceError("set the Actor Folder first (a new or empty folder for New)")
+    if actor.folder.startswith("//") and not bpy.data.filepath:
+        raise NeuralFaceError(f"actor folder '{actor.folder}' is relative to the .blend file, which is not saved yet")
+    folder = str(Path(bpy.path.abspath(actor.folder)).resolve())
+    footage = [str(Path(bpy.path.abspath(item.path)).resolve()) for item in actor.footage if item.path] if step == "new" else []
+    if step == "new":
+        if not footage:
+            raise NeuralFaceError("New needs footage: add a folder of photos or a video file to the footage list")
+        missing = [path for path in footage if not os.path.exists(path)]
+        if missing:
+            raise NeuralFaceError(f"footage '{missing[0]}' does not exist")
+    elif not Path(folder).is_dir():
+        raise NeuralFaceError(f"actor folder '{folder}' does not exist: run New first")
+    return ActorStepSettings(step=step, actor_dir=folder, footage=footage,
+                             minutes=float(actor.train_minutes) if step == "train" else 0.0,
+                             worker_python=worker_python)
+
+
+def step_command(python, settings):
+    """The worker's argv: ``python -m neural_core actor STEP ACTOR_DIR --json [--footage ...] [--minutes M]``."""
+    argv = [python, "-m", "neural_core", "actor", settings.step, settings.actor_dir, "--json"]
+    if settings.footage:
+        argv += ["--footage", *settings.footage]
+    if settings.minutes > 0:
+        argv += ["--minutes", f"{settings.minutes:g}"]
+    return argv
+
+
+def start_step(settings):
+    python = worker_client.resolve_worker_python(settings.worker_python)
+    process = worker_client.WorkerProcess(step_command(python, settings), env=worker_client.worker_environment())
+    return worker_client.track(process.start())
+
+
+def finish_step(process, check=True):
+    try:
+        if check:
+            process.check()
+    finally:
+        process.close()
+        worker_client.untrack(process)
+
+
+def summary(step, progress):
+    """``Fit: 12/48, 1:09 left`` for the panel and the status bar."""
+    return f"{step.capitalize()}: {progress.done}/{progress.total}, {format_duration(progress.eta_s)} left"
+
+
+def show_progress(scene, step, progress, status=None):
+    """Copy a :class:`~..jobs.events.JobProgress` into ``scene.neural_face.actor``."""
+    actor = scene.neural_face.actor
+    actor.step = step
+    actor.total, actor.done, actor.progress = progress.total, progress.done, progress.fraction
+    actor.eta_text = format_duration(progress.eta_s)
+    actor.status_text = status if status is not None else summary(step, progress)
+    actor.warning_text = "\n".join(progress.warnings[-WARNINGS_SHOWN:])
+
+
+def mark_running(scene, running):
+    if running:
+        scene.neural_face.actor.warning_text = ""
+        properties.ACTOR_RUNNING.add(scene.name)
+    else:
+        properties.ACTOR_RUNNING.discard(scene.name)
+
+
+def run_blocking(scene, settings, log=print, timeout=None):
+    """Run the step to its end (no window); returns the JobProgress. WorkerError on failure."""
+    process = start_step(settings)
+    mark_running(scene, True)
+    logged = [0]
+
+    def report(progress):
+        show_progress(scene, settings.step, progress)
+        if len(progress.finished_frames) > logged[0]:
+            logged[0] = len(progress.finished_frames)
+            log(f"Neural Face actor {summary(settings.step, progress)}")
+
+    finished = False
+    try:
+        try:
+            process.wait(timeout=timeout, on_poll=report)
+        except KeyboardInterrupt:
+            process.cancel()
+            process.wait(timeout=process.grace_s * 3 + 10, on_poll=report)
+        finished = True
+    finally:
+        mark_running(scene, False)
+        finish_step(process, check=finished)
+    return process.progress
+
+
+def find_model(actor_dir):
+    """The newest model file in ``ACTOR_DIR/model``; NeuralFaceError when there is none."""
+    folder = Path(actor_dir) / "model"
+    models = [p for p in folder.glob("*") if p.suffix in MODEL_SUFFIXES and p.is_file()] if folder.is_dir() else []
+    if not models:
+        raise NeuralFaceError(f"no model in '{folder}' yet: run Train")
+    return max(models, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def _redraw(context):
+    for window in getattr(context.window_manager, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == "PROPERTIES":
+                area.tag_redraw()
+
+
+class NEURALFACE_OT_actor_step(bpy.types.Operator):
+    bl_idname = "neural_face.actor_step"
+    bl_label = "Actor Step"
+    bl_description = "Run one step of the actor workflow in the Neural Face worker; Esc cancels"
+    bl_options = {"REGISTER"}
+
+    step: bpy.props.EnumProperty(name="Step", items=STEP_ITEMS, default="NEW")
+
+    _timer = None
+    _process = None
+    _scene = None
+    _settings = None
+
+    @classmethod
+    def description(cls, context, properties):
+        return next((text for key, _, text in STEP_ITEMS if key == properties.step), cls.bl_description)
+
+    @classmethod
+    def poll(cls, context):
+        scene = context.scene
+        return scene is not None and hasattr(scene, "neural_face") and not scene.neural_face.actor.is_running
+
+    def _settings_for(self, context):
+        from ..jobs.render_job import worker_python_preference
+
+        return settings_from_scene(context.scene, self.step, worker_python_preference(context))
+
+    def execute(self, context):
+        scene = context.scene
+        try:
+            settings = self._settings_for(context)
+            progress = run_blocking(scene, settings)
+        except NeuralFaceError as error:
+            scene.neural_face.actor.status_text = f"Failed: {error}"
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        scene.neural_face.actor.status_text = f"{settings.step.capitalize()}: done"
+        self.report({"INFO"}, f"Neural Face: actor {settings.step} done ({progress.done}/{progress.total})")
+        return {"FINISHED"}
+
+    def invoke(self, context, event):
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        scene = context.scene
+        try:
+            self._settings = self._settings_for(context)
+            self._process = start_step(self._settings)
+        except NeuralFaceError as error:
+            scene.neural_face.actor.status_text = f"Failed: {error}"
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        self._scene = scene
+        mark_running(scene, True)
+        show_progress(scene, self._settings.step, self._process.progress, status=f"{self.step.capitalize()}: starting...")
+        wm = context.window_manager
+        wm.progress_begin(0, 1000)
+        self._timer = wm.event_timer_add(TIMER_INTERVAL_S, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        step = self._settings.step
+        if event.type == "ESC" and event.value == "PRESS":
+            self._process.cancel()
+            self._scene.neural_face.actor.status_text = f"{step.capitalize()}: cancelling after the current item..."
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER" or event.timer is not self._timer:
+            return {"PASS_THROUGH"}
+        running = self._process.poll()
+        progress = self._process.progress
+        cancelling = self._process.cancel_requested_at is not None
+        show_progress(self._scene, step, progress,
+                      status=self._scene.neural_face.actor.status_text if cancelling else None)
+        context.window_manager.progress_update(int(progress.fraction * 1000))
+        if context.workspace is not None and not cancelling:
+            context.workspace.status_text_set(f"Neural Face actor {summary(step, progress)}  (Esc to cancel)")
+        _redraw(context)
+        return {"PASS_THROUGH"} if running else self._finish(context)
+
+    def _finish(self, context):
+        self._stop_timer(context)
+        scene, step = self._scene, self._settings.step
+        try:
+            finish_step(self._process)
+        except NeuralFaceError as error:
+            scene.neural_face.actor.status_text = f"Stopped: {error}"
+            self.report({"WARNING"} if self._process.cancel_requested_at else {"ERROR"}, f"Neural Face: actor {step}: {error}")
+            return {"CANCELLED"}
+        finally:
+            mark_running(scene, False)
+            _redraw(context)
+        scene.neural_face.actor.status_text = f"{step.capitalize()}: done"
+        self.report({"INFO"}, f"Neural Face: actor {step} done")
+        return {"FINISHED"}
+
+    def cancel(self, context):
+        """Blender ends the operator (file loaded, window closed): stop the worker."""
+        self._stop_timer(context)
+        if self._process is not None:
+            finish_step(self._process, check=False)
+        if self._scene is not None:
+            mark_running(self._scene, False)
+
+    def _stop_timer(self, context):
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+            wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+
+
+class NEURALFACE_OT_actor_use_model(bpy.types.Operator):
+    """Render with the actor's trained model: the newest file in ACTOR_DIR/model becomes the Model"""
+
+    bl_idname = "neural_face.actor_use_model"
+    bl_label = "Use Actor Model"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        props = context.scene.neural_face
+        try:
+            if not props.actor.folder:
+                raise NeuralFaceError("set the Actor Folder first")
+            model = find_model(bpy.path.abspath(props.actor.folder))
+        except NeuralFaceError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        props.model_path = str(model)
+        self.report({"INFO"}, f"Neural Face: rendering with {model}")
+        return {"FINISHED"}
+
+
+class NEURALFACE_OT_actor_footage_add(bpy.types.Operator):
+    """Add a row to the footage list (a folder of photos or a video file)"""
+
+    bl_idname = "neural_face.actor_footage_add"
+    bl_label = "Add Footage"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        context.scene.neural_face.actor.footage.add()
+        return {"FINISHED"}
+
+
+class NEURALFACE_OT_actor_footage_remove(bpy.types.Operator):
+    """Remove this row from the footage list"""
+
+    bl_idname = "neural_face.actor_footage_remove"
+    bl_label = "Remove Footage"
+    bl_options = {"REGISTER", "UNDO"}
+
+    index: bpy.props.IntProperty(name="Index", min=0)
+
+    def execute(self, context):
+        footage = context.scene.neural_face.actor.footage
+        if self.index >= len(footage):
+            self.report({"ERROR"}, f"no footage row {self.index}")
+            return {"CANCELLED"}
+        footage.remove(self.index)
+        return {"FINISHED"}
+
+
+CLASSES = (NEURALFACE_OT_actor_step, NEURALFACE_OT_actor_use_model, NEURALFACE_OT_actor_footage_add,
+           NEURALFACE_OT_actor_footage_remove)
