@@ -59,6 +59,7 @@ SETTINGS = {
     "build_resolution": (None, ("build",)),  # pass and target resolution of the build (None: its default)
     "train_preset": ("cpu-256", ("train",)),  # neural_core.train.config.PRESETS
     "train_steps": (None, ()),  # total steps (None: the preset's); a resumed run takes a new value
+    "train_config": ({}, ("train",)),  # TrainConfig fields over the preset's (tests: a tiny model)
     "report_rows": (8, ("report",)),  # frames shown in the contact sheet (evenly spaced)
 }
 WRITE_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -133,6 +134,9 @@ class Actor:
         if not footage:
             raise ActorError("no footage given: --footage PHOTO_FOLDER | PHOTO ... | VIDEO")
         paths = [Path(p).expanduser().resolve() for p in footage]
+        for path in paths:
+            if not path.exists():
+                raise FootageError("no such file or folder", file=path)
         kinds = {footage_kind(p) for p in paths}
         if len(kinds) > 1 or (kinds == {"video"} and len(paths) > 1):
             raise ActorError("an actor's footage is photos (files or folders) or one video, not a mix or several videos "

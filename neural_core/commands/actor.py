@@ -17,6 +17,8 @@ at a terminal, the worker protocol's JSON lines otherwise (``--json``); exit cod
 (docs/worker-protocol.md); SIGINT/SIGTERM stop after the current frame.
 """
 
+import argparse
+import json
 import os
 import sys
 
@@ -27,6 +29,15 @@ STEPS = ("detect", "fit", "build", "train", "report")
 SETTING_OPTIONS = {"min_frames": "min_frames", "min_face_px": "min_face_px", "calibration": "calibration",
                    "crop_size": "crop_size", "samples": "build_samples", "resolution": "build_resolution",
                    "preset": "train_preset", "steps": "train_steps", "rows": "report_rows"}
+
+
+def key_value(text):
+    """--config KEY=VALUE: (key, JSON value or the text)."""
+    key, _, value = text.partition("=")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
 
 
 def positive(text):
@@ -67,19 +78,21 @@ def add_arguments(parser):
     train.add_argument("--preset", choices=("cpu-256", "cuda-512"), default=None, help="settings of a new run (default cpu-256)")
     train.add_argument("--steps", type=positive, default=None, help="total steps of the run (default: the preset's)")
     train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    train.add_argument("--config", dest="train_config", type=key_value, action="append", default=None,
+                       help=argparse.SUPPRESS)  # KEY=VALUE TrainConfig fields over the preset's (tests: model=tiny)
     report = step("report", "write report/contact_sheet.png: photo | fit | passes | model")
     report.add_argument("--rows", type=positive, default=None, help="frames shown (default 8)")
     step("status", "say which steps are done")
 
 
 def limit_blas_threads():
-    """One BLAS thread for numpy unless the environment says otherwise (before numpy loads).
+    """One OpenBLAS thread for numpy unless the environment says otherwise (before numpy loads).
 
     The fit is batched numpy on small matrices: on a 2-core machine shared with other work,
-    OpenBLAS's spinning threads made it 3-4x slower than one thread (see docs/actor.md)."""
+    OpenBLAS's spinning threads made it 3.5x slower than one thread (48 frames: 245 ms per
+    frame with 1 thread, 890 ms with 2). Not for ``train``: torch may use the same library."""
     if "numpy" not in sys.modules:
-        for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
-            os.environ.setdefault(name, "1")
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def make_step_reporter(json_mode):
@@ -100,8 +113,10 @@ def make_step_reporter(json_mode):
                 else:
                     self._line(fields["stage"])
                 return
-            if event == "start" and fields.get("up_to_date"):
-                self.command = fields.get("command", "")
+            if event == "start" and (fields.get("up_to_date") or fields.get("step") in ("new", "status")):
+                self.command, self.quiet = fields.get("command", ""), True  # the step's own lines say it
+                return
+            if event == "done" and getattr(self, "quiet", False) and fields.get("exit_code") == 0:
                 return
             super().emit(event, **fields)
 
@@ -110,10 +125,12 @@ def make_step_reporter(json_mode):
 
 
 def run(args):
-    limit_blas_threads()
+    if args.actor_step != "train":
+        limit_blas_threads()
     from ..contract.protocol import Job
 
-    reporter, note = make_step_reporter(args.json)
+    # status, like validate, talks to a person unless --json is given
+    reporter, note = make_step_reporter(bool(args.json) if args.actor_step == "status" else args.json)
     job = Job(f"actor {args.actor_step}", reporter)
     try:
         with job:
@@ -135,8 +152,10 @@ def run_step(args, job, note):
     from ..actor.steps import Context
 
     actor = Actor.open(args.actor_dir)
-    actor.update_settings({setting: getattr(args, option) for option, setting in SETTING_OPTIONS.items()
-                           if hasattr(args, option)})
+    settings = {setting: getattr(args, option) for option, setting in SETTING_OPTIONS.items() if hasattr(args, option)}
+    if getattr(args, "train_config", None):
+        settings["train_config"] = dict(args.train_config)
+    actor.update_settings(settings)
     options = {"minutes": getattr(args, "minutes", 0.0), "device": getattr(args, "device", "auto")}
     module = importlib.import_module(f"..actor.steps.{args.actor_step}", __package__)
     module.run(Context(actor, job, note, options))
@@ -167,7 +186,9 @@ def show_status(args, job):
     left_out = left_out_frames(actor)
     job.start(0, [], step="status", actor=str(actor.root), kind=actor.kind, footage=actor.data["footage"], steps=steps,
               left_out=left_out)
-    if job.reporter.__class__.__name__ == "JsonLinesReporter":
+    from ..contract.protocol import JsonLinesReporter
+
+    if isinstance(job.reporter, JsonLinesReporter):  # the start event says it all
         return
     lines = [f"actor {actor.root} ({actor.kind}: {', '.join(actor.data['footage'])})"]
     for step, info in steps.items():
@@ -182,8 +203,6 @@ def show_status(args, job):
 
 def left_out_frames(actor):
     """Lines naming every input frame the detect or fit step left out, and why."""
-    import json
-
     path = actor.folder("fit") / "frames.json"
     if actor.status("fit") in ("done", "running") and path.is_file():
         try:

@@ -40,7 +40,7 @@ def overlay(crop, detected, fitted, size):
     scale = THUMB / size
     for points, colour in ((detected, (255, 60, 60)), (fitted, (60, 255, 60))):
         for x, y in np.asarray(points)[:468] * scale:
-            draw.point((float(x), float(y)), fill=colour)
+            draw.rectangle((float(x) - 0.5, float(y) - 0.5, float(x) + 0.5, float(y) + 0.5), fill=colour)
     return image
 
 
@@ -49,7 +49,8 @@ def pass_images(passes):
     out = {}
     mask = np.asarray(passes.get("mask", np.ones(1)), dtype=np.float32) > 0.5
     if "normal" in passes:
-        out["normal"] = np.clip((np.asarray(passes["normal"]) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+        normal = np.clip((np.asarray(passes["normal"]) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+        out["normal"] = normal * mask[..., None] if mask.shape == normal.shape[:2] else normal
     if "depth" in passes:
         depth = np.asarray(passes["depth"], dtype=np.float64)
         on = mask & np.isfinite(depth) if mask.shape == depth.shape else np.isfinite(depth)
@@ -83,7 +84,7 @@ def model_outputs(context, sample, frames):
     out_dir = context.actor.folder("report") / "model"
     quiet = Quiet()
     options = RenderOptions(shot=str(sample / "shot"), out=str(out_dir), model=str(context.actor.folder("train") / "ema.safetensors"),
-                            frames=",".join(str(f) for f in frames), appearance="mean", name="model_####.png")
+                            frames=",".join(str(f) for f in frames), appearance="mean", name="model_####")
     if render_shot(options, quiet) != 0:
         context.job.warning(f"the model's output is not in the report: {'; '.join(map(str, quiet.errors)) or 'render failed'}")
         return {}
@@ -95,6 +96,8 @@ def model_outputs(context, sample, frames):
             canvas = Image.new("RGBA", rgba.size, (128, 128, 128, 255))
             canvas.alpha_composite(rgba)
             images[frame] = np.asarray(canvas.convert("RGB"))
+    if len(images) < len(frames):
+        context.job.warning(f"the model rendered {len(images)} of {len(frames)} frame(s) into {out_dir}")
     return images
 
 

@@ -63,7 +63,7 @@ def run(context):
     folder = actor.folder("train")
     resuming = actor.begin("train", inputs) and (folder / CHECKPOINT).is_file()
     overrides = {"steps": steps_wanted} if steps_wanted is not None else {}
-    config = preset_config(preset, **overrides)
+    config = preset_config(preset, **{**actor.setting("train_config"), **overrides})
     messages = []
 
     def log(message):
