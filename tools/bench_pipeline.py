@@ -313,6 +313,9 @@ def main(argv=None):
     if args.synthesis_child:
         shot_folder, model_path, policy, frames = args.synthesis_child
         return synthesis_child(shot_folder, model_path, policy, int(frames))
+    from neural_core.worker.threads import prepare_cpu_threads
+
+    prepare_cpu_threads(0)  # the stages below run torch as the worker does (before bpy or torch load OpenMP)
     if args.policies_only:
         with tempfile.TemporaryDirectory(prefix="neural_face_bench_") as folder:
             model_path, note = model_for_timing(args.model, folder)
