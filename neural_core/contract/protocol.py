@@ -167,6 +167,7 @@ class HumanReporter(Reporter):
         self.width = width
         self.command = ""
         self._bar_shown = False
+        self._writes = False  # the job announced an output folder (`out`): its summary names the files
         self._first_path = self._last_path = None  # files the job reported (written or already current)
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
@@ -180,7 +181,8 @@ class HumanReporter(Reporter):
     def emit(self, event, **fields):
         if event == "start":
             self.command = fields.get("command", "")
-            into = f" -> {fields['out']}" if fields.get("out") else ""
+            self._writes = bool(fields.get("out"))
+            into = f" -> {fields['out']}" if self._writes else ""
             self._line(f"{self.command}: {fields.get('total', 0)} frame(s){into}")
         elif event == "frame":
             if fields.get("path"):
@@ -210,8 +212,9 @@ class HumanReporter(Reporter):
                        f"in {fields['elapsed_s']:.1f} s{self._files()}")
 
     def _files(self):
-        """``"; files: /out/neural_0001.png .. neural_0048.png"`` (where the frames went), or ""."""
-        if self._first_path is None:
+        """``"; files: /out/neural_0001.png .. neural_0048.png"`` (where the frames went), or ""
+        for a job that writes no output folder (``validate`` reports the files it checked)."""
+        if not self._writes or self._first_path is None:
             return ""
         last = f" .. {os.path.basename(self._last_path)}" if self._last_path != self._first_path else ""
         return f"; files: {self._first_path}{last}"

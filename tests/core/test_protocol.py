@@ -229,10 +229,16 @@ def test_human_reporter_says_where_the_files_went():
 def test_human_reporter_names_one_file_once_and_no_files_when_none_were_made():
     stream = io.StringIO()
     reporter = protocol.HumanReporter(stream)
-    reporter.start("render", 1, [7])
+    reporter.start("render", 1, [7], out="/out")
     reporter.frame(7, path="/out/neural_0007.png")
     reporter.done(1, 0, 1, 0.5, 0, command="render")
     assert stream.getvalue().splitlines()[-1] == "render: ok: 1/1 frame(s) in 0.5 s; files: /out/neural_0007.png"
+    stream = io.StringIO()  # a job without an output folder (validate) checked these files: not "files"
+    reporter = protocol.HumanReporter(stream)
+    reporter.start("validate", 1, [7])
+    reporter.frame(7, path="/shot/passes/0007.exr")
+    reporter.done(1, 0, 1, 0.5, 0, command="validate")
+    assert stream.getvalue().splitlines()[-1] == "validate: ok: 1/1 frame(s) in 0.5 s"
     stream = io.StringIO()
     reporter = protocol.HumanReporter(stream)
     reporter.error("bad shot", "bad-input")
