@@ -169,6 +169,12 @@ def new_actor(args, job, note):
                                   settings={"min_frames": args.min_frames})
     count = len(list_input_frames(actor))
     job.start(0, [], step="new", actor=str(actor.root), kind=actor.kind, input_frames=count, changed=changed)
+    if actor.kind == "photos":
+        from ..actor.footage import PhotoFolder
+
+        for path in actor.footage_paths():
+            for message in PhotoFolder(path).warnings:  # files that are no JPEG or PNG
+                job.warning(message)
     what = "written" if changed else "already holds this footage and settings; nothing to do"
     note(f"actor new: {actor.root / 'actor.json'} {what} ({actor.kind}, {count} input frame(s)); "
          f"next: python -m neural_core actor detect {actor.root}")

@@ -138,8 +138,10 @@ def test_bad_photos_are_listed_and_the_minimum_enforced(tmp_path, capfd):
     pair.paste(Image.open(PHOTOS / "astronaut.jpg"), (0, 0))
     pair.paste(grace, (512, 76))
     pair.save(photos / "f_pair.png")
+    (photos / "notes.txt").write_text("shot on a Tuesday\n")
     root = tmp_path / "actor"
-    assert actor(capfd, "new", root, "--footage", photos, "--min-frames", "4")[0] == 0
+    code, events = actor(capfd, "new", root, "--footage", photos, "--min-frames", "4")
+    assert code == 0 and kinds(events, "warning")[0]["message"].endswith("ignored 1 file(s) that are not JPEG or PNG: notes.txt")
     code, events = actor(capfd, "detect", root)
     assert code == 2
     error = kinds(events, "error")[0]["message"]
@@ -282,3 +284,51 @@ def test_a_cancelled_build_passes_the_signal_on(fitted_actor, tmp_path, capfd, m
     monkeypatch.setattr(build_step, "parse_event", parse)
     monkeypatch.setenv("ACTOR_BUILD_STUB_SLEEP", "0")
     assert actor(capfd, "build", root)[0] == 0 and Actor.open(root).status("build") == "done"
+
+
+def test_an_interrupted_fit_resumes_from_the_saved_fit_with_identical_crops(fitted_actor, tmp_path, capfd, monkeypatch):
+    for name in ("whole", "cut"):
+        shutil.copytree(fitted_actor, tmp_path / name)
+    assert actor(capfd, "fit", tmp_path / "whole", "--crop-size", "128")[0] == 0
+    write_crop = fit_step.write_crop
+
+    def crop_then_signal(path, image, box):
+        written = write_crop(path, image, box)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return written
+
+    monkeypatch.setattr(fit_step, "write_crop", crop_then_signal)
+    code, events = actor(capfd, "fit", tmp_path / "cut", "--crop-size", "128")
+    assert code == 3 and [e["frame"] for e in kinds(events, "frame")] == [0]
+    assert not (tmp_path / "cut" / "fit" / "crops" / "0002.png").exists()
+    monkeypatch.setattr(fit_step, "write_crop", write_crop)
+    monkeypatch.setattr(fit_step, "fit_actor", lambda *a, **k: pytest.fail("the saved fit is not solved again"))
+    code, events = actor(capfd, "fit", tmp_path / "cut")
+    assert code == 0 and [(e["frame"], e["skipped"]) for e in kinds(events, "frame")] == [(0, True), (1, False)]
+    for relative in ("fit/shot/shot.json", "fit/frames.json", "fit/crops/0001.png", "fit/crops/0002.png"):
+        whole, cut = ((tmp_path / name / relative).read_bytes().replace(str(tmp_path / name).encode(), b"ACTOR")
+                      for name in ("whole", "cut"))  # shot.json names its actor folder
+        assert whole == cut, relative
+    whole, cut = (np.load(tmp_path / name / "fit" / "fit.npz") for name in ("whole", "cut"))
+    for key in set(whole.files) - {"seconds"}:  # the solve's wall time differs
+        np.testing.assert_array_equal(whole[key], cut[key], err_msg=key)
+
+
+def test_a_video_actor_with_a_stride(tmp_path, capfd):
+    from tests.core.test_footage import moving_face, write_video
+
+    video = write_video(tmp_path / "clip.mp4", moving_face(9, size=256))
+    root = tmp_path / "actor"
+    code, events = actor(capfd, "new", root, "--footage", video, "--stride", "2", "--min-frames", "3")
+    assert code == 0 and kinds(events, "start")[0]["input_frames"] == 5 and kinds(events, "start")[0]["kind"] == "video"
+    assert actor(capfd, "detect", root)[0] == 0
+    assert np.load(root / "detect" / "landmarks.npz")["indices"].tolist() == [0, 2, 4, 6, 8]
+    code, events = actor(capfd, "fit", root)
+    assert code == 0
+    shot = read_shot(root / "fit" / "shot")
+    assert shot.fps == pytest.approx(12.5) and shot.frame_numbers() == [1, 2, 3, 4, 5]
+    focal = {round(float(record.K[0, 0] / (512 / entry["crop"][2])), 6)
+             for record, entry in zip(shot.frames, shot.source["frames"])}
+    assert len(focal) == 1  # one camera: one focal length for the whole video
+    assert [e["index"] for e in shot.source["frames"]] == [0, 2, 4, 6, 8]
+    assert shot.source["frames"][1]["label"] == "clip.mp4 frame 2"
