@@ -74,7 +74,10 @@ class BuildFolder:
             import fcntl
         except ImportError:  # Windows: not checked
             return
-        self._lock = os.open(self.root / ".build.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            self._lock = os.open(self.root / ".build.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise NeuralFaceError(f"build folder '{self.root}' is not writable ({error.strerror or error})") from error
         try:
             fcntl.lockf(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -117,10 +120,13 @@ class BuildFolder:
         present = {int(p.name.split(".")[0]) for folder in (self.passes, self.targets, self.checks)
                    for p in folder.iterdir() if FRAME_FILE.match(p.name)}
         stale = present - kept
-        (self.root / COMPLETE).unlink(missing_ok=True)  # incomplete until the loop ends
-        for frame in sorted(stale):
-            self.remove(frame)
-        shot_format.write_shot(self.shot, shot)
+        try:
+            (self.root / COMPLETE).unlink(missing_ok=True)  # incomplete until the loop ends
+            for frame in sorted(stale):
+                self.remove(frame)
+            shot_format.write_shot(self.shot, shot)
+        except OSError as error:
+            raise NeuralFaceError(f"cannot write the build's shot into '{self.shot}' ({error.strerror or error})") from error
 
     def done(self, frame, crop_hash):
         """True when ``frame`` is complete and made from a crop with ``crop_hash``."""

@@ -5,8 +5,8 @@ of the actor workflow (docs/actor.md) in the worker process, the same machinery 
 render job (``jobs.worker_client``): with a window it is modal, shows progress in the panel
 and the status bar, and Esc cancels (the step stops after its current item and a rerun
 goes on); without one (``blender -b``, the bpy module) it runs to the end and prints a
-line per item. ``neural_face.actor_use_model`` makes the actor's trained model the render
-model; ``actor_footage_add`` / ``actor_footage_remove`` edit the footage list.
+line per item. ``neural_face.actor_use_model`` makes the actor's trained model
+(``ACTOR_DIR/model/ema.safetensors``) the render model; ``actor_footage_add`` / ``actor_footage_remove`` edit the footage list.
 """
 
 import os
@@ -29,7 +29,7 @@ STEP_ITEMS = (
     ("REPORT", "Report", "Write the contact sheet: photo, fitted landmarks, passes, model output"),
 )
 TIMER_INTERVAL_S = 0.2  # how often the modal operator polls the worker
-MODEL_SUFFIXES = (".safetensors", ".pt", ".pth")  # what the model folder may hold, newest first
+MODEL_FILE = "ema.safetensors"  # the trainer's renderable weights in ACTOR_DIR/model (checkpoint.pt is its resume state)
 WARNINGS_SHOWN = 3
 
 
@@ -145,9 +145,12 @@ def run_blocking(scene, settings, log=print, timeout=None):
 
 
 def find_model(actor_dir):
-    """The newest model file in ``ACTOR_DIR/model``; NeuralFaceError when there is none."""
+    """The actor's model: ``ACTOR_DIR/model/ema.safetensors``, else the newest .safetensors
+    there (never the trainer's resume checkpoint). NeuralFaceError when there is none."""
     folder = Path(actor_dir) / "model"
-    models = [p for p in folder.glob("*") if p.suffix in MODEL_SUFFIXES and p.is_file()] if folder.is_dir() else []
+    if (folder / MODEL_FILE).is_file():
+        return folder / MODEL_FILE
+    models = [p for p in folder.glob("*.safetensors") if p.is_file()] if folder.is_dir() else []
     if not models:
         raise NeuralFaceError(f"no model in '{folder}' yet: run Train")
     return max(models, key=lambda p: (p.stat().st_mtime_ns, p.name))
@@ -274,7 +277,7 @@ class NEURALFACE_OT_actor_step(bpy.types.Operator):
 
 
 class NEURALFACE_OT_actor_use_model(bpy.types.Operator):
-    """Render with the actor's trained model: the newest file in ACTOR_DIR/model becomes the Model"""
+    """Render with the actor's trained model: ACTOR_DIR/model/ema.safetensors becomes the Model"""
 
     bl_idname = "neural_face.actor_use_model"
     bl_label = "Use Actor Model"

@@ -227,6 +227,9 @@ def test_the_command_reports_bad_input_and_cancels_after_the_current_frame(actor
     events = [protocol.parse_event(line) for line in bad.stdout.splitlines()]
     assert bad.returncode == protocol.EXIT_BAD_INPUT, bad.stderr[-2000:]
     assert events[-2]["event"] == "error" and "nothing" in events[-2]["message"] and events[-1]["status"] == "bad-input"
+    (tmp_path / "a_file").write_text("")
+    code, events = run_build(BuildSettings(shot=settings.shot, crops=settings.crops, out=str(tmp_path / "a_file" / "build")))
+    assert code == protocol.EXIT_BAD_INPUT and "is not writable" in events.of("error")[0]["message"]
 
     process = subprocess.Popen(_command(settings), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                cwd=ROOT, env=env)
@@ -290,3 +293,19 @@ def test_the_actor_fitters_shot_builds_in_register(tmp_path):
         mask = shot_passes.read_passes(built, record.frame, out / "shot", names=["mask"])["mask"]
         points = np.floor(record.landmarks).astype(int)
         assert (mask[points[:, 1], points[:, 0]] > 0.5).mean() >= 0.95
+
+
+def test_crops_become_8_bit_rgb_targets(tmp_path):
+    from blender_addon.dataset.actor_samples import target_image
+
+    grey = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16)  # 16-bit grey
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    assert Image.open(tmp_path / "grey.png").mode.startswith("I")
+    image = target_image(tmp_path / "grey.png", (64, 64))
+    pixels = np.asarray(image)
+    assert image.mode == "RGB" and (pixels[..., 0] == pixels[..., 2]).all()
+    np.testing.assert_array_equal(pixels[..., 1], np.round(grey / 257.0).astype(np.uint8))
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 0  # fully transparent red: the colour stays, like the trainer's convert("RGB")
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    assert np.asarray(target_image(tmp_path / "rgba.png", (32, 32)))[4, 4].tolist() == [200, 0, 0]

@@ -26,7 +26,7 @@ from blender_addon.operators.apply_actor_identity import NEURALFACE_OT_apply_act
 from blender_addon.ui.actor_panel import NEURALFACE_PT_actor
 from tests.blender.test_panel_properties import RecordingLayout
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(600)
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = Path(__file__).resolve().parent / "workers"
@@ -146,8 +146,8 @@ def test_each_step_runs_the_actor_command_in_the_worker(actor):
         assert props.status_text == f"{step.capitalize()}: done" and not props.is_running
     assert worker.active_workers() == ()
 
-    assert bpy.ops.neural_face.actor_use_model() == {"FINISHED"}  # Train wrote model/actor.safetensors
-    assert bpy.context.scene.neural_face.model_path == str(folder / "model" / "actor.safetensors")
+    assert bpy.ops.neural_face.actor_use_model() == {"FINISHED"}  # Train wrote model/ema.safetensors, checkpoint.pt
+    assert bpy.context.scene.neural_face.model_path == str(folder / "model" / "ema.safetensors")
 
 
 def test_step_errors_are_reported_with_the_workers_words(actor, monkeypatch):
@@ -308,19 +308,32 @@ def _real_actor_command():
     return python if done.returncode == 0 else None
 
 
-def test_new_runs_through_the_real_actor_command(addon, tmp_path):
+def test_the_workflow_runs_through_the_real_actor_command(head, tmp_path):
+    """New, Detect, Fit, Build, Train (a few seconds) and Report on the two shipped photos,
+    then the actor's model as the render model and its fitted identity on the head: the
+    panel's operators driving ``python -m neural_core actor`` itself."""
     python = _real_actor_command()
     if python is None:
         pytest.skip("neural_core/commands/actor.py (python -m neural_core actor) is not there yet")
+    addon = bpy.context.preferences.addons["blender_addon"].preferences
     addon.worker_python = str(python)
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    from PIL import Image
-
-    Image.new("RGB", (64, 64), (120, 90, 80)).save(photos / "0001.png")
     props = bpy.context.scene.neural_face.actor
     props.folder = str(tmp_path / "actor")
     bpy.ops.neural_face.actor_footage_add()
-    props.footage[0].path = str(photos)
-    assert bpy.ops.neural_face.actor_step(step="NEW") == {"FINISHED"}
-    assert (tmp_path / "actor").is_dir() and props.status_text == "New: done"
+    props.footage[0].path = str(ROOT / "tests" / "data" / "photos")
+    subprocess.run([str(python), "-m", "neural_core", "actor", "new", props.folder, "--footage", props.footage[0].path,
+                    "--min-frames", "1"], cwd=ROOT, check=True, capture_output=True, timeout=120)  # two photos suffice here
+    props.train_minutes = 0.05
+    for step in ("NEW", "DETECT", "FIT", "BUILD", "TRAIN", "REPORT"):
+        assert bpy.ops.neural_face.actor_step(step=step) == {"FINISHED"}, step
+        assert props.status_text == f"{step.capitalize()}: done" and not props.is_running
+    actor = tmp_path / "actor"
+    assert (actor / "build" / "frames.json").is_file() and list((actor / "report").glob("*.png"))
+    assert bpy.ops.neural_face.actor_use_model() == {"FINISHED"}
+    assert bpy.context.scene.neural_face.model_path == str(actor / "model" / "ema.safetensors")
+    assert bpy.ops.neural_face.apply_actor_identity(filepath=str(actor)) == {"FINISHED"}
+    fit = shot_format.read_shot(actor / "fit" / "shot", check_passes=False)
+    blocks = head.data.shape_keys.key_blocks
+    for name in identity_names():
+        assert blocks[name].value == pytest.approx(fit.frames[0].coefficients[fit.coefficient_names.index(name)], abs=1e-6)
+    assert worker.active_workers() == ()

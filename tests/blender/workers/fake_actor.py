@@ -5,7 +5,8 @@ Invoked through a wrapper interpreter as ``<python> -m neural_core actor STEP AC
 It records its argv in ``ACTOR_DIR/argv_<step>.json`` and goes through
 ``neural_core.contract.protocol.run_frames`` over ``FAKE_ACTOR_ITEMS`` items (default 3,
 ``FAKE_ACTOR_SLEEP`` seconds each), so events, exit codes and SIGINT/SIGTERM cancel are the
-protocol's own. ``new`` makes the folder; ``train`` writes ``ACTOR_DIR/model/actor.safetensors``.
+protocol's own. ``new`` makes the folder; ``train`` writes ``ACTOR_DIR/model/ema.safetensors``, then ``checkpoint.pt``
+(the trainer's resume state, newer).
 ``FAKE_ACTOR_MODE=bad-input``: item 2 raises NeuralFaceError (exit 2); ``warn``: one warning.
 """
 
@@ -55,7 +56,8 @@ def main(argv):
                 time.sleep(delay)
                 if args.step == "train" and item == count:
                     (folder / "model").mkdir(exist_ok=True)
-                    (folder / "model" / "actor.safetensors").write_bytes(b"fake")
+                    (folder / "model" / "ema.safetensors").write_bytes(b"fake")
+                    (folder / "model" / "checkpoint.pt").write_bytes(b"fake resume state")
                 job.frame_done(item, path=None)
     finally:
         reporter.close()
