@@ -36,6 +36,7 @@ def add_arguments(parser):
     parser.add_argument("--r1-gamma", type=float, default=None, help="R1 weight (default 1.0)")
     parser.add_argument("--checkpoint-minutes", type=float, default=None, help="checkpoint at least this often (default 5)")
     parser.add_argument("--sample-every", type=int, default=None, help="sample grid every N steps (default 200)")
+    parser.add_argument("--log-every", type=int, default=None, help="a line in RUN_DIR/log.jsonl every N steps (default 10)")
     parser.add_argument("--seed", type=int, default=None, help="run seed (default 0)")
     parser.add_argument("--model", choices=MODELS, default=None, help="model shape (default; wide: for GPUs; tiny: for tests)")
     parser.add_argument("--resolution", type=int, default=None, help="model resolution (default 256)")
@@ -48,7 +49,7 @@ def add_arguments(parser):
 
 
 OPTIONS = {"steps": "steps", "batch": "batch", "lr": "lr", "adv_weight": "adv_weight", "adv_start": "adv_start",
-           "r1_gamma": "r1_gamma", "feature_weight": "feature_weight", "checkpoint_minutes": "checkpoint_minutes", "sample_every": "sample_every",
+           "r1_gamma": "r1_gamma", "feature_weight": "feature_weight", "checkpoint_minutes": "checkpoint_minutes", "sample_every": "sample_every", "log_every": "log_every",
            "seed": "seed", "model": "model", "resolution": "resolution", "appearance_codes": "appearance_codes",
            "appearance_prior": "appearance_prior", "precision": "precision"}
 

@@ -143,7 +143,7 @@ def test_training_learns_one_code_per_frame_and_only_for_the_frames_drawn(tmp_pa
     out = trainer.train_step()
     trainer.train_step()
     assert "prior" in out and out["prior"] == 0.0  # codes start at 0
-    moved = {labels[i] for i, row in enumerate(trainer.G.appearance.codes.weight) if float(row.abs().max()) > 0}
+    moved = {labels[i] for i, row in enumerate(trainer.G.appearance.codes.weight) if float(row.detach().abs().max()) > 0}
     assert moved == {trainer.dataset.label(k) for k in drawn} and len(moved) < len(labels)
     assert len(trainer.opt_G.param_groups) == 3 and trainer.opt_G.param_groups[2]["lr"] == pytest.approx(0.002 * 10)
 
