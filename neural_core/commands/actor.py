@@ -22,6 +22,8 @@ import json
 import os
 import sys
 
+from ..contract.protocol import HumanReporter, Job, JsonLinesReporter, make_reporter
+
 HELP = "the actor workflow: new | detect | fit | build | train | report | status ACTOR_DIR (a model of a real person)"
 
 STEPS = ("detect", "fit", "build", "train", "report")
@@ -95,40 +97,46 @@ def limit_blas_threads():
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
-def make_step_reporter(json_mode):
-    """The protocol's reporter; at a terminal a HumanReporter that also shows solver stages and notes."""
-    from ..contract.protocol import HumanReporter, JsonLinesReporter, make_reporter
+class StepReporter(HumanReporter):
+    """The protocol's progress bar, plus solver stages (``progress`` events with a ``stage``)
+    and quiet ``start``/``done`` lines for steps that make no frames (the step's note says it)."""
 
+    def __init__(self, stream=None):
+        super().__init__(stream)
+        self.quiet = False
+
+    def emit(self, event, **fields):
+        if event == "progress" and fields.get("stage"):
+            if self._tty:
+                self.stream.write("\r" + fields["stage"] + "\x1b[K")
+                self.stream.flush()
+                self._bar_shown = True
+            else:
+                self._line(fields["stage"])
+            return
+        if event == "start" and (fields.get("up_to_date") or fields.get("step") in ("new", "status")):
+            self.command, self.quiet = fields.get("command", ""), True
+            return
+        if event == "done" and self.quiet and fields.get("exit_code") == 0:
+            return
+        super().emit(event, **fields)
+
+    def note(self, text):
+        self._line(text)
+
+
+def make_step_reporter(json_mode):
+    """(reporter, note): JSON lines (notes go to stderr as log text), or at a terminal a :class:`StepReporter`."""
     reporter = make_reporter(json_mode)
     if isinstance(reporter, JsonLinesReporter):
         return reporter, lambda text: print(text, file=sys.stderr, flush=True)
-
-    class StepReporter(HumanReporter):
-        def emit(self, event, **fields):
-            if event == "progress" and fields.get("stage"):
-                if self._tty:
-                    self.stream.write("\r" + fields["stage"] + "\x1b[K")
-                    self.stream.flush()
-                    self._bar_shown = True
-                else:
-                    self._line(fields["stage"])
-                return
-            if event == "start" and (fields.get("up_to_date") or fields.get("step") in ("new", "status")):
-                self.command, self.quiet = fields.get("command", ""), True  # the step's own lines say it
-                return
-            if event == "done" and getattr(self, "quiet", False) and fields.get("exit_code") == 0:
-                return
-            super().emit(event, **fields)
-
     human = StepReporter(reporter.stream)
-    return human, human._line
+    return human, human.note
 
 
 def run(args):
     if args.actor_step != "train":
         limit_blas_threads()
-    from ..contract.protocol import Job
-
     # status, like validate, talks to a person unless --json is given
     reporter, note = make_step_reporter(bool(args.json) if args.actor_step == "status" else args.json)
     job = Job(f"actor {args.actor_step}", reporter)
@@ -192,8 +200,6 @@ def show_status(args, job):
     left_out = left_out_frames(actor)
     job.start(0, [], step="status", actor=str(actor.root), kind=actor.kind, footage=actor.data["footage"], steps=steps,
               left_out=left_out)
-    from ..contract.protocol import JsonLinesReporter
-
     if isinstance(job.reporter, JsonLinesReporter):  # the start event says it all
         return
     lines = [f"actor {actor.root} ({actor.kind}: {', '.join(actor.data['footage'])})"]

@@ -6,8 +6,8 @@ root as working folder: the neural core never imports ``blender_addon`` or ``bpy
 reads its worker-protocol events and passes them on. Its stderr goes to
 ``build/blender.log``. A cancel (SIGINT/SIGTERM) is passed on as SIGINT; the Blender side
 finishes its current frame and exits 3. ``BUILD_TIMEOUT_S`` without any event from it, or
-``EXIT_GRACE_S`` after its ``done`` event without it exiting (bpy can hang at exit),
-and it is killed. The step is done when the build folder holds a complete sample folder
+``EXIT_GRACE_S`` after its ``done`` event without it exiting (bpy can hang at exit), or
+``CANCEL_GRACE_S`` after a cancel, and it is killed. The step is done when the build folder holds a complete sample folder
 (``shot/`` + ``targets/`` + ``frames.json``, see neural_core/train/dataset.py).
 """
 
@@ -28,6 +28,7 @@ from . import up_to_date
 MODULE = "blender_addon.dataset.actor_build"
 BUILD_TIMEOUT_S = 1800.0  # seconds without an event from the Blender side before it is killed
 EXIT_GRACE_S = 60.0  # seconds it may take to exit after its done event
+CANCEL_GRACE_S = 600.0  # seconds it may take to finish its frame after a cancel
 CHECKOUT = Path(__file__).resolve().parents[3]  # the folder holding neural_core/ and blender_addon/
 
 
@@ -77,8 +78,8 @@ def run(context):
     actor.begin("build", inputs)
     job.start(frames, list(range(1, frames + 1)), step="build", actor=str(actor.root))
     code, error = spawn(context, command(actor), actor.folder("build") / "blender.log")
-    if code == 3:
-        raise CancelledError(error or "the build was cancelled")
+    if code == 3 or job.token.cancelled:
+        raise CancelledError(error or f"the build was cancelled after frame {job.last_frame}")
     if code != 0:
         raise ActorError(f"the Blender build failed (exit {code}): {error or 'no error reported'}; "
                          f"log: {actor.folder('build') / 'blender.log'}")
@@ -99,12 +100,14 @@ def spawn(context, line, log_path):
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     lines = queue.Queue()
     threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True).start()
-    error, finished, forwarded, last_event = None, None, False, time.monotonic()
+    error, finished, forwarded, last_event = None, None, None, time.monotonic()
     try:
         while True:
             if job.token.cancelled and not forwarded:
                 process.send_signal(signal.SIGINT)
-                forwarded = True
+                forwarded = time.monotonic()
+            if forwarded and time.monotonic() - forwarded > CANCEL_GRACE_S:
+                process.kill()  # it did not finish its frame in time
             try:
                 raw = lines.get(timeout=0.5)
             except queue.Empty:
@@ -124,8 +127,13 @@ def spawn(context, line, log_path):
             last_event = time.monotonic()
             event = parse_event(raw)
             kind = event.get("event")
-            if kind == "frame":
-                job.frame_done(event.get("frame"), path=event.get("path"), skipped=bool(event.get("skipped")))
+            if kind == "frame":  # counted here, reported as the Blender side reports it
+                job.done += 1
+                job.skipped += bool(event.get("skipped"))
+                job.last_frame = event.get("frame")
+                job.reporter.frame(event.get("frame"), path=event.get("path"), skipped=bool(event.get("skipped")))
+            elif kind == "progress":
+                job.reporter.progress(job.done, job.total, fps=event.get("fps"), eta_s=event.get("eta_s"))
             elif kind == "warning":
                 job.warning(str(event.get("message")))
             elif kind == "error":

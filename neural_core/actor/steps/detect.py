@@ -117,7 +117,7 @@ def summarise(data):
     if several:
         more = f" and {len(several) - LISTED} more" if len(several) > LISTED else ""
         warnings.append(f"several faces in {len(several)} input frame(s), the largest kept: " + ", ".join(several[:LISTED]) + more)
-    return {"frames": count, "faces": found, "skipped": len(skipped)}, warnings
+    return {"frames": count, "faces": found, "skipped": len(skipped), "skipped_frames": skipped[:100]}, warnings
 
 
 def run(context):

@@ -199,6 +199,7 @@ def run(context):
         shot_file = write_fit_shot(folder / "shot", fit_shot)
     kept = [distances[i] for i in fit_shot.inputs]
     summary = {"frames": len(frames), "shot_frames": usable, "left_out": len(left_out), "not_converged": len(flagged),
+               "left_out_frames": [entry["reason"] for entry in left_out[:100]],
                "median_residual_iod_percent": round(float(np.median([fit.frames[i].residual for i in fit_shot.inputs])), 3),
                "median_vertex_distance_iod_percent": round(float(np.median(kept)), 3),
                "fit_ms_per_frame": round(1000.0 * seconds / max(len(detected), 1), 1), "calibration": calibration}
