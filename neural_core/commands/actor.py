@@ -114,8 +114,10 @@ class StepReporter(HumanReporter):
             else:
                 self._line(fields["stage"])
             return
-        if event == "start" and (fields.get("up_to_date") or fields.get("step") in ("new", "status")):
+        if event == "start" and (fields.get("up_to_date") or fields.get("step") in ("new", "status", "train")):
             self.command, self.quiet = fields.get("command", ""), True
+            if fields.get("step") == "train" and not fields.get("up_to_date"):  # counts steps, not frames
+                self._line(f"{self.command}: step {fields.get('resumed_at') or 0} of {fields.get('total')}; {fields.get('device')}")
             return
         if event == "done" and self.quiet and fields.get("exit_code") == 0:
             return
