@@ -2,13 +2,7 @@
 
 import bpy
 
-from ..properties import PROFILE_ITEMS
-
-ENGINE_ITEMS = (
-    ("CYCLES", "Cycles", "All passes: depth, normal, albedo, mask, regions (CPU)"),
-    ("EEVEE", "EEVEE", "Depth, normal, albedo only (no index passes, so no mask/regions)"),
-    ("WORKBENCH", "Workbench", "Depth only"),
-)
+from ..properties import ENGINE_ITEMS, PROFILE_ITEMS
 SCENE_PROFILE = "scene"  # take the rig profile and map from the scene's Neural Face settings
 RIG_ITEMS = ((SCENE_PROFILE, "Scene Settings", "The Rig Profile and Rig Map of the Neural Face panel"),
              *PROFILE_ITEMS)

@@ -28,7 +28,7 @@ class FitSettings:
     gaze_prior: float = 10.0  # per radian: pulls the eyes towards straight ahead (iris points are ~1 px signals)
     antagonist_prior: float = 5.0  # penalises co-activation of opposite keys (blink and wide, smile and frown)
     identity_prior: float = 1.0  # pulls every identity key towards 0
-    focal_prior: float = 2.0  # pulls log(focal) towards the hint (EXIF or default)
+    focal_prior: float = 10.0  # pulls log(focal) towards the hint (EXIF or default): landmarks barely fix it
     smooth_expression: float = 3.0  # video: per unit change of a key between frames
     smooth_rotation: float = 60.0  # video: per radian of rotation-vector change
     smooth_translation: float = 300.0  # video: per metre of translation change

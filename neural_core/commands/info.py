@@ -29,19 +29,13 @@ def describe_conditional(path) -> dict:
     }
 
 
-def _is_conditional(path):
-    from ..face_model.checkpoint import FORMAT
-    from ..generator.checkpoints import detect_format
-    from ..generator.checkpoints.native import read_safetensors
-
-    return detect_format(path) == "safetensors" and read_safetensors(path)[0].get("format") == FORMAT
-
-
 def describe(path) -> dict:
     """Plain-data summary of a checkpoint; builds the network, so every tensor shape is checked."""
     from ..generator.checkpoints import build_generator, read_checkpoint
 
-    if _is_conditional(path):
+    from ..face_model.checkpoint import is_face_model
+
+    if is_face_model(path):
         return describe_conditional(path)
     checkpoint = read_checkpoint(path)
     config = checkpoint.config

@@ -19,7 +19,7 @@ def load_frames(shot_folder, model, frames=None):
     from ..face_model.inputs import coefficient_vector, pass_planes
 
     shot = read_shot(shot_folder, check_passes=False)
-    names = sorted(set(model.config.encoder.passes) | {"mask"})
+    names = model.config.encoder.read_passes()
     planes, coefficients, masks, records = [], [], [], []
     for record in shot.frames:
         if frames is not None and record.frame not in frames:

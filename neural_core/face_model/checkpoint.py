@@ -20,6 +20,15 @@ FORMAT = "neural_face.conditional"
 FORMAT_VERSION = "1"
 
 
+def is_face_model(path) -> bool:
+    """Whether ``path`` is a Neural Face conditional face model (safetensors with our format
+    tag), as opposed to a plain StyleGAN2 generator. Reads only the file's header."""
+    from ..generator.checkpoints import detect_format
+    from ..generator.checkpoints.native import read_safetensors
+
+    return detect_format(path) == "safetensors" and read_safetensors(path)[0].get("format") == FORMAT
+
+
 def save_conditional(model, path, info: dict | None = None, dtype: str = "float32") -> None:
     """Write ``model`` (a ConditionalModel) to ``path`` atomically. dtype: "float32" or "float16"."""
     import torch

@@ -35,6 +35,11 @@ class EncoderConfig:
             raise NeuralFaceError(f"bad encoder config: num_regions={self.num_regions}, depth_scale={self.depth_scale}")
         self.channels = {int(r): int(c) for r, c in self.channels.items()}
 
+    def read_passes(self):
+        """Canonical passes a frame must have: the encoder's planes plus the mask (the
+        output's alpha and the loss's support), sorted."""
+        return sorted(set(self.passes) | {"mask"})
+
     @property
     def in_planes(self) -> int:
         """Number of input planes: sum over ``passes`` (regions count ``num_regions``)."""

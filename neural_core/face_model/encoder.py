@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .resample import resize_planes
+
 LRELU_SLOPE = 0.2  # negative slope of the encoder's leaky ReLUs
 PROJECTION_INIT = 0.1  # initial scale of the 1x1 feature projections
 
@@ -55,10 +57,7 @@ class PassEncoder(nn.Module):
         """planes [N, in_planes, H, W] (resized to the model resolution if needed) -> {res: features}."""
         if planes.ndim != 4 or planes.shape[1] != self.in_planes:
             raise ValueError(f"planes must be [N, {self.in_planes}, H, W], got {list(planes.shape)}")
-        if planes.shape[-2:] != (self.resolution, self.resolution):
-            size = (self.resolution, self.resolution)
-            mode = "area" if planes.shape[-1] > self.resolution else "bilinear"
-            planes = F.interpolate(planes, size=size, mode=mode, **({} if mode == "area" else {"align_corners": False}))
+        planes = resize_planes(planes, self.resolution)
         features = {}
         x = planes
         for res in self.resolutions:

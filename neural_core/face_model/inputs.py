@@ -31,8 +31,7 @@ DEPTH_CLIP = 4.0  # relative depth planes are clipped to +-DEPTH_CLIP
 
 def pass_planes(passes: dict, encoder_config, frame=None) -> np.ndarray:
     """Planes [C, H, W] float32 (C = ``encoder_config.in_planes``) from canonical passes."""
-    needed = set(encoder_config.passes) | {"mask"}
-    missing = sorted(n for n in needed if n not in passes)
+    missing = [n for n in encoder_config.read_passes() if n not in passes]
     if missing:
         raise ShotFormatError(f"the model needs the passes {missing}, the shot lacks them", frame=frame, field="passes")
     mask = np.clip(np.asarray(passes["mask"], dtype=np.float32), 0.0, 1.0)

@@ -13,13 +13,13 @@ The output is RGB in [-1, 1] (sRGB, not clamped) from :meth:`forward`, or RGBA i
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..generator import Generator
 from .appearance import AppearanceCodes
 from .config import ConditionalConfig
 from .encoder import PassEncoder
+from .resample import resize_planes
 
 
 class ConditionalModel(nn.Module):
@@ -69,9 +69,7 @@ class ConditionalModel(nn.Module):
             mask = planes[:, self._mask_plane : self._mask_plane + 1]
         else:
             mask = planes.new_ones(planes[:, :1].shape)
-        if mask.shape[-1] != self.resolution:
-            mask = F.interpolate(mask, size=(self.resolution, self.resolution), mode="area" if mask.shape[-1] > self.resolution else "bilinear")
-        return mask.clamp(0, 1)
+        return resize_planes(mask, self.resolution).clamp(0, 1)
 
     @torch.no_grad()
     def rgba(self, planes, coefficients, z, **options) -> torch.Tensor:

@@ -133,7 +133,7 @@ class FaceDataset:
         folder = self.folders[key[0]]
         frame = key[1]
         resolution = self.config.generator.resolution
-        passes = read_passes(folder.shot, frame, folder.shot_folder, names=sorted(set(self.config.encoder.passes) | {"mask"}))
+        passes = read_passes(folder.shot, frame, folder.shot_folder, names=self.config.encoder.read_passes())
         planes = pass_planes(passes, self.config.encoder, frame=frame)
         mask = passes["mask"][None].astype(np.float32)
         path = folder.target_path(frame)

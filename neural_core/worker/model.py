@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from ..contract.errors import CheckpointError
+from ..face_model.checkpoint import is_face_model
+from ..face_model.resample import resize_planes
 from .manifest import file_sha256
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default.safetensors"
@@ -35,17 +37,6 @@ def resolve_model_path(spec):
     if not path.is_file():
         raise CheckpointError(f"{path}: model file not found")
     return path
-
-
-def _is_conditional(path):
-    from ..face_model.checkpoint import FORMAT
-    from ..generator.checkpoints import detect_format
-    from ..generator.checkpoints.native import read_safetensors
-
-    if detect_format(path) != "safetensors":
-        return False
-    metadata, _ = read_safetensors(path)
-    return metadata.get("format") == FORMAT
 
 
 @dataclass
@@ -69,11 +60,7 @@ class Square:
         square = np.zeros((planes.shape[0], self.side, self.side), dtype=np.float32)
         square[:, y0 : y0 + self.height, x0 : x0 + self.width] = planes
         tensor = torch.from_numpy(square)[None]
-        if self.side != resolution:
-            mode = "area" if self.side > resolution else "bilinear"
-            tensor = F.interpolate(tensor, size=(resolution, resolution), mode=mode,
-                                   **({} if mode == "area" else {"align_corners": False}))
-        return tensor
+        return resize_planes(tensor, resolution)
 
     def from_model(self, rgb):
         """[1, 3, R, R] tensor in [0, 1] -> [H, W, 3] numpy at the frame's size."""
@@ -100,7 +87,7 @@ class FaceModel:
         seed = torch.Generator().manual_seed(number if kind == "seed" else 0)  # fixed per shot: same face every frame
         median = kind == "mean" or (kind == "seed" and number == 0)  # seed 0 / mean = z = 0: the model's median look (skin, light); others draw z ~ N(0, 1)
         self.appearance = None  # a model with per-frame appearance codes renders one code (face_model/appearance.py)
-        if _is_conditional(self.path):
+        if is_face_model(self.path):
             from ..face_model.checkpoint import load_conditional
 
             self.kind = "conditional"
@@ -129,7 +116,7 @@ class FaceModel:
     @property
     def needed_passes(self):
         if self.kind == "conditional":
-            return sorted(set(self.net.config.encoder.passes) | {"mask"})
+            return self.net.config.encoder.read_passes()
         return ["mask"]
 
     def describe(self):

@@ -1,0 +1,182 @@
+"""The actor fitter on landmarks made by the head model itself (no MediaPipe): its solver,
+its Jacobians, its calibration file, and recovery of known values."""
+
+import numpy as np
+import pytest
+
+from neural_core.actor import calibration, rotations
+from neural_core.actor.fit import FitSettings, fit_actor
+from neural_core.actor.head_model import HeadModelError, load_head_model
+from neural_core.actor.problems import FRONTAL, FrameProblem, FrameState, IdentityProblem, LinearHead, gaze_pose
+from neural_core.actor.solver import solve
+
+SIZE = (512, 512)
+FOCAL = 700.0
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_head_model()
+
+
+def render_landmarks(model, identity, expression, rotation, translation, gaze, noise=0.0, rng=None):
+    """[478, 2] pixels of the head posed with these values (what a perfect detector sees)."""
+    pose = {k: v[0] for k, v in gaze_pose(np.asarray(gaze, float)[None]).items()}
+    cam = model.landmarks(identity, expression, pose) @ (rotations.axis_angle(rotation) @ FRONTAL).T + translation
+    pixels = FOCAL * cam[:, :2] / cam[:, 2:3] + np.array(SIZE) / 2.0
+    return pixels + (rng.normal(0, noise, pixels.shape) if noise else 0.0)
+
+
+def test_rotation_vector_inverts_axis_angle():
+    rng = np.random.default_rng(1)
+    vectors = np.concatenate([rng.normal(0, 1, (50, 3)), [[0, 0, 0], [1e-9, 0, 0], [0, 0, 3.1]]])
+    vectors = vectors[np.linalg.norm(vectors, axis=1) < 3.12]
+    back = rotations.rotation_vector(rotations.axis_angle(vectors))
+    np.testing.assert_allclose(rotations.axis_angle(back), rotations.axis_angle(vectors), atol=1e-9)
+
+
+class BoxedLinear:
+    """min |A x - b|^2 with 0 <= x <= 1, batched; the state is x itself."""
+
+    def __init__(self, A, b):
+        self.A, self.b, self.robust_rows = A, b, None
+
+    def evaluate(self, x):
+        return np.einsum("bmp,bp->bm", self.A, x) - self.b, self.A
+
+    def step_bounds(self, x):
+        return -x, 1.0 - x
+
+    def retract(self, x, delta, accept):
+        return np.where(accept[:, None], np.clip(x + delta, 0.0, 1.0), x)
+
+
+def test_solver_matches_scipy_bounded_least_squares_with_active_bounds():
+    from scipy.optimize import lsq_linear
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(4, 30, 6))
+    b = rng.normal(size=(4, 30)) * 3.0  # far outside the box: several unknowns end on a bound
+    result = solve(BoxedLinear(A, b), np.full((4, 6), 0.5), iterations=100, tolerance=1e-12)
+    for k in range(4):
+        expected = lsq_linear(A[k], b[k], bounds=(0.0, 1.0)).x
+        assert ((expected < 1e-6) | (expected > 1 - 1e-6)).any()  # the bounds are active
+        np.testing.assert_allclose(result.state[k], expected, atol=1e-5)
+
+
+def test_frame_jacobian_matches_finite_differences(model):
+    rng = np.random.default_rng(2)
+    head = LinearHead(model)
+    identity = rng.uniform(-0.5, 0.5, model.num_identity)
+    expression = np.clip(rng.normal(0.3, 0.2, (2, model.num_expression)), 0.05, 0.95)
+    expression[:, head.look_columns] = 0.0
+    state = FrameState(expression, rotations.axis_angle(rng.normal(0, 0.2, (2, 3))) @ FRONTAL,
+                       np.array([[0.01, 0.05, 0.6], [-0.02, 0.04, 0.7]]), rng.uniform(-0.2, 0.2, (2, 4)),
+                       np.log([650.0, 720.0]))
+    detected = np.stack([render_landmarks(model, identity, expression[0] * 0.5, [0.1, 0.2, 0], [0, 0.05, 0.6],
+                                          [0.1, 0, 0.1, 0])] * 2)
+    neighbours = (state, state, np.ones((2, 2)))
+    problem = FrameProblem(head, identity, detected, [SIZE] * 2, FitSettings(video=True), own_focal=True,
+                           focal_hint=[700.0, 700.0], neighbours=neighbours)
+    r, J = problem.evaluate(state)
+    step = 1e-6
+    for column in list(range(0, model.num_expression, 7)) + list(range(model.num_expression, problem.P)):
+        delta = np.zeros((2, problem.P))
+        delta[:, column] = step
+        shifted = problem.retract(state, delta, np.ones(2, dtype=bool))
+        numeric = (problem.evaluate(shifted)[0] - r) / step
+        if column in head.look_columns:
+            continue
+        np.testing.assert_allclose(J[:, :, column], numeric, atol=2e-3 * max(1.0, np.abs(numeric).max()),
+                                   err_msg=f"column {column}")
+
+
+def test_identity_jacobian_matches_finite_differences(model):
+    rng = np.random.default_rng(3)
+    head = LinearHead(model)
+    frames = FrameState(np.zeros((3, model.num_expression)), np.stack([FRONTAL] * 3),
+                        np.array([[0, 0.05, 0.6]] * 3), rng.uniform(-0.2, 0.2, (3, 4)), np.log([700.0] * 3))
+    detected = np.stack([render_landmarks(model, np.zeros(28), np.zeros(52), [0, 0.1 * k, 0], [0, 0.05, 0.6],
+                                          [0, 0, 0, 0]) for k in range(3)])
+    problem = IdentityProblem(head, frames, detected, [SIZE] * 3, FitSettings(video=True), shared_focal=True,
+                              focal_hint=700.0)
+    state = (rng.uniform(-0.3, 0.3, (1, model.num_identity)), np.array([np.log(680.0)]))
+    r, J = problem.evaluate(state)
+    for column in range(model.num_identity + 1):
+        delta = np.zeros((1, model.num_identity + 1))
+        delta[0, column] = 1e-6
+        numeric = (problem.evaluate(problem.retract(state, delta, np.array([True])))[0] - r) / 1e-6
+        np.testing.assert_allclose(J[0, :, column], numeric[0], atol=1e-3 * max(1.0, np.abs(numeric).max()))
+
+
+def test_fit_recovers_pose_jaw_and_shape_from_perfect_landmarks(model):
+    rng = np.random.default_rng(4)
+    identity = rng.uniform(-0.6, 0.6, model.num_identity)
+    names = list(model.expression_names)
+    truths, detections = [], []
+    for k in range(12):
+        expression = np.zeros(model.num_expression)
+        expression[names.index("jawOpen")] = k / 11.0
+        expression[names.index("eyeBlinkLeft")] = expression[names.index("eyeBlinkRight")] = float(k % 3 == 0)
+        rotation = rng.normal(0, 0.2, 3)
+        translation = np.array([0.0, 0.03, 0.6]) + rng.normal(0, 0.02, 3)
+        truths.append((expression, rotation))
+        detections.append(render_landmarks(model, identity, expression, rotation, translation, np.zeros(4),
+                                           noise=0.3, rng=rng))
+    detections.insert(5, None)  # a frame without a face stays None
+    progress = []
+    fit = fit_actor(detections, [SIZE] * len(detections), FitSettings(), focal_hints=[FOCAL] * len(detections),
+                    model=model, calibration=None, progress=lambda done, total: progress.append((done, total)))
+    assert fit.frames[5] is None and progress[-1][0] == progress[-1][1]
+    fitted = [f for f in fit.frames if f is not None]
+    assert all(f.converged and f.residual < 1.0 for f in fitted)
+    jaw = [f.expression[names.index("jawOpen")] for f in fitted]
+    assert np.corrcoef(jaw, [t[0][names.index("jawOpen")] for t in truths])[0, 1] > 0.98
+    angles = [np.degrees(np.linalg.norm(rotations.rotation_vector(
+        rotations.axis_angle(f.rotation).T @ rotations.axis_angle(t[1])))) for f, t in zip(fitted, truths)]
+    assert np.median(angles) < 1.5  # per-photo focal lengths leave a little perspective ambiguity
+    rest_fit = model.landmarks(fit.identity)[:468]
+    rest_true = model.landmarks(identity)[:468]
+    from neural_core.evaluation.fitting import similarity_rms
+
+    assert similarity_rms(rest_fit, rest_true) < 0.002  # 2 mm
+    look = [f.expression[names.index("eyeLookUpLeft")] for f in fitted]
+    assert all(0.0 <= v <= 1.0 for v in look)
+
+
+def test_calibration_estimate_recovers_a_known_offset_and_round_trips(model, tmp_path):
+    rng = np.random.default_rng(5)
+    offset = rng.normal(0, 0.002, (478, 3))
+    per_key = np.zeros((model.num_expression, 478, 3))
+    per_key[3] = rng.normal(0, 0.003, (478, 3))
+    expressions = rng.uniform(0, 1, (600, model.num_expression))
+    vertices = rng.normal(0, 0.05, (600, 478, 3))
+    detected = vertices + offset + np.einsum("ne,epc->npc", expressions, per_key) + rng.normal(0, 1e-4, vertices.shape)
+    result = calibration.estimate(detected, vertices, expressions, model.expression_names, ridge=1e-3)
+    np.testing.assert_allclose(result.offset, offset, atol=5e-4)
+    np.testing.assert_allclose(result.per_key[3], per_key[3], atol=5e-4)
+    assert np.median(result.noise) < 5e-4 and result.reliability().shape == (478,)
+    path = tmp_path / "cal.npz"
+    result.save(path)
+    loaded = calibration.load_calibration(path)
+    np.testing.assert_allclose(loaded.offset, result.offset, atol=1e-7)
+    assert loaded.expression_names == tuple(model.expression_names)
+
+
+def test_bad_calibration_files_name_the_file_and_field(tmp_path):
+    with pytest.raises(HeadModelError, match="file not found"):
+        calibration.load_calibration(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(HeadModelError, match="junk.npz"):
+        calibration.load_calibration(tmp_path / "junk.npz")
+    np.savez(tmp_path / "wrong.npz", format=np.array(calibration.FORMAT), version=np.array(1),
+             offset=np.zeros((10, 3)), per_key=np.zeros((52, 478, 3)), expression_names=np.array(["a"] * 52))
+    with pytest.raises(HeadModelError, match="offset"):
+        calibration.load_calibration(tmp_path / "wrong.npz")
+
+
+def test_the_bundled_calibration_loads_and_matches_the_head_model(model):
+    cal = calibration.load_calibration()
+    assert cal.expression_names == tuple(model.expression_names)
+    assert 0.0 < np.median(np.linalg.norm(cal.offset, axis=1)) < 0.01  # millimetres, not centimetres
+    LinearHead(model, cal)  # accepted by the fitter

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Actor fitting speed: MediaPipe detection and the fit, per 512x512 frame (issue 14 targets:
+fit <= 20 ms per frame after detection, detection + fit <= 100 ms).
+
+    .venv/bin/python tools/bench_fit.py [--frames 64] [--threads 1]
+
+Detection runs on tests/data/photos (resized to 512x512, both photos alternately); the fit
+runs on landmarks the head model makes for random expressions and poses (photo mode:
+per-frame focal length), all frames in one call as `python -m neural_core actor fit`
+does. Times are wall-clock medians of --repeats runs; CPU time is printed beside them.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: as the library decides)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.threads)
+
+    import numpy as np
+    from PIL import Image
+
+    from neural_core.actor import rotations
+    from neural_core.actor.fit import FitSettings, fit_actor
+    from neural_core.actor.head_model import load_head_model
+    from neural_core.actor.landmarks import LandmarkDetector
+    from neural_core.actor.problems import FRONTAL
+
+    photos = [np.asarray(Image.open(p).convert("RGB").resize((512, 512))) for p in
+              sorted((ROOT / "tests" / "data" / "photos").glob("*.jpg"))]
+    with LandmarkDetector(video=False) as detector:
+        detector.detect(photos[0])  # warm-up
+        started = time.perf_counter()
+        for k in range(args.frames):
+            detector.detect(photos[k % len(photos)])
+        detect_ms = (time.perf_counter() - started) * 1000 / args.frames
+
+    model = load_head_model()
+    rng = np.random.default_rng(0)
+    identity = rng.uniform(-0.5, 0.5, model.num_identity)
+    detections = []
+    for _ in range(args.frames):
+        expression = np.clip(rng.normal(0, 0.3, model.num_expression), 0, 1) * (rng.random(model.num_expression) < 0.2)
+        turn = rotations.axis_angle(rng.normal(0, 0.2, 3)) @ FRONTAL
+        cam = model.landmarks(identity, expression) @ turn.T + np.array([0, 0.03, 0.6])
+        detections.append(700.0 * cam[:, :2] / cam[:, 2:3] + 256.0 + rng.normal(0, 0.5, (478, 2)))
+    walls, cpus = [], []
+    for _ in range(args.repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fit_actor(detections, [(512, 512)] * args.frames, FitSettings(), model=model)
+        walls.append((time.perf_counter() - wall) * 1000 / args.frames)
+        cpus.append((time.process_time() - cpu) * 1000 / args.frames)
+    fit_ms = float(np.median(walls))
+    print(f"detection: {detect_ms:.1f} ms per 512x512 frame (MediaPipe face mesh, refined landmarks)")
+    print(f"fit:       {fit_ms:.1f} ms per frame wall ({np.median(cpus):.1f} ms CPU), {args.frames} frames per call, "
+          f"target <= 20")
+    print(f"detection + fit: {detect_ms + fit_ms:.1f} ms per frame, target <= 100; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
