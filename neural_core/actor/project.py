@@ -18,7 +18,8 @@ Steps run in the order of ``STEPS``. Each step's *inputs* (the footage listing, 
 settings it reads, the outputs of the step before it) are hashed; the step is *done*
 when ``state/<step>.json`` says ``done`` for the inputs hashed now. Rerunning a done step
 does nothing; a step whose inputs changed is *stale* and runs again (its old results are
-removed first, a trained model is moved aside); a step interrupted with the same inputs
+removed first, a trained model is moved aside; the Blender build updates its own folder,
+remaking only the frames a refit changed); a step interrupted with the same inputs
 resumes (``running`` in its state file). Files are written to a temporary name and
 renamed, state files last.
 
@@ -62,6 +63,9 @@ SETTINGS = {
     "train_config": ({}, ("train",)),  # TrainConfig fields over the preset's (tests: a tiny model)
     "report_rows": (8, ("report",)),  # frames shown in the contact sheet (evenly spaced)
 }
+# steps whose folder updates itself when its inputs change (the Blender build keeps the frames a
+# refit did not change and removes the others), so begin() leaves it alone
+SELF_UPDATING = ("build",)
 WRITE_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -290,13 +294,13 @@ class Actor:
 
     def begin(self, step, inputs):
         """Start (or resume) ``step`` for ``inputs``: results of other inputs are removed
-        (a model is moved aside), then the state says ``running``. Returns True when
-        resuming a run with the same inputs."""
+        (a model is moved aside; a ``SELF_UPDATING`` step's folder is kept), then the state
+        says ``running``. Returns True when resuming a run with the same inputs."""
         record = self.state(step)
         resuming = record is not None and record.get("inputs") == inputs
         folder = self.folder(step)
         with storage_errors():
-            if not resuming and folder.exists() and any(folder.iterdir()):
+            if not resuming and step not in SELF_UPDATING and folder.exists() and any(folder.iterdir()):
                 if step == "train":
                     aside = folder.with_name(f"{folder.name}.stale-{datetime.datetime.now():%Y%m%d-%H%M%S}")
                     folder.rename(aside)

@@ -141,6 +141,10 @@ def test_begin_resumes_the_same_inputs_and_clears_other_results(tmp_path):
     assert (actor.folder("detect") / "partial.npz").exists()
     assert not actor.begin("detect", "other inputs")  # other inputs: start afresh
     assert list(actor.folder("detect").iterdir()) == []
+    # the build keeps its folder: the Blender side remakes only the frames a refit changed
+    actor.begin("build", "a")
+    (actor.folder("build") / "frames.json").write_text("{}")
+    assert not actor.begin("build", "b") and (actor.folder("build") / "frames.json").exists()
     # a trained model is never deleted: it is moved aside
     actor.begin("train", "a")
     (actor.folder("train") / "ema.safetensors").write_bytes(b"weights")
