@@ -3,12 +3,13 @@
 
     .venv/bin/python tools/make_synthetic_actor.py --out data/calibration_actor --seed 1 \\
         --train 200 --held-out 0 --video-frames 0 --samples 4
-    .venv/bin/python tools/calibrate_landmarks.py data/calibration_actor
+    .venv/bin/python tools/calibrate_landmarks.py data/calibration_actor [data/calibration_actor_2 ...]
 
-Detects MediaPipe's landmarks on the actor's renders, compares them with the true vertices
+Detects MediaPipe's landmarks on the actors' renders, compares them with the true vertices
 (truth/), and writes neural_core/actor/data/landmark_calibration.npz (``--out`` to put it
-elsewhere). Use an actor that no evaluation uses (another --seed): the evaluation actor is
-seed 0.
+elsewhere). Use actors that no evaluation uses (other --seed values: the evaluation actor
+is seed 0), and several of them: with one identity the offsets also learn that person's
+proportions, which then bias every other fit.
 """
 
 import argparse
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("actor", help="a synthetic actor folder (tools/make_synthetic_actor.py)")
+    parser.add_argument("actors", nargs="+", help="synthetic actor folders (tools/make_synthetic_actor.py)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--ridge", type=float, default=1.0, help="pull of the per-key terms towards 0")
     parser.add_argument("--out", default=None, help="calibration file (default: the bundled one)")
@@ -35,17 +36,21 @@ def main(argv=None):
     from neural_core.evaluation import fitting
 
     model = load_head_model()
-    items = fitting.load_split(args.actor, args.split)
-    if not items:
-        raise SystemExit(f"calibrate_landmarks: no frames in {args.actor}/truth/{args.split}")
-    detections, _, _ = fitting.detect(items)
-    truth = json.loads((Path(args.actor) / "truth" / "actor.json").read_text())
-    identity = np.array([truth["identity"][n] for n in model.identity_names])
-    detected, vertices, expressions = fitting.calibration_samples(model, items, detections, identity)
-    recipe = json.loads((Path(args.actor) / "truth" / "recipe.json").read_text())
-    source = (f"{len(expressions)} frames of a synthetic actor (seed {recipe.get('seed')}, "
-              f"{recipe.get('resolution')} px, {recipe.get('samples')} samples, Blender {recipe.get('blender_version')}), "
-              f"MediaPipe 0.10.21 refined face mesh, ridge {args.ridge}")
+    parts, described = [], []
+    for actor in args.actors:
+        items = fitting.load_split(actor, args.split)
+        if not items:
+            raise SystemExit(f"calibrate_landmarks: no frames in {actor}/truth/{args.split}")
+        detections, _, _ = fitting.detect(items)
+        truth = json.loads((Path(actor) / "truth" / "actor.json").read_text())
+        identity = np.array([truth["identity"][n] for n in model.identity_names])
+        parts.append(fitting.calibration_samples(model, items, detections, identity))
+        recipe = json.loads((Path(actor) / "truth" / "recipe.json").read_text())
+        described.append(f"seed {recipe.get('seed')}: {len(parts[-1][2])} frames")
+        blender = recipe.get("blender_version")
+    detected, vertices, expressions = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    source = (f"{len(expressions)} frames of {len(parts)} synthetic actors ({'; '.join(described)}; 384 px renders, "
+              f"Blender {blender}), MediaPipe 0.10.21 refined face mesh, ridge {args.ridge}")
     result = calibration.estimate(detected, vertices, expressions, model.expression_names, args.ridge, source)
     out = Path(args.out) if args.out else calibration.DEFAULT_PATH
     result.save(out)

@@ -38,7 +38,7 @@ def main(argv=None):
     if not items:
         raise SystemExit(f"evaluate_actor: no frames in {args.actor}/truth/{args.split}")
     video = args.split == "video"
-    detections, sizes, detect_s = fitting.detect(items, video=video)
+    detections, sizes, detect_s = fitting.detect(items, video=False)  # tracking mode jitters more (landmarks.py)
     started = time.perf_counter()
     fit = fit_actor(detections, sizes, FitSettings(video=video), model=model)
     fit_s = (time.perf_counter() - started) / len(items)
