@@ -133,8 +133,9 @@ def default_config(coefficient_names, appearance_dim: int = 16, resolution: int 
 
 
 def wide_config(coefficient_names, appearance_dim: int = 16, resolution: int = 512) -> ConditionalConfig:
-    """A wider model for GPU training (the ``cuda-512`` preset): StyleGAN2's 256/512 px widths
-    (``channel_base`` 16384, at most 512 channels), w 512; about 4x the default's cost per pixel."""
+    """A wider model for GPU training (the ``cuda-512`` preset): ``channel_base`` 16384 (at most 512
+    channels, 32 at 512 px), w 512, a wider pass encoder; 29 M parameters and 48.7 GFLOP per
+    512 px forward pass, against the default shape's 5.9 M and 5.7 GFLOP (torch's flop counter)."""
     config = default_config(coefficient_names, appearance_dim, resolution, w_dim=512, channel_base=16384, channel_max=512)
     config.encoder = EncoderConfig(channel_base=8192, channel_max=256)
     return config
