@@ -206,15 +206,17 @@ def build_actor(settings, job):
                                 head_parts=rig.head_parts(stage.head.mesh)) as setup:
             shot = build_shot(stage, setup, plan, settings)
             folder.prepare(shot)
+            for frame in plan.left_out:  # an earlier build's files of a frame whose crop is gone now
+                folder.remove(frame)
             entries = {}
             for frame in job.frames(plan.frames):
                 crop = crop_path(settings.crops, frame)
-                crop_hash = file_sha256(crop)
-                if folder.done(frame, crop_hash):
-                    entries[frame] = json.loads(folder.paths(frame)[2].read_text())
-                    job.frame_done(frame, skipped=True)
-                    continue
                 try:
+                    crop_hash = file_sha256(crop)
+                    if folder.done(frame, crop_hash):
+                        entries[frame] = json.loads(folder.paths(frame)[2].read_text())
+                        job.frame_done(frame, skipped=True)
+                        continue
                     image = target_image(crop, plan.size)
                 except OSError as error:
                     unreadable[frame] = f"crop unreadable ({error})"

@@ -102,7 +102,8 @@ class BuildFolder:
 
     def prepare(self, shot):
         """Remove what ``shot`` makes stale (every frame when a shot-wide fact changed, else
-        the frames whose record changed or that are gone) and write its shot.json."""
+        the frames whose record changed or that are gone) and a killed build's temporary
+        files, then write its shot.json."""
         from ..export.shared import first_difference
 
         new = _plain(shot_format.model.shot_to_dict(shot))
@@ -121,6 +122,10 @@ class BuildFolder:
                    for p in folder.iterdir() if FRAME_FILE.match(p.name)}
         stale = present - kept
         try:
+            for folder in (self.root, self.shot, self.passes, self.targets, self.checks):
+                for leftover in folder.glob(".*"):  # a killed build's temporaries (the lock keeps out a live one)
+                    if (".partial-" in leftover.name or ".tmp-" in leftover.name) and leftover.is_file():
+                        leftover.unlink()
             (self.root / COMPLETE).unlink(missing_ok=True)  # incomplete until the loop ends
             for frame in sorted(stale):
                 self.remove(frame)

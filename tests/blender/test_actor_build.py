@@ -189,7 +189,11 @@ def test_a_rerun_skips_finished_frames_and_a_refit_remakes_only_its_frames(actor
     assert run_build(settings)[0] == 0
     out = Path(settings.out)
     stamps = {p: p.stat().st_mtime_ns for p in sorted((out / "shot" / "passes").glob("*.exr"))}
+    leftovers = [out / "shot" / "passes" / ".0002.partial-99999.exr", out / "targets" / ".0002.png.tmp-99999"]
+    for path in leftovers:  # what a killed build leaves behind
+        path.write_bytes(b"half a file")
     code, events = run_build(settings)
+    assert not any(path.exists() for path in leftovers)
     assert code == 0 and [e["skipped"] for e in events.of("frame")] == [True, True, True]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert (out / "frames.json").is_file()
@@ -205,6 +209,18 @@ def test_a_rerun_skips_finished_frames_and_a_refit_remakes_only_its_frames(actor
     assert built.frame(2).coefficients[built.coefficient_names.index("jawOpen")] == 1.0  # the key's range
     assert any("clamped: jawOpen" in e["message"] for e in events.of("warning"))
     assert np.asarray(Image.open(out / "targets" / "0003.png"))[5, 5].tolist() == [10, 200, 30]
+
+    (Path(settings.crops) / "0003.png").unlink()  # a crop gone: its frame goes from the samples too
+    code, events = run_build(settings)
+    assert code == 0 and [e["frame"] for e in events.of("frame")] == [1, 2]
+    assert not (out / "targets" / "0003.png").exists() and not shot_format.pass_path(out / "shot", 3).exists()
+    Image.new("RGB", (CROP, CROP), (10, 200, 30)).save(Path(settings.crops) / "0003.png")
+    whole = (Path(settings.crops) / "0003.png").read_bytes()
+    (Path(settings.crops) / "0003.png").write_bytes(whole[:60])  # truncated: its header reads, its pixels do not
+    code, events = run_build(settings)
+    assert code == 0 and any("left out" in e["message"] and "unreadable" in e["message"] for e in events.of("warning"))
+    assert not (out / "targets" / "0003.png").exists() and (out / "frames.json").is_file()
+    (Path(settings.crops) / "0003.png").write_bytes(whole)
 
     settings.resolution = 32  # another resolution: every frame again
     code, events = run_build(settings)
