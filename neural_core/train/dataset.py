@@ -93,7 +93,8 @@ class FaceDataset:
                     folder = SampleFolder(path)
                     self.folders[str(path)] = folder
                     relative = path.relative_to(root).as_posix()
-                    self.labels[str(path)] = root.name if relative == "." else relative
+                    label = root.name if relative == "." else relative
+                    self.labels[str(path)] = f"{root.name}/{label}" if len(self.roots) > 1 and relative != "." else label
                     self.keys.extend((str(path), frame) for frame in folder.frames)
         if not self.keys:
             raise NeuralFaceError(f"no complete sample folders (shot/ + targets/ + frames.json) under {', '.join(map(str, self.roots))}")
@@ -103,7 +104,8 @@ class FaceDataset:
         return len(self.keys)
 
     def label(self, key) -> str:
-        """A frame's name that survives moving the data: "chunk_00000/0012" (folder below its root / frame)."""
+        """A frame's name that survives moving the data: "chunk_00000/0012" (folder below its root / frame;
+        with several --data roots the root's name comes first)."""
         return f"{self.labels.get(key[0], Path(key[0]).name)}/{key[1]:04d}"
 
     def freeze(self, labels=None) -> list:

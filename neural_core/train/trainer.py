@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..face_model import ConditionalModel, save_conditional
+from ..face_model import ConditionalModel
 from ..face_model.config import ConditionalConfig, default_config, tiny_config, wide_config
-from ..contract.errors import CheckpointError, NeuralFaceError
-from . import losses, previews
+from ..contract.errors import NeuralFaceError
+from . import checkpoints, losses, previews
+from .checkpoints import CHECKPOINT  # re-exported: the actor workflow looks for it
 from .config import TrainConfig
 from .dataset import FaceDataset, Sampler
 from .discriminator import ConditionalDiscriminator
@@ -41,7 +42,6 @@ from .distributed import World
 from .precision import Precision
 from .progress import Progress
 
-CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 # settings a resumed run may change (the rest shape the model, its data order or its optimiser state)
 RESUME_CHANGEABLE = frozenset({"steps", "batch", "lr", "adv_weight", "adv_start", "r1_gamma", "rec_weight",
@@ -64,6 +64,10 @@ def model_config_for(train_config: TrainConfig, dataset: FaceDataset | None, coe
     if train_config.appearance_codes and dataset is not None:
         config.appearance_code_dim = train_config.appearance_codes
         config.appearance_frames = tuple(dataset.label(k) for k in sorted(dataset.keys))
+        if len(set(config.appearance_frames)) < len(config.appearance_frames):
+            twice = next(label for label in config.appearance_frames if config.appearance_frames.count(label) > 1)
+            raise NeuralFaceError(f"two training frames are both named {twice!r} (sample folders of the same name under "
+                                  "--data folders of the same name): rename one, each frame needs its own appearance code")
     return config
 
 
@@ -338,40 +342,13 @@ class Trainer:
         with open(self.run_dir / "log.jsonl", "a") as handle:
             handle.write(json.dumps(line) + "\n")
 
-    # -- checkpoints -----------------------------------------------------------------------
+    # -- checkpoints (checkpoints.py) ------------------------------------------------------
     def state(self) -> dict:
-        return {
-            "G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "D": self.D.state_dict(),
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "step": self.step, "d_steps": self.d_steps, "elapsed": self.elapsed,
-            "best_rec": self.best_rec, "recent_rec": list(self.recent_rec),
-            "sampler": json.dumps(self.sampler.state()),
-            "torch_rng": torch.get_rng_state(), "latents_rng": self.latents.get_state(),
-            "scalers": self.precision.state_dict(),
-        }
+        return checkpoints.training_state(self)
 
     def save_checkpoint(self):
-        """Write checkpoint.pt and ema.safetensors, each to a temporary name then renamed.
-
-        ``best.safetensors`` also gets the EMA model when the mean reconstruction loss since
-        the previous checkpoint is the lowest so far (a run that goes bad keeps its best).
-        Only rank 0 writes; the other processes just forget their recent losses.
-        """
-        if not self.world.main:
-            self.recent_rec = []
-            return
-        if self.recent_rec:
-            mean = float(np.mean(self.recent_rec))
-            self.recent_rec = []
-            if mean < self.best_rec:
-                self.best_rec = mean
-                save_conditional(self.G_ema, self.run_dir / "best.safetensors", info={**self.info(), "mean_rec": round(mean, 5)})
-        path = self.run_dir / CHECKPOINT
-        temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        torch.save(self.state(), temporary)
-        os.replace(temporary, path)
-        save_conditional(self.G_ema, self.run_dir / "ema.safetensors", info=self.info())
-        self.log(f"checkpoint at step {self.step} ({self.run_dir})")
+        """checkpoint.pt, ema.safetensors and (a new lowest mean loss) best.safetensors; rank 0 only."""
+        checkpoints.save(self)
 
     def info(self) -> dict:
         return {"steps": self.step, "train_seconds": round(self.elapsed, 1), "frames": len(self.dataset),
@@ -379,24 +356,7 @@ class Trainer:
                 **({"processes": self.world.size} if self.world.size > 1 else {})}
 
     def _load_checkpoint(self):
-        path = self.run_dir / CHECKPOINT
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-            self.G.load_state_dict(state["G"])
-            self.G_ema.load_state_dict(state["G_ema"])
-            self.D.load_state_dict(state["D"])
-            self.opt_G.load_state_dict(state["opt_G"])
-            self.opt_D.load_state_dict(state["opt_D"])
-        except (RuntimeError, KeyError, OSError, EOFError) as error:
-            raise CheckpointError(f"{path}: cannot resume from this checkpoint ({error})") from error
-        self.step, self.d_steps, self.elapsed = int(state["step"]), int(state["d_steps"]), float(state["elapsed"])
-        self.best_rec = float(state.get("best_rec", float("inf")))
-        self.recent_rec = [float(v) for v in state.get("recent_rec", [])]
-        self.sampler.restore(json.loads(state["sampler"]))
-        torch.set_rng_state(state["torch_rng"])
-        self.latents.set_state(state["latents_rng"])
-        self.precision.load_state_dict(state.get("scalers"))
-        self.log(f"resumed {self.run_dir} at step {self.step}")
+        checkpoints.load(self)
 
     @staticmethod
     def _write(path, text):

@@ -159,7 +159,7 @@ def test_run_with_codes_resumes_to_identical_state_and_exports_them(tmp_path):
     resumed.run()
     _states_equal(straight.state(), resumed.state())
     assert torch.equal(straight.G.appearance.codes.weight, resumed.G.appearance.codes.weight)
-    assert float(resumed.G.appearance.codes.weight.abs().max()) > 0
+    assert float(resumed.G.appearance.codes.weight.detach().abs().max()) > 0
     ema = load_conditional(tmp_path / "resumed" / "ema.safetensors")
     assert torch.equal(ema.appearance.codes.weight, resumed.G_ema.appearance.codes.weight)
     assert ema.config.appearance_frames == resumed.model_config.appearance_frames
@@ -197,3 +197,15 @@ def test_render_command_picks_a_frame_code_or_the_mean(tmp_path):
     assert not np.array_equal(images["frame1"], images["mean"])
     assert cli_main(["render", str(shot), "--model", str(path), "--out", str(tmp_path / "bad"), "--device", "cpu", "--json",
                      "--appearance-frame", "3"]) != 0
+
+
+def test_codes_of_several_data_roots_are_named_by_root_and_a_name_clash_is_refused(tmp_path):
+    write_sample_folder(tmp_path / "studio" / "chunk_00000", seed=0)
+    write_sample_folder(tmp_path / "outdoor" / "chunk_00000", seed=1)
+    trainer = Trainer(tmp_path / "run", [tmp_path / "studio", tmp_path / "outdoor"], _config(steps=1))
+    frames = trainer.model_config.appearance_frames
+    assert len(set(frames)) == 8 and "outdoor/chunk_00000/0001" in frames and "studio/chunk_00000/0004" in frames
+    write_sample_folder(tmp_path / "x" / "data" / "chunk_00000", seed=0)
+    write_sample_folder(tmp_path / "y" / "data" / "chunk_00000", seed=1)
+    with pytest.raises(NeuralFaceError, match="both named 'data/chunk_00000/0001'"):
+        Trainer(tmp_path / "clash", [tmp_path / "x" / "data", tmp_path / "y" / "data"], _config(steps=1))
