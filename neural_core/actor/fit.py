@@ -123,7 +123,8 @@ class RigidStart:
         return low, high
 
 
-def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, progress=None, calibration="default"):
+def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, progress=None, calibration="default",
+              check=None):
     """Fit the bundled head to every frame's landmarks.
 
     detections: per frame a [478, 2] array of pixel landmarks, or None (no usable face).
@@ -131,7 +132,8 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
     pixels or None (EXIF; a video uses the first hint for all frames). progress: called as
     ``progress(done, total)`` after each solver stage. calibration: a
     :class:`~.calibration.LandmarkCalibration`, ``"default"`` (the bundled one) or None
-    (fit the vertices themselves). Returns an :class:`ActorFit`.
+    (fit the vertices themselves). check: called before every solver iteration (a cancel
+    token's check that raises stops the fit). Returns an :class:`ActorFit`.
     """
     from .calibration import load_calibration
     from .head_model import load_head_model
@@ -166,26 +168,26 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
     state = _initial_state(head, identity, detected, size, hint)
     rigid = RigidStart(frames_problem(state))
     state = solve(rigid, state, scale=settings.robust_scale, robust_rows=rigid.robust_rows,
-                  iterations=settings.coarse_iterations).state
+                  iterations=settings.coarse_iterations, check=check).state
     report()
     for _ in range(settings.rounds):
         problem = frames_problem(state)
         result = solve(problem, state, scale=settings.robust_scale, robust_rows=problem.robust_rows,
-                       iterations=settings.iterations)
+                       iterations=settings.iterations, check=check)
         state = result.state
         report()
         chosen = _spread(len(usable), settings.identity_frames)
         fixed = IdentityProblem(head, state.select(chosen), detected[chosen], size[chosen], settings,
                                 shared_focal=settings.video, focal_hint=hint[0])
         identity_state = solve(fixed, (identity[None], state.log_focal[:1].copy()), scale=settings.robust_scale,
-                               robust_rows=fixed.robust_rows, iterations=settings.iterations).state
+                               robust_rows=fixed.robust_rows, iterations=settings.iterations, check=check).state
         identity = identity_state[0][0].copy()
         if settings.video:
             state.log_focal = np.full(len(usable), identity_state[1][0])
         report()
     problem = frames_problem(state)
     result = solve(problem, state, scale=settings.robust_scale, robust_rows=problem.robust_rows,
-                   iterations=settings.iterations)
+                   iterations=settings.iterations, check=check)
     state = result.state
     report()
     return _results(model, head, identity, state, detected, size, usable, count, settings, problem)

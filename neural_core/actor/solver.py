@@ -63,8 +63,9 @@ def _normal_equations(r, J, scale, robust_rows):
 
 
 def solve(problem, state, *, scale=1.0, robust_rows=None, iterations=20, tolerance=1e-4,
-          damping=1e-3):
-    """Minimise every problem of the batch; see the module docstring."""
+          damping=1e-3, check=None):
+    """Minimise every problem of the batch; see the module docstring. ``check``: called
+    before every iteration (e.g. a cancel token's check that raises to stop)."""
     r, J = problem.evaluate(state)
     cost = robust_cost(r, scale, robust_rows)
     H, g = _normal_equations(r, J, scale, robust_rows)
@@ -72,6 +73,8 @@ def solve(problem, state, *, scale=1.0, robust_rows=None, iterations=20, toleran
     converged = np.zeros(len(cost), dtype=bool)
     done = 0
     for done in range(1, iterations + 1):
+        if check is not None:
+            check()
         low, high = problem.step_bounds(state)
         held = ((low >= -1e-12) & (g > 0)) | ((high <= 1e-12) & (g < 0))  # on a bound, pushed out
         diag = np.einsum("bpp->bp", H)

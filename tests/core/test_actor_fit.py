@@ -180,3 +180,17 @@ def test_the_bundled_calibration_loads_and_matches_the_head_model(model):
     assert cal.expression_names == tuple(model.expression_names)
     assert 0.0 < np.median(np.linalg.norm(cal.offset, axis=1)) < 0.01  # millimetres, not centimetres
     LinearHead(model, cal)  # accepted by the fitter
+
+
+def test_a_check_that_raises_stops_the_fit_between_iterations(model):
+    detections = [render_landmarks(model, np.zeros(28), np.zeros(52), [0, 0.1, 0], [0, 0.03, 0.6], np.zeros(4))] * 3
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("stop")
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_actor(detections, [SIZE] * 3, FitSettings(), model=model, calibration=None, check=check)
+    assert len(calls) == 3
