@@ -108,7 +108,7 @@ def video_fps(actor):
 
 
 def solve(context, landmarks):
-    """Run the fit (cancel checked after every solver stage); returns (ActorFit, seconds, calibration name)."""
+    """Run the fit (cancel checked before every solver iteration); returns (ActorFit, seconds, calibration name)."""
     actor, job = context.actor, context.job
     calibration, name = calibration_for(actor.setting("calibration"), job.warning)
     found = landmarks["found"]
@@ -123,7 +123,7 @@ def solve(context, landmarks):
     context.stage("fit: solving")
     started = time.perf_counter()
     fit = fit_actor(detections, sizes, FitSettings(video=actor.kind == "video"), focal_hints=hints, progress=progress,
-                    calibration=calibration)
+                    calibration=calibration, check=job.token.check)
     return fit, time.perf_counter() - started, name
 
 
