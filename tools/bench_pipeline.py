@@ -15,9 +15,10 @@ On the demo shot (the bundled head, 256x256) it times, per frame:
 then the worker's real loop (``render_frames``: reading and writing on an I/O thread while
 the model runs when the model leaves a core to spare, else in turn) and what of reading
 and writing it does not hide; and, with torch on one thread fewer (a spare core), the loop
-in turn and with the I/O thread. It prints each stage's
-share of synthesis and the target (everything but passes and synthesis <= 10% of
-synthesis), one stage after another and as the worker runs it. Then it runs the real
+in turn and with the I/O thread. It prints each stage's share of synthesis and two
+figures: the worker loop's own cost (its wall time minus its synthesis: reading, writing,
+bookkeeping), with a spare core against the <= 10% target and on the busy cores; and
+Blender's fixed export + compositor cost per frame in ms. Then it runs the real
 worker (``python -m neural_core render``) on the shot and on a --long-frame version of it
 (the same pass files under new frame numbers) and prints each run's peak memory (target:
 about equal).
@@ -155,6 +156,22 @@ def stage_times(scene, shot_folder, model_path, frames, folder):
 
     times["composite"], times["(CG render, not ours)"] = compositor_cost(scene, folder, frames)
     return times
+
+
+def report_targets(times, synthesis):
+    """The two figures issue 12.9 asks for, from :func:`stage_times`'s table."""
+    own_busy = times["  loop minus its synthesis"]
+    spare = times.get("  loop with the I/O thread minus its synthesis")
+    print("\nthe worker loop's own cost (reading, writing, bookkeeping: its wall time minus its synthesis):")
+    if spare is not None:
+        verdict = "meets" if spare <= 0.1 * synthesis else "misses"
+        print(f"  with a spare core (torch one thread fewer, I/O thread): {spare * 1000:.1f} ms/frame = "
+              f"{spare / synthesis:.1%} of synthesis ({verdict} the <= 10% target)")
+    print(f"  on the busy cores (torch on every core, as the worker runs here): {own_busy * 1000:.1f} ms/frame = "
+          f"{own_busy / synthesis:.1%} of synthesis")
+    fixed = times["export"] + times["composite"]
+    print(f"Blender's fixed cost besides the passes: export {times['export'] * 1000:.1f} + compositor "
+          f"{times['composite'] * 1000:.1f} = {fixed * 1000:.1f} ms/frame")
 
 
 def compositor_cost(scene, folder, frames, probes=8):
@@ -343,12 +360,7 @@ def main(argv=None):
         print(f"{'stage':<50}{'ms/frame':>10}{'share of synthesis':>20}")
         for name, seconds in times.items():
             print(f"{name:<50}{seconds * 1000:>10.1f}{seconds / synthesis:>19.1%}")
-        sequential = sum(times[k] for k in ("export", "exr read", "write", "composite"))
-        overlapped = sum(times[k] for k in ("export", "  loop minus its synthesis", "composite"))
-        verdict = "meets" if overlapped <= 0.1 * synthesis else "misses"
-        print(f"everything but passes and synthesis, one stage after another: {sequential / synthesis:.1%} of synthesis")
-        print(f"the same as the worker runs it (its loop minus synthesis, plus export and composite): "
-              f"{overlapped / synthesis:.1%} of synthesis ({verdict} the <= 10% target)")
+        report_targets(times, synthesis)
         long_shot = lengthen(shot, args.long, folder / "long")
         short_mb, short_s = peak_memory_mb(shot, model_path, folder / "out_short")
         long_mb, long_s = peak_memory_mb(long_shot, model_path, folder / "out_long")
