@@ -9,11 +9,11 @@ to a temporary name and renamed. Under torchrun only rank 0 writes.
 """
 
 import json
-import os
 
 import numpy as np
 import torch
 
+from ..contract.atomic import write_atomically
 from ..contract.errors import CheckpointError
 from ..face_model import save_conditional
 
@@ -51,9 +51,8 @@ def save(trainer):
             trainer.best_rec = mean
             save_conditional(trainer.G_ema, run_dir / "best.safetensors", info={**trainer.info(), "mean_rec": round(mean, 5)})
     path = run_dir / CHECKPOINT
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    torch.save(training_state(trainer), temporary)
-    os.replace(temporary, path)
+    state = training_state(trainer)
+    write_atomically(path, lambda temporary: torch.save(state, temporary))
     save_conditional(trainer.G_ema, run_dir / "ema.safetensors", info=trainer.info())
     trainer.log(f"checkpoint at step {trainer.step} ({run_dir})")
 

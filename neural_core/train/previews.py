@@ -5,11 +5,12 @@ latest as ``RUN_DIR/preview.png``: one row per sample frame (the first frames of
 data, at most 8), columns normal pass | target | EMA output (on grey outside the mask).
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..contract.atomic import write_atomically
 
 PREVIEW = "preview.png"
 ROWS = 8  # sample frames in a grid
@@ -52,7 +53,5 @@ def save_grid(trainer, path=None) -> Path:
     targets = [path] if path.parent != trainer.run_dir / "samples" else [path, trainer.run_dir / PREVIEW]
     for destination in targets:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = destination.with_name(f"{destination.stem}.tmp-{os.getpid()}.png")
-        Image.fromarray(grid).save(temporary)
-        os.replace(temporary, destination)
+        write_atomically(destination, lambda temporary: Image.fromarray(grid).save(temporary, format="PNG"))
     return path

@@ -22,8 +22,6 @@ by several processes (``distributed.py``) and only rank 0 writes files.
 import copy
 import dataclasses
 import json
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -32,6 +30,8 @@ import torch
 
 from ..face_model import ConditionalModel
 from ..face_model.config import ConditionalConfig, default_config, tiny_config, wide_config
+from ..contract.atomic import write_text_atomically
+from ..contract.cancel import CancelToken
 from ..contract.errors import NeuralFaceError
 from . import checkpoints, losses, previews
 from .checkpoints import CHECKPOINT  # re-exported: the actor workflow looks for it
@@ -284,18 +284,7 @@ class Trainer:
         ``best.safetensors`` stay as they were.
         """
         cfg = self.config
-        stop = {"signal": None}
-
-        def request_stop(signum, _frame):
-            stop["signal"] = signum
-
-        previous = {}
-        if hasattr(signal, "SIGTERM"):
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    previous[signum] = signal.signal(signum, request_stop)
-                except ValueError:  # not the main thread
-                    pass
+        token = CancelToken().__enter__()  # the contract's SIGINT/SIGTERM flag (only the main thread installs it)
         progress = progress if self.world.main else None
         main = self.world.main
         started = self.clock()
@@ -303,7 +292,7 @@ class Trainer:
         try:
             while self.step < cfg.steps:
                 out_of_time = bool(max_minutes) and self.clock() - started >= max_minutes * 60
-                if self.world.any(out_of_time or stop["signal"] is not None):
+                if self.world.any(out_of_time or token.cancelled):
                     if out_of_time:
                         self.log(f"time limit of {max_minutes} min reached at step {self.step}")
                     break
@@ -327,13 +316,12 @@ class Trainer:
                     self.save_checkpoint()
                     last_checkpoint = self.clock()
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            token.__exit__(None, None, None)
             if progress is not None:
                 progress.close()
         self.save_checkpoint()
-        if stop["signal"] is not None:
-            self.log(f"stopped by signal {stop['signal']} at step {self.step}; resume with --resume")
+        if token.cancelled:
+            self.log(f"stopped by {token.signal_name} at step {self.step}; resume with --resume")
         return self.step
 
     def _log_line(self, out, seconds):
@@ -360,9 +348,7 @@ class Trainer:
 
     @staticmethod
     def _write(path, text):
-        temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        temporary.write_text(text)
-        os.replace(temporary, path)
+        write_text_atomically(path, text)
 
     # -- preview grids -------------------------------------------------------------------
     def save_samples(self, path=None):

@@ -130,3 +130,26 @@ def test_cli_preset_minutes_and_a_preset_on_resume_is_refused(data, tmp_path):
     assert model.config.appearance_code_dim == PRESETS["cpu-256"]["appearance_codes"] and len(model.config.appearance_frames) == 8
     again = subprocess.run(base + ["--resume", "--preset", "cpu-256"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert again.returncode != 0 and "--preset chooses a new run's settings" in again.stderr
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint(data, tmp_path):
+    import os
+    import signal
+
+    trainer = Trainer(tmp_path / "signal", data, _tiny(steps=6))
+    messages = []
+    trainer.log = messages.append
+    step = trainer.train_step
+
+    def step_then_signal():
+        out = step()
+        if trainer.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a farm scheduler or `kill` would
+        return out
+
+    trainer.train_step = step_then_signal
+    before = signal.getsignal(signal.SIGTERM)
+    assert trainer.run() == 2
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+    assert any("stopped by SIGTERM at step 2" in m for m in messages)
+    assert Trainer(tmp_path / "signal", data, _tiny(steps=6), resume=True).step == 2
