@@ -54,8 +54,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        config = preset_config(args.preset, adv_start=0, r1_interval=4, sample_every=0, log_every=0, checkpoint_minutes=1e6,
-                               steps=10**6)
+        config = preset_config(args.preset, adv_start=0, r1_interval=4, sample_every=0, log_every=0, checkpoint_minutes=1e6, steps=10**6)
         write_data(scratch / "data", config.resolution, args.frames)
         trainer = Trainer(scratch / "run", scratch / "data", config, device=args.device)
         loading = []
@@ -86,13 +85,18 @@ def main(argv=None):
         step = statistics.median(seconds)
         images = config.batch / step
         achieved = plain_flop / step / 1e9
-        print(f"preset {args.preset}: {config.resolution} px, model {config.model}, batch {config.batch}, precision "
-              f"{trainer.precision.name}, {args.threads} threads, device {trainer.device}")
-        print(f"step: median {step:.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f}) over {args.steps} steps "
-              f"-> {images:.2f} images/s")
+        print(
+            f"preset {args.preset}: {config.resolution} px, model {config.model}, batch {config.batch}, precision "
+            f"{trainer.precision.name}, {args.threads} threads, device {trainer.device}"
+        )
+        print(
+            f"step: median {step:.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f}) over {args.steps} steps -> {images:.2f} images/s"
+        )
         print(f"reading samples: {sum(loading) / sum(seconds):.0%} of the step time ({1000 * statistics.median(loading):.0f} ms per frame)")
-        print(f"{plain_flop / 1e9:.1f} GFLOP per step without R1 ({plain_flop / 1e9 / config.batch:.1f} per image); "
-              f"{achieved:.1f} GFLOP/s = {achieved / matmul.median():.1%} of the float32 matmul rate ({matmul.median():.1f} GFLOP/s, median)")
+        print(
+            f"{plain_flop / 1e9:.1f} GFLOP per step without R1 ({plain_flop / 1e9 / config.batch:.1f} per image); "
+            f"{achieved:.1f} GFLOP/s = {achieved / matmul.median():.1%} of the float32 matmul rate ({matmul.median():.1f} GFLOP/s, median)"
+        )
 
 
 if __name__ == "__main__":

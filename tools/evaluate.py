@@ -28,9 +28,14 @@ BUILD_TIMEOUT_S = 1200  # the 48-frame shot: about 2 minutes on a 2-core CPU
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "neural_core" / "models" / "default.safetensors"))
-    parser.add_argument("--heldout", default=str(ROOT / "data" / "heldout"), help="held-out sample folders (tools/make_dataset.py --seed 1000)")
-    parser.add_argument("--shot", default=str(ROOT / "data" / "eval_chunk"),
-                        help="the 48-frame evaluation shot with its Cycles renders (built when missing; a plain shot folder also works)")
+    parser.add_argument(
+        "--heldout", default=str(ROOT / "data" / "heldout"), help="held-out sample folders (tools/make_dataset.py --seed 1000)"
+    )
+    parser.add_argument(
+        "--shot",
+        default=str(ROOT / "data" / "eval_chunk"),
+        help="the 48-frame evaluation shot with its Cycles renders (built when missing; a plain shot folder also works)",
+    )
     parser.add_argument("--contact-sheet", default=None, help="also write a contact sheet PNG of 16 held-out frames here")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--build-shot", default=None, help="only write the evaluation shot into this folder (Blender)")

@@ -170,5 +170,6 @@ def make_chunk(folder, frames, resolution=256, samples=12, denoise=False, pass_s
     }
     atomic.write_text_atomically(folder / COMPLETE, json.dumps(record))
     per_frame = (rendered - started) / len(frames)
-    log(f"{folder.name}: {len(frames)} frames, export {exported - started:.1f} s, beauty {rendered - exported:.1f} s ({per_frame:.2f} s/frame)")
+    log(f"{folder.name}: {len(frames)} frames, export {exported - started:.1f} s, "
+        f"beauty {rendered - exported:.1f} s ({per_frame:.2f} s/frame)")
     return per_frame

@@ -73,7 +73,11 @@ def expression(rng, names) -> dict:
         weight = rng.uniform(0.2, 1.0)
         asymmetry = rng.normal(0.0, 0.15)
         for key, amount in ARCHETYPES[archetype].items():
-            targets = [(key.replace("*", side), 1 + (asymmetry if side == "Left" else -asymmetry)) for side in ARKIT_LR] if "*" in key else [(key, 1.0)]
+            targets = (
+                [(key.replace("*", side), 1 + (asymmetry if side == "Left" else -asymmetry)) for side in ARKIT_LR]
+                if "*" in key
+                else [(key, 1.0)]
+            )
             for target, side_gain in targets:
                 if target in values:
                     values[target] = max(values[target], amount * weight * side_gain)

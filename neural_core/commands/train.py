@@ -20,19 +20,32 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="run folder (config, checkpoint, EMA weights, log, samples)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     parser.add_argument("--steps", type=int, default=None, help="total steps of the run (default 100000)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                        help="settings of a new actor-model run: cpu-256 (CPU, 256 px) or cuda-512 (GPU, 512 px, mixed precision); "
-                             "options given explicitly win")
-    parser.add_argument("--minutes", "--max-minutes", dest="max_minutes", type=float, default=0.0,
-                        help="time budget: stop cleanly (with a checkpoint) after this much wall time; --resume continues")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="settings of a new actor-model run: cpu-256 (CPU, 256 px) or cuda-512 (GPU, 512 px, mixed precision); "
+        "options given explicitly win",
+    )
+    parser.add_argument(
+        "--minutes",
+        "--max-minutes",
+        dest="max_minutes",
+        type=float,
+        default=0.0,
+        help="time budget: stop cleanly (with a checkpoint) after this much wall time; --resume continues",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     parser.add_argument("--batch", type=int, default=None, help="frames per step (default 4)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.002)")
     parser.add_argument("--adv-weight", type=float, default=None, help="weight of the adversarial term (default 0.05)")
-    parser.add_argument("--adv-start", type=int, default=None, help="reconstruction-only steps before the discriminator starts (default 200)")
-    parser.add_argument("--feature-weight", type=float, default=None,
-                        help="extra reconstruction weight on eyes, lids, lips and brows (default 0)")
+    parser.add_argument(
+        "--adv-start", type=int, default=None, help="reconstruction-only steps before the discriminator starts (default 200)"
+    )
+    parser.add_argument(
+        "--feature-weight", type=float, default=None, help="extra reconstruction weight on eyes, lids, lips and brows (default 0)"
+    )
     parser.add_argument("--r1-gamma", type=float, default=None, help="R1 weight (default 1.0)")
     parser.add_argument("--checkpoint-minutes", type=float, default=None, help="checkpoint at least this often (default 5)")
     parser.add_argument("--sample-every", type=int, default=None, help="sample grid every N steps (default 200)")
@@ -40,18 +53,40 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=None, help="run seed (default 0)")
     parser.add_argument("--model", choices=MODELS, default=None, help="model shape (default; wide: for GPUs; tiny: for tests)")
     parser.add_argument("--resolution", type=int, default=None, help="model resolution (default 256)")
-    parser.add_argument("--appearance-codes", type=int, default=None,
-                        help="learn an appearance code of this size per training frame (lighting, exposure; 0 = off, the default)")
+    parser.add_argument(
+        "--appearance-codes",
+        type=int,
+        default=None,
+        help="learn an appearance code of this size per training frame (lighting, exposure; 0 = off, the default)",
+    )
     parser.add_argument("--appearance-prior", type=float, default=None, help="L2 prior weight on the appearance codes (default 0.001)")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="autocast dtype: float32 (default), bfloat16, float16 (CUDA, with loss scaling) or auto")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="autocast dtype: float32 (default), bfloat16, float16 (CUDA, with loss scaling) or auto",
+    )
     parser.add_argument("--export", default=None, help="after training, write the EMA weights here as fp16 safetensors")
 
 
-OPTIONS = {"steps": "steps", "batch": "batch", "lr": "lr", "adv_weight": "adv_weight", "adv_start": "adv_start",
-           "r1_gamma": "r1_gamma", "feature_weight": "feature_weight", "checkpoint_minutes": "checkpoint_minutes", "sample_every": "sample_every", "log_every": "log_every",
-           "seed": "seed", "model": "model", "resolution": "resolution", "appearance_codes": "appearance_codes",
-           "appearance_prior": "appearance_prior", "precision": "precision"}
+OPTIONS = {
+    "steps": "steps",
+    "batch": "batch",
+    "lr": "lr",
+    "adv_weight": "adv_weight",
+    "adv_start": "adv_start",
+    "r1_gamma": "r1_gamma",
+    "feature_weight": "feature_weight",
+    "checkpoint_minutes": "checkpoint_minutes",
+    "sample_every": "sample_every",
+    "log_every": "log_every",
+    "seed": "seed",
+    "model": "model",
+    "resolution": "resolution",
+    "appearance_codes": "appearance_codes",
+    "appearance_prior": "appearance_prior",
+    "precision": "precision",
+}
 
 
 def run(args) -> int:
@@ -82,7 +117,9 @@ def run(args) -> int:
         trainer = Trainer(args.out, args.data, config, device=device, resume=args.resume, log=log, changes=changes, world=world)
         processes = f"; {world.size} processes, {trainer.config.batch // world.size} frames each per step" if world.size > 1 else ""
         log(f"{trainer.device_note}; precision {trainer.precision.name}{processes}")
-        log(f"{len(trainer.dataset)} frames in {len(trainer.dataset.folders)} sample folders; step {trainer.step} of {trainer.config.steps}")
+        log(
+            f"{len(trainer.dataset)} frames in {len(trainer.dataset.folders)} sample folders; step {trainer.step} of {trainer.config.steps}"
+        )
         trainer.run(args.max_minutes, Progress(trainer.config.steps))
         if args.export and world.main:
             save_conditional(trainer.G_ema, args.export, info=trainer.info(), dtype="float16")

@@ -7,8 +7,9 @@ import numpy as np
 from .rendering import on_grey
 
 # region colours of the sheet (skin, lips, sclera, iris, brows, mouth interior, pupil)
-PALETTE = np.array([[0.85, 0.65, 0.55], [0.8, 0.2, 0.25], [0.95, 0.95, 0.95], [0.2, 0.4, 0.8],
-                    [0.3, 0.2, 0.1], [0.5, 0.05, 0.1], [0, 0, 0]])
+PALETTE = np.array(
+    [[0.85, 0.65, 0.55], [0.8, 0.2, 0.25], [0.95, 0.95, 0.95], [0.2, 0.4, 0.8], [0.3, 0.2, 0.1], [0.5, 0.05, 0.1], [0, 0, 0]]
+)
 PLANE_CHANNELS = {"normal": 3, "depth": 1, "mask": 1, "albedo": 3}  # regions: num_regions
 
 
@@ -30,8 +31,12 @@ def contact_sheet(items, path, encoder, tile=128):
         regions = np.tensordot(onehot.transpose(1, 2, 0), PALETTE[: encoder.num_regions], axes=1)
         output = on_grey(rgba[None])[0] / 255.0
         tiles = [normal, depth, regions, output, target.transpose(1, 2, 0)]
-        units.append(np.concatenate([np.asarray(Image.fromarray((np.clip(t, 0, 1) * 255).astype(np.uint8)).resize((tile, tile), Image.LANCZOS))
-                                     for t in tiles], axis=1))
+        units.append(
+            np.concatenate(
+                [np.asarray(Image.fromarray((np.clip(t, 0, 1) * 255).astype(np.uint8)).resize((tile, tile), Image.LANCZOS)) for t in tiles],
+                axis=1,
+            )
+        )
     while len(units) % 2:
         units.append(np.zeros_like(units[0]))
     rows = [np.concatenate([units[i], np.full((tile, 8, 3), 255, np.uint8), units[i + 1]], axis=1) for i in range(0, len(units), 2)]

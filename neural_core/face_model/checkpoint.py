@@ -68,7 +68,9 @@ def read_conditional(path):
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a conditional face model (format {metadata.get('format')!r}, expected {FORMAT!r})")
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: conditional format version {metadata.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+        raise CheckpointError(
+            f"{path}: conditional format version {metadata.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
+        )
     try:
         config = ConditionalConfig.from_dict(json.loads(metadata["conditional"]))
         info = json.loads(metadata.get("info", "{}"))

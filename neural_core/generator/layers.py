@@ -52,7 +52,14 @@ class EqualizedLinear(nn.Module):
         unchanged and no gradient is needed, so inference does not rescale every call."""
         if torch.is_grad_enabled() and (self.weight.requires_grad or self.bias.requires_grad):
             return self._scale(self.weight, self.bias)
-        key = (self.weight.data_ptr(), self.weight._version, self.bias.data_ptr(), self.bias._version, self.weight.dtype, self.weight.device)
+        key = (
+            self.weight.data_ptr(),
+            self.weight._version,
+            self.bias.data_ptr(),
+            self.bias._version,
+            self.weight.dtype,
+            self.weight.device,
+        )
         cache = self.__dict__.get("_scaled_cache")
         if cache is None or cache[0] != key:
             cache = (key, self._scale(self.weight.detach(), self.bias.detach()))

@@ -159,7 +159,9 @@ class SynthesisBlock(nn.Module):
             self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, 2, resample_filter, conv_clamp)
             self.num_conv = 2
             self.register_buffer("resample_filter", resample_filter.clone(), persistent=False)
-            self.register_buffer("img_up_weight", depthwise_filter(resample_filter, img_channels, 4, torch.float32, "cpu"), persistent=False)
+            self.register_buffer(
+                "img_up_weight", depthwise_filter(resample_filter, img_channels, 4, torch.float32, "cpu"), persistent=False
+            )
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, 1, None, conv_clamp)
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp)
 

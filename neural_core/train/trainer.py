@@ -44,9 +44,25 @@ from .progress import Progress
 
 CONFIG = "config.json"
 # settings a resumed run may change (the rest shape the model, its data order or its optimiser state)
-RESUME_CHANGEABLE = frozenset({"steps", "batch", "lr", "adv_weight", "adv_start", "r1_gamma", "rec_weight",
-                               "feature_weight", "checkpoint_minutes", "checkpoint_every", "sample_every", "log_every",
-                               "precision", "appearance_prior", "appearance_lr_scale"})
+RESUME_CHANGEABLE = frozenset(
+    {
+        "steps",
+        "batch",
+        "lr",
+        "adv_weight",
+        "adv_start",
+        "r1_gamma",
+        "rec_weight",
+        "feature_weight",
+        "checkpoint_minutes",
+        "checkpoint_every",
+        "sample_every",
+        "log_every",
+        "precision",
+        "appearance_prior",
+        "appearance_lr_scale",
+    }
+)
 SHAPES = {"default": default_config, "wide": wide_config, "tiny": tiny_config}
 
 
@@ -66,16 +82,27 @@ def model_config_for(train_config: TrainConfig, dataset: FaceDataset | None, coe
         config.appearance_frames = tuple(dataset.label(k) for k in sorted(dataset.keys))
         if len(set(config.appearance_frames)) < len(config.appearance_frames):
             twice = next(label for label in config.appearance_frames if config.appearance_frames.count(label) > 1)
-            raise NeuralFaceError(f"two training frames are both named {twice!r} (sample folders of the same name under "
-                                  "--data folders of the same name): rename one, each frame needs its own appearance code")
+            raise NeuralFaceError(
+                f"two training frames are both named {twice!r} (sample folders of the same name under "
+                "--data folders of the same name): rename one, each frame needs its own appearance code"
+            )
     return config
 
 
 class Trainer:
     """Builds (or resumes) a run in ``run_dir`` on the data under ``data``."""
 
-    def __init__(self, run_dir, data, train_config: TrainConfig | None = None, device="cpu", resume=False, log=None,
-                 changes: dict | None = None, world: World | None = None):
+    def __init__(
+        self,
+        run_dir,
+        data,
+        train_config: TrainConfig | None = None,
+        device="cpu",
+        resume=False,
+        log=None,
+        changes: dict | None = None,
+        world: World | None = None,
+    ):
         """``changes``: on resume, settings to change from here on (only those in ``RESUME_CHANGEABLE``).
         ``world``: this process's place under torchrun (``distributed.start``); None = one process."""
         from ..generator.device import resolve_device
@@ -116,8 +143,13 @@ class Trainer:
 
         self.G = ConditionalModel(self.model_config).to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.D = ConditionalDiscriminator(self.model_config.generator.resolution, self.model_config.encoder.in_planes,
-                                          self.model_config.generator.c_dim, self.config.d_channel_base, self.config.d_channel_max).to(self.device)
+        self.D = ConditionalDiscriminator(
+            self.model_config.generator.resolution,
+            self.model_config.encoder.in_planes,
+            self.model_config.generator.c_dim,
+            self.config.d_channel_base,
+            self.config.d_channel_max,
+        ).to(self.device)
         betas = self.config.betas
         # learning rates: _apply_learning_rates, after any checkpoint is loaded
         groups = [{"params": list(self.G.generator.parameters())}, {"params": list(self.G.encoder.parameters())}]
@@ -139,7 +171,9 @@ class Trainer:
             self._load_checkpoint()
         self._apply_learning_rates()
         if self.world.main and not resuming:
-            self._write(config_path, json.dumps({"train": json.loads(self.config.to_json()), "model": self.model_config.to_dict()}, indent=1))
+            self._write(
+                config_path, json.dumps({"train": json.loads(self.config.to_json()), "model": self.model_config.to_dict()}, indent=1)
+            )
         elif self.world.main and changed:
             self._write(config_path, json.dumps({**saved, "train": json.loads(self.config.to_json())}, indent=1))
             self.log(f"changed on resume at step {self.step}: {changed}")
@@ -152,8 +186,10 @@ class Trainer:
         """Apply resume-time changes to ``self.config``; returns {name: [old, new]} of those that differ."""
         fixed = sorted(set(changes) - RESUME_CHANGEABLE)
         if fixed:
-            raise NeuralFaceError(f"{self.run_dir}: {', '.join(fixed)} cannot change on --resume (they shape the model or the "
-                                  "data order); start a new run with another --out")
+            raise NeuralFaceError(
+                f"{self.run_dir}: {', '.join(fixed)} cannot change on --resume (they shape the model or the "
+                "data order); start a new run with another --out"
+            )
         changed = {name: [getattr(self.config, name), value] for name, value in changes.items() if getattr(self.config, name) != value}
         if changed:
             self.config = dataclasses.replace(self.config, **changes)
@@ -184,8 +220,11 @@ class Trainer:
             z = []
             for key in keys:
                 data_z = self.dataset.appearance_of(key)
-                z.append(torch.from_numpy(data_z) if data_z is not None and len(data_z) == z_dim
-                         else torch.randn([z_dim], generator=self.latents))
+                z.append(
+                    torch.from_numpy(data_z)
+                    if data_z is not None and len(data_z) == z_dim
+                    else torch.randn([z_dim], generator=self.latents)
+                )
         mine = self.world.shard(list(range(len(keys))))
         samples = [self.dataset.load(keys[i]) for i in mine]
         to = lambda name: torch.from_numpy(np.stack([s[name] for s in samples])).to(self.device)  # noqa: E731
@@ -299,8 +338,10 @@ class Trainer:
                 t0 = time.monotonic()
                 out = self.train_step()
                 if not all(np.isfinite(v) for v in out.values()):
-                    raise NeuralFaceError(f"training diverged at step {self.step} (losses {out}); the last checkpoint and "
-                                          "best.safetensors are kept: resume with a lower --lr or --adv-weight")
+                    raise NeuralFaceError(
+                        f"training diverged at step {self.step} (losses {out}); the last checkpoint and "
+                        "best.safetensors are kept: resume with a lower --lr or --adv-weight"
+                    )
                 self.recent_rec.append(out["rec"])
                 seconds = time.monotonic() - t0
                 self.elapsed += seconds
@@ -325,8 +366,15 @@ class Trainer:
         return self.step
 
     def _log_line(self, out, seconds):
-        line = {"step": self.step, "time": time.time(), "train_seconds": round(self.elapsed, 2), "step_seconds": round(seconds, 3),
-                "frames": len(self.dataset), "epoch": self.sampler.epoch, **{k: round(v, 6) for k, v in out.items()}}
+        line = {
+            "step": self.step,
+            "time": time.time(),
+            "train_seconds": round(self.elapsed, 2),
+            "step_seconds": round(seconds, 3),
+            "frames": len(self.dataset),
+            "epoch": self.sampler.epoch,
+            **{k: round(v, 6) for k, v in out.items()},
+        }
         with open(self.run_dir / "log.jsonl", "a") as handle:
             handle.write(json.dumps(line) + "\n")
 
@@ -339,9 +387,15 @@ class Trainer:
         checkpoints.save(self)
 
     def info(self) -> dict:
-        return {"steps": self.step, "train_seconds": round(self.elapsed, 1), "frames": len(self.dataset),
-                "batch": self.config.batch, "device": str(self.device), "precision": self.precision.name,
-                **({"processes": self.world.size} if self.world.size > 1 else {})}
+        return {
+            "steps": self.step,
+            "train_seconds": round(self.elapsed, 1),
+            "frames": len(self.dataset),
+            "batch": self.config.batch,
+            "device": str(self.device),
+            "precision": self.precision.name,
+            **({"processes": self.world.size} if self.world.size > 1 else {}),
+        }
 
     def _load_checkpoint(self):
         checkpoints.load(self)

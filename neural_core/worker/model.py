@@ -30,8 +30,8 @@ def resolve_model_path(spec):
     if spec in (None, "", "default"):
         if not DEFAULT_MODEL.is_file():
             raise CheckpointError(
-                f"{DEFAULT_MODEL}: the bundled default model is missing from this installation; "
-                "pass --model PATH to a checkpoint")
+                f"{DEFAULT_MODEL}: the bundled default model is missing from this installation; pass --model PATH to a checkpoint"
+            )
         return DEFAULT_MODEL
     path = Path(spec).expanduser()
     if not path.is_file():
@@ -85,7 +85,9 @@ class FaceModel:
 
         kind, number = parse_appearance(appearance_seed)  # a seed, "mean" or "frame:N" (models with appearance codes)
         seed = torch.Generator().manual_seed(number if kind == "seed" else 0)  # fixed per shot: same face every frame
-        median = kind == "mean" or (kind == "seed" and number == 0)  # seed 0 / mean = z = 0: the model's median look (skin, light); others draw z ~ N(0, 1)
+        median = kind == "mean" or (
+            kind == "seed" and number == 0
+        )  # seed 0 / mean = z = 0: the model's median look (skin, light); others draw z ~ N(0, 1)
         self.appearance = None  # a model with per-frame appearance codes renders one code (face_model/appearance.py)
         if is_face_model(self.path):
             from ..face_model.checkpoint import load_conditional
@@ -105,13 +107,19 @@ class FaceModel:
             self.net = load_generator(self.path, device=str(self.device))
             self.resolution = self.net.config.resolution
             self.coefficient_names = []
-            self.z = (torch.zeros([1, self.net.config.z_dim]) if median else torch.randn([1, self.net.config.z_dim], generator=seed)).to(self.device)
+            self.z = (torch.zeros([1, self.net.config.z_dim]) if median else torch.randn([1, self.net.config.z_dim], generator=seed)).to(
+                self.device
+            )
             if self.net.config.c_dim:
-                raise CheckpointError(f"{self.path}: a class-conditional StyleGAN2 (c_dim={self.net.config.c_dim}) "
-                                      "cannot be driven by a face rig; use an unconditional checkpoint")
+                raise CheckpointError(
+                    f"{self.path}: a class-conditional StyleGAN2 (c_dim={self.net.config.c_dim}) "
+                    "cannot be driven by a face rig; use an unconditional checkpoint"
+                )
         if kind == "frame" and self.appearance is None:
-            raise CheckpointError(f"{self.path}: this model has no per-frame appearance codes (it was trained without "
-                                  "--appearance-codes); choose its look with --appearance SEED or mean")
+            raise CheckpointError(
+                f"{self.path}: this model has no per-frame appearance codes (it was trained without "
+                "--appearance-codes); choose its look with --appearance SEED or mean"
+            )
 
     @property
     def needed_passes(self):
@@ -120,8 +128,7 @@ class FaceModel:
         return ["mask"]
 
     def describe(self):
-        return {"path": str(self.path), "kind": self.kind, "resolution": self.resolution,
-                "sha256": self.sha256, "device": str(self.device)}
+        return {"path": str(self.path), "kind": self.kind, "resolution": self.resolution, "sha256": self.sha256, "device": str(self.device)}
 
     @torch.no_grad()
     def render(self, passes, coefficients, frame=None):

@@ -77,7 +77,18 @@ def test_rosinality_train_checkpoint_with_args_and_no_latent_avg(reference_dir, 
     """train.py files hold args (argparse.Namespace), g, d, optimizers and no latent_avg."""
     data = torch.load(reference_dir / "rosinality_s32.pt", weights_only=True)
     path = tmp_path / "010000.pt"
-    torch.save({"g": data["g_ema"], "d": {}, "g_ema": data["g_ema"], "g_optim": {}, "d_optim": {}, "args": argparse.Namespace(size=32, n_mlp=2), "ada_aug_p": 0.0}, path)
+    torch.save(
+        {
+            "g": data["g_ema"],
+            "d": {},
+            "g_ema": data["g_ema"],
+            "g_optim": {},
+            "d_optim": {},
+            "args": argparse.Namespace(size=32, n_mlp=2),
+            "ada_aug_p": 0.0,
+        },
+        path,
+    )
     G = neural_core.load_generator(path, device="cpu")
     true_avg = data["latent_avg"]
     assert not torch.equal(G.mapping.w_avg, true_avg)
@@ -175,6 +186,10 @@ def test_missing_tensor_is_named(reference_dir, nvlabs_pickle, tmp_path):
 
 def test_stylegan3_state_dict_is_refused_clearly(tmp_path):
     path = tmp_path / "sg3.safetensors"
-    save_file({"mapping.fc0.weight": torch.zeros(4, 4), "synthesis.input.affine.weight": torch.zeros(4, 4)}, str(path), metadata={"init_kwargs": "{}"})
+    save_file(
+        {"mapping.fc0.weight": torch.zeros(4, 4), "synthesis.input.affine.weight": torch.zeros(4, 4)},
+        str(path),
+        metadata={"init_kwargs": "{}"},
+    )
     with pytest.raises(CheckpointError, match="StyleGAN3"):
         neural_core.load_generator(path, device="cpu")

@@ -77,6 +77,8 @@ def test_fused_modulated_conv_matches_reference(batch, up, demodulate):
     assert fast.shape == ref.shape == (batch, 5, 6 * up, 6 * up)
     assert torch.allclose(fast, ref, atol=1e-5)
     # a gain on the input activations folds into the weights
-    gained = modulated_conv_fused(x, weight, styles, demodulate, up, depthwise_filter(f, 5, 4, torch.float32, "cpu"), None, gain=math.sqrt(2))
+    gained = modulated_conv_fused(
+        x, weight, styles, demodulate, up, depthwise_filter(f, 5, 4, torch.float32, "cpu"), None, gain=math.sqrt(2)
+    )
     ref_gained = modulated_conv_reference(x * math.sqrt(2), weight, styles, demodulate, up, f)
     assert torch.allclose(gained, ref_gained, atol=1e-5)

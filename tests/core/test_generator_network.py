@@ -56,7 +56,18 @@ def test_fast_path_matches_reference_path(batch, noise_mode, overrides, channels
     c = torch.randn(batch, 3) if overrides else None
     features = {8: torch.randn(batch, 5, 8, 8)}
     with torch.no_grad():
-        outs = [G(z, c, noise_mode=noise_mode, truncation_psi=0.8, features=features, impl=impl, noise_generator=torch.Generator().manual_seed(5)) for impl in ("fast", "reference")]
+        outs = [
+            G(
+                z,
+                c,
+                noise_mode=noise_mode,
+                truncation_psi=0.8,
+                features=features,
+                impl=impl,
+                noise_generator=torch.Generator().manual_seed(5),
+            )
+            for impl in ("fast", "reference")
+        ]
     assert outs[0].shape == (batch, 3, 16, 16) and outs[0].dtype == torch.float32 and outs[0].is_contiguous()
     assert torch.allclose(outs[0], outs[1], atol=1e-5, rtol=1e-5)
 
@@ -117,7 +128,9 @@ def test_features_hook_adds_before_the_last_torgb():
         assert not torch.allclose(G(ws=ws, features={8: torch.randn(2, 5, 8, 8)}), base)
 
 
-@pytest.mark.parametrize("features, message", [({8: torch.zeros(2, 4, 8, 8)}, "features\\[8\\]"), ({32: torch.zeros(2, 4, 32, 32)}, "resolutions \\[32\\]")])
+@pytest.mark.parametrize(
+    "features, message", [({8: torch.zeros(2, 4, 8, 8)}, "features\\[8\\]"), ({32: torch.zeros(2, 4, 32, 32)}, "resolutions \\[32\\]")]
+)
 def test_features_hook_rejects_wrong_shapes(features, message):
     G = tiny_generator()
     with pytest.raises(ValueError, match=message):

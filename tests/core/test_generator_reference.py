@@ -118,7 +118,12 @@ def test_nvlabs_pickle_uses_g_ema_and_matches(reference_dir, tmp_path):
     state = load_file(str(reference_dir / "nvlabs_cond.safetensors"))
     init_kwargs = json.loads((reference_dir / "nvlabs_cond.json").read_text())["init_kwargs"]
     generator = torch.Generator().manual_seed(0)
-    perturbed = {k: v + 0.05 * torch.randn(v.shape, generator=generator) if v.is_floating_point() and not k.endswith(("resample_filter", "w_avg")) else v for k, v in state.items()}
+    perturbed = {
+        k: v + 0.05 * torch.randn(v.shape, generator=generator)
+        if v.is_floating_point() and not k.endswith(("resample_filter", "w_avg"))
+        else v
+        for k, v in state.items()
+    }
     marker = tmp_path / "module_src_ran"
     path = tmp_path / "network-snapshot-000100.pkl"
     write_snapshot(path, state, init_kwargs, f"open({str(marker)!r}, 'w').close()\n", g_state=perturbed)

@@ -42,23 +42,47 @@ def write_sample_folder(folder, frames=4, seed=0, complete=True):
         coefficients = rng.random(len(NAMES))
         radius = SIZE * (0.2 + 0.15 * coefficients[1])
         inside = (x - SIZE / 2) ** 2 + (y - SIZE / 2) ** 2 < radius**2
-        write_exr_channels(pass_path(shot_folder, frame), {
-            "V.Depth.Z": np.where(inside, 0.6, 1e10).astype(np.float32),
-            "V.Normal.X": np.zeros((SIZE, SIZE), np.float32), "V.Normal.Y": np.zeros((SIZE, SIZE), np.float32),
-            "V.Normal.Z": np.where(inside, -1.0, 0.0).astype(np.float32),
-            "V.IndexOB.X": inside.astype(np.float32),
-            "V.IndexMA.X": np.where(inside, np.where(y > SIZE / 2, 2.0, 1.0), 0.0).astype(np.float32),
-        })
+        write_exr_channels(
+            pass_path(shot_folder, frame),
+            {
+                "V.Depth.Z": np.where(inside, 0.6, 1e10).astype(np.float32),
+                "V.Normal.X": np.zeros((SIZE, SIZE), np.float32),
+                "V.Normal.Y": np.zeros((SIZE, SIZE), np.float32),
+                "V.Normal.Z": np.where(inside, -1.0, 0.0).astype(np.float32),
+                "V.IndexOB.X": inside.astype(np.float32),
+                "V.IndexMA.X": np.where(inside, np.where(y > SIZE / 2, 2.0, 1.0), 0.0).astype(np.float32),
+            },
+        )
         u = rng.random(2)
         colour = np.array([u[0], 0.5, u[1]]) * 255
         image = np.where(inside[..., None], colour, 20).astype(np.uint8)
         Image.fromarray(image).save(Path(folder) / "targets" / f"{frame:04d}.png")
         identity = Transform(rotation=np.eye(3), translation=np.zeros(3))
-        records.append(FrameRecord(frame=frame, coefficients=coefficients, head_world=identity, head_camera=identity, joints={},
-                                   K=np.array([[50.0, 0, 16], [0, 50.0, 16], [0, 0, 1]]), world_to_camera=np.eye(4)))
+        records.append(
+            FrameRecord(
+                frame=frame,
+                coefficients=coefficients,
+                head_world=identity,
+                head_camera=identity,
+                joints={},
+                K=np.array([[50.0, 0, 16], [0, 50.0, 16], [0, 0, 1]]),
+                world_to_camera=np.eye(4),
+            )
+        )
         appearance.append({"appearance": u.tolist()})
-    write_shot(shot_folder, Shot(fps=24.0, resolution=(SIZE, SIZE), pixel_aspect=1.0, rig_profile="arkit52",
-                                 coefficient_names=NAMES, frames=records, passes=passes, render={"mask_pass_index": 1}))
+    write_shot(
+        shot_folder,
+        Shot(
+            fps=24.0,
+            resolution=(SIZE, SIZE),
+            pixel_aspect=1.0,
+            rig_profile="arkit52",
+            coefficient_names=NAMES,
+            frames=records,
+            passes=passes,
+            render={"mask_pass_index": 1},
+        ),
+    )
     if complete:
         (Path(folder) / "frames.json").write_text(json.dumps({"appearance_names": ["hue", "blue"], "frames": appearance}))
     return Path(folder)
@@ -74,8 +98,18 @@ def data(tmp_path):
 
 
 def _config(**overrides):
-    settings = dict(steps=6, batch=2, model="tiny", resolution=SIZE, adv_start=2, r1_interval=2, ema_start=1,
-                    sample_every=3, log_every=1, checkpoint_minutes=1000)
+    settings = dict(
+        steps=6,
+        batch=2,
+        model="tiny",
+        resolution=SIZE,
+        adv_start=2,
+        r1_interval=2,
+        ema_start=1,
+        sample_every=3,
+        log_every=1,
+        checkpoint_minutes=1000,
+    )
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -205,12 +239,19 @@ def test_progress_line_shows_losses_and_time_left():
 def test_cli_trains_checkpoints_resumes_and_exports(data, tmp_path):
     run = tmp_path / "cli_run"
     base = [sys.executable, "-m", "neural_core", "train", "--data", str(data), "--out", str(run), "--device", "cpu"]
-    first = subprocess.run(base + ["--model", "tiny", "--resolution", str(SIZE), "--steps", "2", "--batch", "2"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    first = subprocess.run(
+        base + ["--model", "tiny", "--resolution", str(SIZE), "--steps", "2", "--batch", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert first.returncode == 0, first.stderr
     assert "step 2/2" in first.stderr and "checkpoint at step 2" in first.stderr
     exported = tmp_path / "model.safetensors"
-    second = subprocess.run(base + ["--resume", "--steps", "3", "--export", str(exported)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    second = subprocess.run(
+        base + ["--resume", "--steps", "3", "--export", str(exported)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert second.returncode == 0, second.stderr
     assert "resumed" in second.stderr and "step 3/3" in second.stderr
     from neural_core.face_model import load_conditional

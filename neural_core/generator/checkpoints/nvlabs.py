@@ -156,7 +156,17 @@ def read_pickle(path: Path):
             return RestrictedUnpickler(handle).load()
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, struct.error, RuntimeError) as error:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        struct.error,
+        RuntimeError,
+    ) as error:
         raise CheckpointError(f"{path}: corrupt or truncated pickle ({type(error).__name__}: {error})") from None
 
 
@@ -250,7 +260,13 @@ def convert_state_dict(state: dict, init_kwargs: dict, path) -> tuple[GeneratorC
     if filters:
         f2d = filters[0].double()
         taps = tuple(float(t) for t in f2d.sum(dim=1) / f2d.sum(dim=1)[0])
-    for name, value in (("z_dim", z_dim), ("w_dim", w_dim), ("c_dim", c_dim), ("img_resolution", resolutions[-1]), ("img_channels", img_channels)):
+    for name, value in (
+        ("z_dim", z_dim),
+        ("w_dim", w_dim),
+        ("c_dim", c_dim),
+        ("img_resolution", resolutions[-1]),
+        ("img_channels", img_channels),
+    ):
         if name in init_kwargs and int(init_kwargs[name]) != value:
             raise CheckpointError(f"{path}: init_kwargs {name}={init_kwargs[name]} but the tensors say {value}")
     try:

@@ -28,7 +28,9 @@ def read_torch_file(path: Path):
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise CheckpointError(f"{path}: refused to load: the file holds objects other than plain tensors and containers ({first})") from None
+        raise CheckpointError(
+            f"{path}: refused to load: the file holds objects other than plain tensors and containers ({first})"
+        ) from None
     except Exception as error:  # RuntimeError (bad zip), EOFError, ...
         raise CheckpointError(f"{path}: corrupt or truncated torch file ({type(error).__name__}: {error})") from None
 
