@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .head_model import NUM_LANDMARKS, HeadModelError
+from .head_model import NUM_LANDMARKS, HeadModelError, read_npz
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "landmark_calibration.npz"
 FORMAT = "neural_face.landmark_calibration"
+KIND = "landmark calibration"  # how errors name the file
 VERSION = 1
 
 
@@ -66,34 +67,28 @@ def load_calibration(path=None):
     """The calibration at ``path`` (default: the bundled one). Raises HeadModelError naming
     the file and field for a missing, unreadable or malformed file."""
     path = Path(path) if path is not None else DEFAULT_PATH
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise HeadModelError("file not found", file=path) from None
-    except (OSError, ValueError) as error:
-        raise HeadModelError(f"not a readable .npz file ({error})", file=path) from None
+    arrays = read_npz(path, KIND)
+
+    def fail(message, field):
+        return HeadModelError(message, file=path, field=field, kind=KIND)
+
     for field in ("format", "version", "offset", "per_key", "expression_names"):
         if field not in arrays:
-            raise HeadModelError("missing", file=path, field=field)
+            raise fail("missing", field)
     if str(arrays["format"]) != FORMAT:
-        raise HeadModelError(f"is {str(arrays['format'])!r}, expected {FORMAT!r}", file=path, field="format")
+        raise fail(f"is {str(arrays['format'])!r}, expected {FORMAT!r}", "format")
     if int(arrays["version"]) != VERSION:
-        raise HeadModelError(f"version {int(arrays['version'])}; this build reads {VERSION}", file=path,
-                             field="version")
+        raise fail(f"version {int(arrays['version'])}; this build reads {VERSION}", "version")
     names = [str(n) for n in arrays["expression_names"]]
     if arrays["offset"].shape != (NUM_LANDMARKS, 3):
-        raise HeadModelError(f"shape {arrays['offset'].shape}, expected ({NUM_LANDMARKS}, 3)", file=path,
-                             field="offset")
+        raise fail(f"shape {arrays['offset'].shape}, expected ({NUM_LANDMARKS}, 3)", "offset")
     if arrays["per_key"].shape != (len(names), NUM_LANDMARKS, 3):
-        raise HeadModelError(f"shape {arrays['per_key'].shape}, expected ({len(names)}, {NUM_LANDMARKS}, 3)",
-                             file=path, field="per_key")
+        raise fail(f"shape {arrays['per_key'].shape}, expected ({len(names)}, {NUM_LANDMARKS}, 3)", "per_key")
     if not (np.isfinite(arrays["offset"]).all() and np.isfinite(arrays["per_key"]).all()):
-        raise HeadModelError("holds NaN or infinity", file=path, field="offset/per_key")
+        raise fail("holds NaN or infinity", "offset/per_key")
     noise = arrays.get("noise")
     if noise is not None and noise.size and (noise.shape != (NUM_LANDMARKS,) or not np.isfinite(noise).all()):
-        raise HeadModelError(f"shape {noise.shape} or values wrong, expected ({NUM_LANDMARKS},) finite", file=path,
-                             field="noise")
+        raise fail(f"shape {noise.shape} or values wrong, expected ({NUM_LANDMARKS},) finite", "noise")
     return LandmarkCalibration(arrays["offset"], arrays["per_key"], names, str(arrays.get("source", "")),
                                noise if noise is not None and noise.size else None)
 

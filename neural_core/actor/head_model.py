@@ -80,12 +80,25 @@ FIELDS = {
 
 
 class HeadModelError(CheckpointError):
-    """A head model file is missing, unreadable or wrong; names the file and field."""
+    """A head model (or landmark calibration) file is missing, unreadable or wrong; names
+    the file and field. ``kind`` starts the message ("head model", "landmark calibration")."""
 
-    def __init__(self, message, *, file, field=None):
+    def __init__(self, message, *, file, field=None, kind="head model"):
         self.file, self.field, self.reason = str(file), field, message
         where = self.file + (f": field '{field}'" if field else "")
-        super().__init__(f"head model {where}: {message}")
+        super().__init__(f"{kind} {where}: {message}")
+
+
+def read_npz(path, kind="head model"):
+    """{name: array} of an .npz file, never unpickling (``allow_pickle=False``); a missing
+    or unreadable file raises :class:`HeadModelError` naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise HeadModelError("no such file", file=path, kind=kind) from None
+    except Exception as error:  # zip, npy header or pickle refusal: all "not readable"
+        raise HeadModelError(f"not a readable .npz file ({error})", file=path, kind=kind) from None
 
 
 def load_head_model(path=None):
@@ -94,14 +107,7 @@ def load_head_model(path=None):
     Never runs code from the file (``allow_pickle=False``). Raises ``HeadModelError``.
     """
     path = Path(path) if path is not None else DEFAULT_PATH
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except FileNotFoundError:
-        raise HeadModelError("no such file", file=path) from None
-    except Exception as error:  # zip, npy header or pickle refusal: all "not readable"
-        raise HeadModelError(f"not a readable .npz file ({error})", file=path) from None
-    return HeadModel(_validated(arrays, path), path)
+    return HeadModel(_validated(read_npz(path), path), path)
 
 
 def _validated(arrays, path):
