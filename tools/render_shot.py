@@ -14,7 +14,9 @@ exports the shot, runs the worker (``python -m neural_core render``) and prints 
 progress line per frame. ``--composite`` wires the sequence into the compositor and
 renders the final frames to ``OUT/composite/####.png``. A ``--model`` is loaded once in the
 worker's Python (``python -m neural_core info``) before the export, so a missing or
-unreadable checkpoint fails at once. Exit status: 0 done, 2 bad input, 3 cancelled
+unreadable checkpoint fails at once. On a farm, ``--shot-frames 1-480 --frames 25-48``
+makes this process one chunk of the shot and ``--only prepare|export|render|composite``
+runs one stage of it, logging to ``OUT/logs/`` (docs/farm.md). Exit status: 0 done, 2 bad input, 3 cancelled
 (SIGINT/SIGTERM: the worker stops after its current frame), 1 anything else; a failure
 prints one line ``render_shot: error: ...`` (a traceback only for an internal error).
 """

@@ -224,10 +224,11 @@ class OutputChunk:
             raise storage_error(error, self.folder, "cannot create the chunk folder") from error
         busy = self.locks.claim(self.spans)
         if busy:
+            holders = self._holders(busy)
             self.locks.close()
             raise NeuralFaceError(
                 f"{self.out}: frames {_format_runs(busy)} are being rendered by another process right now "
-                f"({self._holders(busy)}); chunks running at the same time must not overlap")
+                f"({holders}); chunks running at the same time must not overlap")
         if not self.locks.available:
             self.warnings.append(f"{self.folder}: the file system has no record locks: "
                                  "chunks rendering at once are not checked for overlap")
@@ -241,12 +242,13 @@ class OutputChunk:
         self._check_other_jobs()
 
     def _holders(self, busy):
+        """Who holds ``busy``, from the live chunks' manifests (words for an error)."""
         names = []
         for path in sorted(self.folder.glob("*.json")):
             data = load_manifest(path) or {}
-            name = path.stem
-            if subtract(busy, data.get("spans") or []) != busy:
-                names.append(f"chunk {name}, pid {data.get('pid')} on {data.get('host')}")
+            spans = data.get("spans") or []
+            if subtract(busy, spans) != busy and self.locks.live(spans):
+                names.append(f"chunk {path.stem}, pid {data.get('pid')} on {data.get('host')}")
         return "; ".join(names) or "see the logs in " + str(self.folder)
 
     def _check_other_jobs(self):

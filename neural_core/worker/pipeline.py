@@ -123,7 +123,8 @@ class ShotRenderer:
         # this process's chunk of the output folder: frame locks, manifest, log (see .chunks)
         self.chunk = OutputChunk(
             self.out, options.name.replace("#", "").rstrip("_.-") or "neural", self.frames, self.shot.frame_numbers(),
-            job={"model_sha256": self.model.sha256, "options": frame_hash(self.fingerprint),
+            job={"model_sha256": self.model.sha256,
+                 "options": frame_hash({k: v for k, v in self.fingerprint.items() if k != "model_sha256"}),
                  "shot_sha256": file_sha256(self.shot_folder / "shot.json")},
             file_names={frame: self.output_path(frame).name for frame in self.frames})
         self.manifest = self.chunk.manifest
