@@ -193,10 +193,11 @@ def encode_video(out, count, fps=FPS, log=print):
             stream = container.add_stream("libx264", rate=fps)
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": "18"}
+            with Image.open(image_path(out, "video", 1)) as first:
+                stream.width, stream.height = first.size  # fixed once the codec opens (first frame)
             for number in range(1, count + 1):
                 with Image.open(image_path(out, "video", number)) as image:
                     pixels = np.asarray(image.convert("RGB"))
-                stream.width, stream.height = pixels.shape[1], pixels.shape[0]
                 for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
                     container.mux(packet)
             for packet in stream.encode():

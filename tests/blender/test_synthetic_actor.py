@@ -11,7 +11,7 @@ from PIL import Image
 
 from blender_addon.core_link import NeuralFaceError, arkit
 from blender_addon.dataset import performance
-from blender_addon.dataset.synthetic_actor import Stage, image_path, make_synthetic_actor, truth_path
+from blender_addon.dataset.synthetic_actor import Stage, encode_video, image_path, make_synthetic_actor, truth_path
 from blender_addon.head.identity import identity_names
 
 
@@ -129,3 +129,17 @@ def test_a_split_is_finished_as_soon_as_its_last_frame_is_there(tmp_path):
         make_synthetic_actor(out, train=2, held_out=1, video_frames=0, seed=3, samples=1, resolution=48, log=stop_in_train)
     assert np.load(out / "truth" / "held_out.npz")["landmarks"].shape == (1, 478, 2)
     assert image_path(out, "train", 1).is_file() and not (out / "truth" / "train.npz").exists()
+
+
+def test_the_video_holds_every_frame_in_order(tmp_path):
+    av = pytest.importorskip("av")  # requirements/actor.txt; without it the frames stay PNGs
+    shades = (30, 120, 210)
+    for number, shade in enumerate(shades, start=1):
+        path = image_path(tmp_path, "video", number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((32, 48, 3), shade, np.uint8)).save(path)
+    assert encode_video(tmp_path, len(shades), log=lambda m: None)
+    with av.open(str(tmp_path / "video" / "video.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert [f.shape for f in frames] == [(32, 48, 3)] * 3
+    np.testing.assert_allclose([f.mean() for f in frames], shades, atol=3)
