@@ -247,11 +247,3 @@ def setup_compositor(scene, sequence, head=None):
     output_socket, output = _output_socket(scene, tree)
     _link(tree, alpha_over.outputs["Image"], output_socket)
     return CompositorNodes(tree, image_node, alpha_over, render_layers, output, fill, held_out)
-
-
-def our_nodes(scene):
-    """Names of this module's nodes in the scene's compositor (for checks and tests)."""
-    tree = scene.compositing_node_group if uses_node_groups(scene) else scene.node_tree
-    if tree is None:
-        return []
-    return [n.name for n in tree.nodes if n.name.startswith("Neural Face")]
