@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
-import numpy as np
 
 from ..core_link import NeuralFaceError, errors
 from ..core_link import shot as shot_format
@@ -243,8 +242,3 @@ def _source_facts(scene, head, reader, match):
         "missing_coefficients": len(match.missing),
         "landmarks": reader.landmark_indices is not None,
     }
-
-
-def coefficient_matrix(shot):
-    """[n_frames, n_coefficients] float64 from a Shot (a convenience for tests and tools)."""
-    return np.stack([record.coefficients for record in shot.frames])

@@ -321,13 +321,3 @@ def build_head_mesh():
         parts=parts,
         eye_centres=eye_centres,
     )
-
-
-def edge_use_counts(faces):
-    """{sorted edge: number of faces using it}; 2 everywhere on a closed manifold."""
-    counts = {}
-    for f in faces:
-        for i in range(len(f)):
-            key = (min(f[i], f[i - 1]), max(f[i], f[i - 1]))
-            counts[key] = counts.get(key, 0) + 1
-    return counts

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from bpy_extras.object_utils import world_to_camera_view
 
-from blender_addon.export import camera, exporter
+from blender_addon.export import camera
 from blender_addon.export.exporter import ExportSettings, export_shot
 from neural_core.contract.errors import CancelledError, NeuralFaceError
 from neural_core.contract.shot import read_shot, validate_shot
@@ -226,9 +226,9 @@ def test_operator_exports_and_reports_errors(tmp_path):
         bpy.utils.unregister_class(NEURALFACE_OT_export_shot)
 
 
-def test_coefficient_matrix_helper(tmp_path):
+def test_every_frame_has_every_coefficient_as_float64(tmp_path):
     head, arm, cam, scene = _simple_scene()
     shot = read_shot(export_shot(scene, ExportSettings(output=str(tmp_path / "s"), passes=False)))
-    matrix = exporter.coefficient_matrix(shot)
+    matrix = np.stack([record.coefficients for record in shot.frames])
     assert matrix.shape == (4, len(shot.coefficient_names)) and matrix.dtype == np.float64
     assert json.loads((tmp_path / "s" / "shot.json").read_text())["format"] == "neural-face-shot"

@@ -7,6 +7,17 @@ from scipy.spatial import cKDTree
 from blender_addon.head import canonical, expressions, fields, identity, mesh
 from neural_core.contract.rig.arkit import ARKIT_52
 
+
+def edge_use_counts(faces):
+    """{sorted edge: number of faces using it}; 2 everywhere on a closed manifold."""
+    counts = {}
+    for f in faces:
+        for i in range(len(f)):
+            key = (min(f[i], f[i - 1]), max(f[i], f[i - 1]))
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 MIRROR = np.array([-1.0, 1.0, 1.0])
 
 
@@ -63,7 +74,7 @@ def test_landmark_indices_match_the_geometry():
 
 
 def test_head_is_closed_and_oriented_outwards(head):
-    counts = mesh.edge_use_counts(head.faces)
+    counts = edge_use_counts(head.faces)
     bad = sum(1 for c in counts.values() if c != 2)
     print(f"head mesh: {len(head.vertices)} vertices, {len(head.faces)} faces, "
           f"{bad} non-manifold edges")
