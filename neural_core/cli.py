@@ -21,6 +21,7 @@ COMMANDS = {
     "render": "render",
     "train": "train",
     "actor": "actor",
+    "farm": "farm",
 }
 
 

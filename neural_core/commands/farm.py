@@ -1,0 +1,81 @@
+"""``python -m neural_core farm ray SHOT --address HOST:PORT``: a shot's synthesis on a cluster.
+
+One engine today, Ray (docs/farm.md "Ray"); Flamenco and Open Job Description run
+``python -m neural_core render --frames`` chunks themselves and need no command here.
+Importing this module imports neither Ray nor torch.
+"""
+
+from ..contract.frames import DEFAULT_NAME
+from .render import seed_or_mean, thread_count
+
+HELP = "render a shot folder on a cluster (farm ray: Ray actors, one model load each; see docs/farm.md)"
+
+
+def positive_number(text):
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+def add_arguments(parser):
+    engines = parser.add_subparsers(dest="engine", metavar="ENGINE", required=True)
+    ray = engines.add_parser("ray", help="synthesise on a Ray cluster", description=(
+        "Synthesise a shot's frames on a Ray cluster: one actor per CPU (or GPU) slot, each loading the model once, "
+        "chunks of frames handed out as actors come free; the frames, their names and bits and the resume manifests "
+        "are those of 'python -m neural_core render'. A lost node's chunk is rendered again by another actor."))
+    ray.add_argument("shot", help="shot folder (with shot.json), on storage every node sees at the same path")
+    ray.add_argument("--address", required=True,
+                     help="the cluster: HOST:PORT of its head (what 'ray start --head' prints), or 'auto' on a node")
+    ray.add_argument("--out", default=None, help="output folder, shared by every node (default: SHOT/neural)")
+    ray.add_argument("--frames", default=None, help="frames to render, e.g. 1-480 or 1,5,10-12 (default: all)")
+    ray.add_argument("--model", default="default", help="'default' (bundled model) or a checkpoint path every node sees")
+    ray.add_argument("--appearance", type=seed_or_mean, default=0,
+                     help="appearance seed (skin, lighting), fixed for the shot; 0 = the model's median look; 'mean'")
+    ray.add_argument("--format", dest="image_format", choices=("png", "exr"), default="png",
+                     help="png: sRGB, straight alpha; exr: linear half float, premultiplied alpha")
+    ray.add_argument("--depth", dest="bit_depth", type=int, choices=(8, 16), default=8, help="PNG bits per channel")
+    ray.add_argument("--smoothing", type=float, default=0.0,
+                     help="temporal filter on the coefficients: Gaussian sigma in frames (0 = off)")
+    ray.add_argument("--truncation", dest="truncation_psi", type=float, default=1.0, help="truncation psi")
+    ray.add_argument("--name", default=DEFAULT_NAME, help="file name pattern; '#' = padded frame number")
+    ray.add_argument("--force", action="store_true", help="render every frame, even those already current")
+    ray.add_argument("--device", default="auto", help="on each actor: auto (its GPU if it has one), cpu, cuda, ...")
+    ray.add_argument("--actors", type=thread_count, default=0,
+                     help="actors to start (default 0: as many as the cluster's CPUs, or GPUs, allow)")
+    ray.add_argument("--cpus-per-actor", type=positive_number, default=1.0, help="CPUs each actor reserves (default 1)")
+    ray.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs each actor reserves (default 0)")
+    ray.add_argument("--chunk-size", type=thread_count, default=0,
+                     help="frames per chunk (default 0: about four chunks per actor, at most 24)")
+    ray.add_argument("--threads", type=thread_count, default=0,
+                     help="torch CPU threads per actor (default 0: --cpus-per-actor); frames are bit-identical to a "
+                          "'render' with the same --threads")
+    ray.add_argument("--wait", dest="wait_s", type=positive_number, default=300.0,
+                     help="stop when no actor reports anything for this many seconds (default 300)")
+    ray.add_argument("--tries", type=thread_count, default=3,
+                     help="stop when the actor rendering one chunk is lost this many times in a row (default 3)")
+    ray.add_argument("--json", action="store_true", default=None,
+                     help="JSON-lines progress (default when stdout is not a terminal)")
+
+
+def run(args):
+    from pathlib import Path
+
+    from ..contract.errors import NeuralFaceError
+    from ..contract.protocol import make_reporter
+    from ..farm.ray_render import RayFarmOptions, render_on_ray
+    from ..worker.pipeline import RenderOptions
+
+    if args.gpus_per_actor < 0:
+        raise NeuralFaceError(f"--gpus-per-actor must be >= 0, got {args.gpus_per_actor}")
+    if args.tries < 1:
+        raise NeuralFaceError(f"--tries must be at least 1, got {args.tries}")
+    options = RenderOptions(
+        shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,
+        image_format=args.image_format, bit_depth=args.bit_depth, device=args.device, appearance=args.appearance,
+        smoothing=args.smoothing, truncation_psi=args.truncation_psi, name=args.name, force=args.force,
+    )
+    farm = RayFarmOptions(address=args.address, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
+                          gpus_per_actor=args.gpus_per_actor, chunk_size=args.chunk_size, threads=args.threads,
+                          wait_s=args.wait_s, tries=args.tries)
+    return render_on_ray(options, farm, make_reporter(args.json))
