@@ -61,11 +61,18 @@ class Look:
         nodes, links = material.node_tree.nodes, material.node_tree.links
         bsdf = nodes["bsdf"]
 
-        def node(kind, name, **values):
+        def node(kind, name, inputs=(), vector=None, **attributes):
+            """A new node ``name`` of ``kind``: ``attributes`` set on it, ``inputs``
+            ({socket name or index: value}) as its input defaults, the output socket
+            ``vector`` (texture coordinates) linked to its Vector input."""
             n = nodes.new(kind)
             n.name = name
-            for key, value in values.items():
+            for key, value in attributes.items():
                 setattr(n, key, value)
+            for socket, value in dict(inputs).items():
+                n.inputs[socket].default_value = value
+            if vector is not None:
+                links.new(vector, n.inputs["Vector"])
             return n
 
         base = node("ShaderNodeRGB", "base")
@@ -74,34 +81,23 @@ class Look:
         redness = node("ShaderNodeValue", "redness")
         freckles = node("ShaderNodeValue", "freckles")
         uv = node("ShaderNodeTexCoord", "coords")
-        blotch = node("ShaderNodeTexNoise", "blotch")
-        blotch.inputs["Scale"].default_value = 9.0
-        blotch.inputs["Detail"].default_value = 3.0
-        links.new(uv.outputs["UV"], blotch.inputs["Vector"])
-        blotch_fac = node("ShaderNodeMapRange", "blotch_range")
-        blotch_fac.inputs["From Min"].default_value = 0.45
-        blotch_fac.inputs["From Max"].default_value = 0.7
+        blotch = node("ShaderNodeTexNoise", "blotch", {"Scale": 9.0, "Detail": 3.0}, vector=uv.outputs["UV"])
+        blotch_fac = node("ShaderNodeMapRange", "blotch_range", {"From Min": 0.45, "From Max": 0.7})
         links.new(blotch.outputs["Fac"], blotch_fac.inputs["Value"])
         red_amount = node("ShaderNodeMath", "red_amount", operation="MULTIPLY")
         links.new(blotch_fac.outputs["Result"], red_amount.inputs[0])
         links.new(redness.outputs[0], red_amount.inputs[1])
         mix_red = self._mix(nodes, links, red_amount.outputs[0], base.outputs[0], red.outputs[0])
 
-        spots = node("ShaderNodeTexVoronoi", "spots")
-        spots.inputs["Scale"].default_value = 140.0
-        links.new(uv.outputs["UV"], spots.inputs["Vector"])
+        spots = node("ShaderNodeTexVoronoi", "spots", {"Scale": 140.0}, vector=uv.outputs["UV"])
         spot_mask = node("ShaderNodeMath", "spot_mask", operation="LESS_THAN")
         links.new(spots.outputs["Distance"], spot_mask.inputs[0])
         links.new(freckles.outputs[0], spot_mask.inputs[1])
         mix_freckles = self._mix(nodes, links, spot_mask.outputs[0], mix_red, freckle_colour.outputs[0])
         colour = mix_freckles
 
-        pores = node("ShaderNodeTexNoise", "pores")
-        pores.inputs["Scale"].default_value = 600.0
-        links.new(uv.outputs["UV"], pores.inputs["Vector"])
-        bump = node("ShaderNodeBump", "bump")
-        bump.inputs["Strength"].default_value = 0.12
-        bump.inputs["Distance"].default_value = 0.0005
+        pores = node("ShaderNodeTexNoise", "pores", {"Scale": 600.0}, vector=uv.outputs["UV"])
+        bump = node("ShaderNodeBump", "bump", {"Strength": 0.12, "Distance": 0.0005})
         links.new(pores.outputs["Fac"], bump.inputs["Height"])
         links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
 
@@ -111,32 +107,26 @@ class Look:
             xyz = node("ShaderNodeSeparateXYZ", "xyz")
             links.new(uv.outputs["Generated"], xyz.inputs[0])
             # hair where z (0 chin/neck .. 1 top) is above a line that drops towards the back (y: 0 front .. 1 back)
-            slope = node("ShaderNodeMath", "slope", operation="MULTIPLY")
+            slope = node("ShaderNodeMath", "slope", {1: 0.45}, operation="MULTIPLY")
             links.new(xyz.outputs["Y"], slope.inputs[0])
-            slope.inputs[1].default_value = 0.45
             lifted = node("ShaderNodeMath", "lifted", operation="ADD")
             links.new(xyz.outputs["Z"], lifted.inputs[0])
             links.new(slope.outputs[0], lifted.inputs[1])
-            strands = node("ShaderNodeTexNoise", "strands")
-            strands.inputs["Scale"].default_value = 60.0
-            links.new(uv.outputs["Generated"], strands.inputs["Vector"])
-            jitter = node("ShaderNodeMath", "jitter", operation="MULTIPLY_ADD")
+            strands = node("ShaderNodeTexNoise", "strands", {"Scale": 60.0}, vector=uv.outputs["Generated"])
+            jitter = node("ShaderNodeMath", "jitter", {1: 0.04}, operation="MULTIPLY_ADD")
             links.new(strands.outputs["Fac"], jitter.inputs[0])
-            jitter.inputs[1].default_value = 0.04
             links.new(lifted.outputs[0], jitter.inputs[2])
             edge = node("ShaderNodeMapRange", "hair_edge")
             links.new(jitter.outputs[0], edge.inputs["Value"])
             links.new(hairline.outputs[0], edge.inputs["From Min"])
-            plus = node("ShaderNodeMath", "hairline_soft", operation="ADD")
+            plus = node("ShaderNodeMath", "hairline_soft", {1: 0.03}, operation="ADD")
             links.new(hairline.outputs[0], plus.inputs[0])
-            plus.inputs[1].default_value = 0.03
             links.new(plus.outputs[0], edge.inputs["From Max"])
             colour = self._mix(nodes, links, edge.outputs["Result"], colour, hair_colour.outputs[0])
             roughness = node("ShaderNodeValue", "roughness")
-            rough_mix = node("ShaderNodeMapRange", "hair_rough")
+            rough_mix = node("ShaderNodeMapRange", "hair_rough", {"To Max": 0.8})
             links.new(edge.outputs["Result"], rough_mix.inputs["Value"])
             links.new(roughness.outputs[0], rough_mix.inputs["To Min"])
-            rough_mix.inputs["To Max"].default_value = 0.8
             links.new(rough_mix.outputs["Result"], bsdf.inputs["Roughness"])
         links.new(colour, bsdf.inputs["Base Color"])
         bsdf.inputs["Subsurface Weight"].default_value = 0.15

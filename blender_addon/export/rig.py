@@ -15,6 +15,19 @@ HEAD_MARK = "neural_face_head"          # custom property on the bundled head ob
 LANDMARKS_PROP = "neural_face_landmarks"  # 468 vertex indices of the evaluated mesh
 
 
+def evaluated_vertices(obj_eval):
+    """Vertex positions [V, 3] (object space, float32) of the evaluated mesh object
+    ``obj_eval`` (``obj.evaluated_get(depsgraph)``): shape keys, modifiers and armature
+    deformation applied. The temporary mesh is freed again."""
+    mesh = obj_eval.to_mesh()
+    try:
+        co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+        mesh.vertices.foreach_get("co", co)
+    finally:
+        obj_eval.to_mesh_clear()
+    return co.reshape(-1, 3)
+
+
 def find_head(scene, name=None):
     """The head mesh object: ``name`` if given, else the object marked ``neural_face_head``,
     else the only mesh in the scene with shape keys. NeuralFaceError otherwise."""
@@ -170,13 +183,7 @@ class RigReader:
     def _landmarks(self, head_eval):
         if self.landmark_indices is None:
             return None
-        mesh = head_eval.to_mesh()
-        try:
-            co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
-            mesh.vertices.foreach_get("co", co)
-        finally:
-            head_eval.to_mesh_clear()
-        co = co.reshape(-1, 3).astype(np.float64)
+        co = evaluated_vertices(head_eval).astype(np.float64)
         if self.landmark_indices.max(initial=-1) >= len(co):
             raise NeuralFaceError(
                 f"head object '{self.head.name}': landmark vertex index "

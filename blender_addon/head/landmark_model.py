@@ -36,6 +36,7 @@ points are the eyeball vertices at the iris edge (``eyes.IRIS_ANGLE`` from the p
 import bpy
 import numpy as np
 
+from ..export.rig import evaluated_vertices
 from . import build, eyes, identity
 
 FORMAT = "neural_face.head_landmarks"
@@ -81,14 +82,8 @@ def evaluated_landmarks(head, depsgraph):
     Face points come from the evaluated head mesh, iris points from the evaluated eyeballs.
     """
     head_eval = head.mesh.evaluated_get(depsgraph)
-    data = head_eval.to_mesh()
-    try:
-        co = np.empty(len(data.vertices) * 3, dtype=np.float32)
-        data.vertices.foreach_get("co", co)
-    finally:
-        head_eval.to_mesh_clear()
     out = np.empty((NUM_LANDMARKS, 3))
-    out[:NUM_FACE] = co.reshape(-1, 3)[np.asarray(head.mesh["neural_face_landmarks"])]
+    out[:NUM_FACE] = evaluated_vertices(head_eval)[np.asarray(head.mesh["neural_face_landmarks"])]
     to_head = _to_head(head_eval)
     for eye, side in zip(head.eyes, EYE_SIDES):
         eye_eval = eye.evaluated_get(depsgraph)

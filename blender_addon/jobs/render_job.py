@@ -20,8 +20,7 @@ import bpy
 
 from .. import properties
 from ..core_link import NeuralFaceError, profiles
-from . import worker_client
-from .events import format_duration
+from . import modal_worker, worker_client
 
 
 
@@ -203,22 +202,7 @@ def start_worker(settings, shot_folder):
         smoothing=settings.smoothing,
     )
     Path(settings.frames_folder).mkdir(parents=True, exist_ok=True)
-    process = worker_client.WorkerProcess(worker_client.render_command(python, request), env=worker_client.worker_environment())
-    return worker_client.track(process.start())
-
-
-def finish_worker(process, check=True):
-    """Release ``process`` (killed if still running, reaped, files closed); with
-    ``check``, raise WorkerError unless it exited successfully."""
-    try:
-        if check:
-            process.check()
-    finally:
-        process.close()
-        worker_client.untrack(process)
-
-
-WARNINGS_SHOWN = 3  # the panel shows the last few worker warnings of the last job
+    return modal_worker.start(worker_client.render_command(python, request))
 
 
 def show_progress(scene, progress, status=None):
@@ -226,10 +210,7 @@ def show_progress(scene, progress, status=None):
     props = scene.neural_face
     props.frames_total = progress.total
     props.frames_done = progress.done
-    props.progress = progress.fraction
-    props.eta_text = format_duration(progress.eta_s)
-    props.status_text = status if status is not None else progress.summary()
-    props.warning_text = "\n".join(progress.warnings[-WARNINGS_SHOWN:])
+    modal_worker.show_state(props, progress, status)
 
 
 def mark_running(scene, running):
@@ -255,7 +236,6 @@ def run_blocking(scene, settings, log=print, timeout=None, shot=None):
         shot = export_shot_folder(scene, settings, progress=lambda done, total: log(f"Neural Face: exported {done}/{total}"))
     log(f"Neural Face: rendering to {settings.frames_folder}")
     process = start_worker(settings, shot)
-    mark_running(scene, True)
     logged = [0]  # frames already logged
 
     def report(progress):
@@ -265,18 +245,9 @@ def run_blocking(scene, settings, log=print, timeout=None, shot=None):
             log(f"{progress.summary(done=index + 1)} (frame {frame})")
         logged[0] = len(progress.finished_frames)
 
-    finished = False
-    try:
-        try:
-            process.wait(timeout=timeout, on_poll=report)
-        except KeyboardInterrupt:
-            log("Neural Face: cancelling after the current frame...")
-            process.cancel()
-            process.wait(timeout=process.grace_s * 3 + 10, on_poll=report)
-        finished = True
-        for message in process.progress.warnings:
+    def log_warnings(progress):
+        for message in progress.warnings:
             log(f"Neural Face: warning: {message}")
-    finally:
-        mark_running(scene, False)
-        finish_worker(process, check=finished)
-    return process.progress
+
+    return modal_worker.wait(process, scene, mark_running, report, timeout=timeout,
+                             on_cancel=lambda: log("Neural Face: cancelling after the current frame..."), on_end=log_warnings)

@@ -17,7 +17,7 @@ import bpy
 
 from .. import properties
 from ..core_link import NeuralFaceError
-from ..jobs import worker_client
+from ..jobs import modal_worker, worker_client
 from ..jobs.events import format_duration
 
 STEP_ITEMS = (
@@ -30,7 +30,6 @@ STEP_ITEMS = (
 )
 TIMER_INTERVAL_S = 0.2  # how often the modal operator polls the worker
 MODEL_FILE = "ema.safetensors"  # the trainer's renderable weights in ACTOR_DIR/model (checkpoint.pt is its resume state)
-WARNINGS_SHOWN = 3
 
 
 @dataclass
@@ -81,18 +80,7 @@ def step_command(python, settings):
 
 
 def start_step(settings):
-    python = worker_client.resolve_worker_python(settings.worker_python)
-    process = worker_client.WorkerProcess(step_command(python, settings), env=worker_client.worker_environment())
-    return worker_client.track(process.start())
-
-
-def finish_step(process, check=True):
-    try:
-        if check:
-            process.check()
-    finally:
-        process.close()
-        worker_client.untrack(process)
+    return modal_worker.start(step_command(worker_client.resolve_worker_python(settings.worker_python), settings))
 
 
 def summary(step, progress):
@@ -104,10 +92,8 @@ def show_progress(scene, step, progress, status=None):
     """Copy a :class:`~..jobs.events.JobProgress` into ``scene.neural_face.actor``."""
     actor = scene.neural_face.actor
     actor.step = step
-    actor.total, actor.done, actor.progress = progress.total, progress.done, progress.fraction
-    actor.eta_text = format_duration(progress.eta_s)
-    actor.status_text = status if status is not None else summary(step, progress)
-    actor.warning_text = "\n".join(progress.warnings[-WARNINGS_SHOWN:])
+    actor.total, actor.done = progress.total, progress.done
+    modal_worker.show_state(actor, progress, status if status is not None else summary(step, progress))
 
 
 def mark_running(scene, running):
@@ -121,7 +107,6 @@ def mark_running(scene, running):
 def run_blocking(scene, settings, log=print, timeout=None):
     """Run the step to its end (no window); returns the JobProgress. WorkerError on failure."""
     process = start_step(settings)
-    mark_running(scene, True)
     logged = [0]
 
     def report(progress):
@@ -130,18 +115,7 @@ def run_blocking(scene, settings, log=print, timeout=None):
             logged[0] = len(progress.finished_frames)
             log(f"Neural Face actor {summary(settings.step, progress)}")
 
-    finished = False
-    try:
-        try:
-            process.wait(timeout=timeout, on_poll=report)
-        except KeyboardInterrupt:
-            process.cancel()
-            process.wait(timeout=process.grace_s * 3 + 10, on_poll=report)
-        finished = True
-    finally:
-        mark_running(scene, False)
-        finish_step(process, check=finished)
-    return process.progress
+    return modal_worker.wait(process, scene, mark_running, report, timeout=timeout)
 
 
 def find_model(actor_dir):
@@ -154,13 +128,6 @@ def find_model(actor_dir):
     if not models:
         raise NeuralFaceError(f"no model in '{folder}' yet: run Train")
     return max(models, key=lambda p: (p.stat().st_mtime_ns, p.name))
-
-
-def _redraw(context):
-    for window in getattr(context.window_manager, "windows", ()):
-        for area in window.screen.areas:
-            if area.type == "PROPERTIES":
-                area.tag_redraw()
 
 
 class NEURALFACE_OT_actor_step(bpy.types.Operator):
@@ -196,84 +163,53 @@ class NEURALFACE_OT_actor_step(bpy.types.Operator):
             settings = self._settings_for(context)
             progress = run_blocking(scene, settings)
         except NeuralFaceError as error:
-            scene.neural_face.actor.status_text = f"Failed: {error}"
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        scene.neural_face.actor.status_text = f"{settings.step.capitalize()}: done"
-        self.report({"INFO"}, f"Neural Face: actor {settings.step} done ({progress.done}/{progress.total})")
-        return {"FINISHED"}
+            return modal_worker.failed(self, scene.neural_face.actor, error)
+        return modal_worker.succeeded(self, scene.neural_face.actor, f"{settings.step.capitalize()}: done",
+                                      f"Neural Face: actor {settings.step} done ({progress.done}/{progress.total})")
 
     def invoke(self, context, event):
-        if bpy.app.background or context.window is None:
+        if not modal_worker.has_window(context):
             return self.execute(context)
         scene = context.scene
         try:
             self._settings = self._settings_for(context)
             self._process = start_step(self._settings)
         except NeuralFaceError as error:
-            scene.neural_face.actor.status_text = f"Failed: {error}"
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
+            return modal_worker.failed(self, scene.neural_face.actor, error)
         self._scene = scene
         mark_running(scene, True)
         show_progress(scene, self._settings.step, self._process.progress, status=f"{self.step.capitalize()}: starting...")
-        wm = context.window_manager
-        wm.progress_begin(0, 1000)
-        self._timer = wm.event_timer_add(TIMER_INTERVAL_S, window=context.window)
-        wm.modal_handler_add(self)
+        self._timer = modal_worker.begin_modal(self, context, TIMER_INTERVAL_S)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
         step = self._settings.step
-        if event.type == "ESC" and event.value == "PRESS":
-            self._process.cancel()
+
+        def on_esc():
             self._scene.neural_face.actor.status_text = f"{step.capitalize()}: cancelling after the current item..."
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER" or event.timer is not self._timer:
-            return {"PASS_THROUGH"}
-        running = self._process.poll()
-        progress = self._process.progress
-        cancelling = self._process.cancel_requested_at is not None
-        show_progress(self._scene, step, progress,
-                      status=self._scene.neural_face.actor.status_text if cancelling else None)
-        context.window_manager.progress_update(int(progress.fraction * 1000))
-        if context.workspace is not None and not cancelling:
-            context.workspace.status_text_set(f"Neural Face actor {summary(step, progress)}  (Esc to cancel)")
-        _redraw(context)
-        return {"PASS_THROUGH"} if running else self._finish(context)
+
+        def show(progress, cancelling):
+            show_progress(self._scene, step, progress, status=self._scene.neural_face.actor.status_text if cancelling else None)
+
+        result = modal_worker.modal_event(context, event, self._timer, self._process, on_esc=on_esc, show=show,
+                                          status_bar_text=lambda progress: f"Neural Face actor {summary(step, progress)}  (Esc to cancel)")
+        return self._finish(context) if result is None else result
 
     def _finish(self, context):
         self._stop_timer(context)
         scene, step = self._scene, self._settings.step
-        try:
-            finish_step(self._process)
-        except NeuralFaceError as error:
-            scene.neural_face.actor.status_text = f"Stopped: {error}"
-            self.report({"WARNING"} if self._process.cancel_requested_at else {"ERROR"}, f"Neural Face: actor {step}: {error}")
+        if not modal_worker.end_modal(self, context, self._process, scene, mark_running, scene.neural_face.actor,
+                                      f"Neural Face: actor {step}: "):
             return {"CANCELLED"}
-        finally:
-            mark_running(scene, False)
-            _redraw(context)
-        scene.neural_face.actor.status_text = f"{step.capitalize()}: done"
-        self.report({"INFO"}, f"Neural Face: actor {step} done")
-        return {"FINISHED"}
+        return modal_worker.succeeded(self, scene.neural_face.actor, f"{step.capitalize()}: done", f"Neural Face: actor {step} done")
 
     def cancel(self, context):
         """Blender ends the operator (file loaded, window closed): stop the worker."""
         self._stop_timer(context)
-        if self._process is not None:
-            finish_step(self._process, check=False)
-        if self._scene is not None:
-            mark_running(self._scene, False)
+        modal_worker.abandon(self._process, self._scene, mark_running)
 
     def _stop_timer(self, context):
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-            wm.progress_end()
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
+        self._timer = modal_worker.stop_timer(context, self._timer)
 
 
 class NEURALFACE_OT_actor_use_model(bpy.types.Operator):

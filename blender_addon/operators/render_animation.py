@@ -13,18 +13,16 @@ from pathlib import Path
 
 import bpy
 
-from ..jobs import render_job
+from ..jobs import modal_worker, render_job
 from ..core_link import NeuralFaceError
 
 
 TIMER_INTERVAL_S = 0.1  # how often the modal operator polls the worker
 
 
-def _redraw_properties(context):
-    for window in context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type == "PROPERTIES":
-                area.tag_redraw()
+def _succeeded(operator, scene, done, settings):
+    return modal_worker.succeeded(operator, scene.neural_face, f"Done: {done} frames in {settings.frames_folder}",
+                                  f"Neural Face: {done} frames written to {settings.frames_folder}")
 
 
 class NEURALFACE_OT_render_animation(bpy.types.Operator):
@@ -54,19 +52,14 @@ class NEURALFACE_OT_render_animation(bpy.types.Operator):
             settings = render_job.settings_from_scene(scene, render_job.worker_python_preference(context))
             progress = render_job.run_blocking(scene, settings)
         except NeuralFaceError as error:
-            scene.neural_face.status_text = f"Failed: {error}"
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        scene.neural_face.status_text = f"Done: {progress.done} frames in {settings.frames_folder}"
-        self.report({"INFO"}, f"Neural Face: {progress.done} frames written to {settings.frames_folder}")
-        return {"FINISHED"}
+            return modal_worker.failed(self, scene.neural_face, error)
+        return _succeeded(self, scene, progress.done, settings)
 
     # -- interactive: modal with a timer ------------------------------------------
     def invoke(self, context, event):
-        if bpy.app.background or context.window is None:
+        if not modal_worker.has_window(context):
             return self.execute(context)
         scene = context.scene
-        wm = context.window_manager
         try:
             settings = render_job.settings_from_scene(scene, render_job.worker_python_preference(context))
             render_job.check_settings(settings)
@@ -81,9 +74,7 @@ class NEURALFACE_OT_render_animation(bpy.types.Operator):
         self._scene = scene
         self._settings = settings
         render_job.mark_running(scene, True)
-        wm.progress_begin(0, 1000)
-        self._timer = wm.event_timer_add(TIMER_INTERVAL_S, window=context.window)
-        wm.modal_handler_add(self)
+        self._timer = modal_worker.begin_modal(self, context, TIMER_INTERVAL_S)
         return {"RUNNING_MODAL"}
 
     def _export_step(self, step):
@@ -93,7 +84,7 @@ class NEURALFACE_OT_render_animation(bpy.types.Operator):
     def _exporting(self, context, event):
         """One modal tick while exporting: Esc abandons it, a timer tick exports a frame,
         and after the last frame the worker starts."""
-        if event.type == "ESC" and event.value == "PRESS":
+        if modal_worker.is_esc(event):
             self._export.close()  # discards the partial export, restores the scene
             self._export = None
             self._stop_timer(context)
@@ -101,7 +92,7 @@ class NEURALFACE_OT_render_animation(bpy.types.Operator):
             self._scene.neural_face.status_text = "Stopped: export cancelled"
             self.report({"WARNING"}, f"Neural Face: export cancelled; '{self._settings.shot_folder}' is unchanged")
             return {"CANCELLED"}
-        if event.type != "TIMER" or event.timer is not self._timer:
+        if not modal_worker.is_tick(event, self._timer):
             return {"PASS_THROUGH"}
         try:
             text = self._export_step(next(self._export))
@@ -124,47 +115,27 @@ class NEURALFACE_OT_render_animation(bpy.types.Operator):
     def _fail(self, context, error):
         self._stop_timer(context)
         render_job.mark_running(self._scene, False)
-        self._scene.neural_face.status_text = f"Failed: {error}"
-        self.report({"ERROR"}, f"Neural Face: {error}")
-        return {"CANCELLED"}
+        return modal_worker.failed(self, self._scene.neural_face, error, "Neural Face: ")
 
     def modal(self, context, event):
         if self._export is not None:
             return self._exporting(context, event)
-        if event.type == "ESC" and event.value == "PRESS":
-            self._process.cancel()
+
+        def on_esc():
             self._scene.neural_face.status_text = "Cancelling after the current frame..."
             context.workspace.status_text_set("Neural Face: cancelling after the current frame...")
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER" or event.timer is not self._timer:
-            return {"PASS_THROUGH"}
-        running = self._process.poll()
-        progress = self._process.progress
-        render_job.show_progress(self._scene, progress)
-        context.window_manager.progress_update(int(progress.fraction * 1000))
-        if self._process.cancel_requested_at is None:
-            context.workspace.status_text_set(progress.summary() + "  (Esc to cancel)")
-        _redraw_properties(context)
-        if running:
-            return {"PASS_THROUGH"}
-        return self._finish(context)
+
+        result = modal_worker.modal_event(context, event, self._timer, self._process, on_esc=on_esc,
+                                          show=lambda progress, cancelling: render_job.show_progress(self._scene, progress),
+                                          status_bar_text=lambda progress: progress.summary() + "  (Esc to cancel)")
+        return self._finish(context) if result is None else result
 
     def _finish(self, context):
         self._stop_timer(context)
         scene, settings = self._scene, self._settings
-        try:
-            render_job.finish_worker(self._process)
-        except NeuralFaceError as error:
-            scene.neural_face.status_text = f"Stopped: {error}"
-            self.report({"WARNING"} if self._process.cancel_requested_at else {"ERROR"}, f"Neural Face: {error}")
+        if not modal_worker.end_modal(self, context, self._process, scene, render_job.mark_running, scene.neural_face, "Neural Face: "):
             return {"CANCELLED"}
-        finally:
-            render_job.mark_running(scene, False)
-            _redraw_properties(context)
-        done = self._process.progress.done
-        scene.neural_face.status_text = f"Done: {done} frames in {settings.frames_folder}"
-        self.report({"INFO"}, f"Neural Face: {done} frames written to {settings.frames_folder}")
-        return {"FINISHED"}
+        return _succeeded(self, scene, self._process.progress.done, settings)
 
     def cancel(self, context):
         """Blender ends the operator (file loaded, window closed): stop the export or worker."""
@@ -172,19 +143,10 @@ class NEURALFACE_OT_render_animation(bpy.types.Operator):
         if self._export is not None:
             self._export.close()
             self._export = None
-        if self._process is not None:
-            render_job.finish_worker(self._process, check=False)
-        if self._scene is not None:
-            render_job.mark_running(self._scene, False)
+        modal_worker.abandon(self._process, self._scene, render_job.mark_running)
 
     def _stop_timer(self, context):
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-            wm.progress_end()
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
+        self._timer = modal_worker.stop_timer(context, self._timer)
 
 
 CLASSES = (NEURALFACE_OT_render_animation,)

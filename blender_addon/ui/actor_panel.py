@@ -9,7 +9,7 @@ identity on the bundled head.
 
 import bpy
 
-from .panel import draw_warnings
+from .panel import draw_job_state, settings_or_notice
 
 STEP_ROWS = (("NEW", "DETECT", "FIT"), ("BUILD", "TRAIN", "REPORT"))
 STEP_ICONS = {"NEW": "FILE_NEW", "DETECT": "VIEWZOOM", "FIT": "MOD_SHRINKWRAP", "BUILD": "RENDERLAYERS",
@@ -27,12 +27,6 @@ def draw_footage(layout, actor):
     col.operator("neural_face.actor_footage_add", text="Add Footage", icon="ADD")
 
 
-def draw_progress(layout, actor):
-    text = f"{actor.step.capitalize()}: {actor.done}/{actor.total}, {actor.eta_text or '--:--'} left"
-    layout.progress(factor=actor.progress, type="BAR", text=text)
-    layout.label(text="Esc in any editor cancels after the current item", icon="CANCEL")
-
-
 class NEURALFACE_PT_actor(bpy.types.Panel):
     bl_label = "Actor"
     bl_idname = "NEURALFACE_PT_actor"
@@ -44,9 +38,8 @@ class NEURALFACE_PT_actor(bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
-        props = getattr(context.scene, "neural_face", None)
+        props = settings_or_notice(layout, context)
         if props is None:
-            layout.label(text="Neural Face settings are not registered", icon="ERROR")
             return
         actor = props.actor
         layout.prop(actor, "folder")
@@ -61,12 +54,8 @@ class NEURALFACE_PT_actor(bpy.types.Panel):
                 button.step = step
         layout.prop(actor, "train_minutes")
 
-        if actor.is_running:
-            draw_progress(layout, actor)
-        elif actor.status_text:
-            layout.label(text=actor.status_text)
-        if actor.warning_text:
-            draw_warnings(layout, actor.warning_text)
+        draw_job_state(layout, actor, f"{actor.step.capitalize()}: {actor.done}/{actor.total}, {actor.eta_text or '--:--'} left",
+                       "Esc in any editor cancels after the current item")
 
         col = layout.column(align=True)
         col.enabled = bool(actor.folder)

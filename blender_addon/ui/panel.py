@@ -13,12 +13,26 @@ def _operator_exists(idname):
     return hasattr(bpy.types, f"{category.upper()}_OT_{name}")
 
 
-def draw_progress(layout, props):
-    """The running job: a progress bar (Blender 4.0+ ``layout.progress``) with frames
-    done and time left."""
-    text = f"{props.frames_done}/{props.frames_total} frames, {props.eta_text or '--:--'} left"
-    layout.progress(factor=props.progress, type="BAR", text=text)
-    layout.label(text="Esc in the 3D Viewport or any editor cancels", icon="CANCEL")
+def settings_or_notice(layout, context):
+    """``scene.neural_face``, or None after drawing a notice that it is not registered."""
+    props = getattr(context.scene, "neural_face", None)
+    if props is None:
+        layout.label(text="Neural Face settings are not registered", icon="ERROR")
+    return props
+
+
+def draw_job_state(layout, state, progress_text, cancel_hint):
+    """A job's state (``state``: the settings of a job that runs a worker: ``is_running``,
+    ``progress``, ``status_text``, ``warning_text``). While it runs a progress bar (Blender
+    4.0+ ``layout.progress``) with ``progress_text`` and ``cancel_hint`` (how to cancel),
+    else its last status; then its last warnings."""
+    if state.is_running:
+        layout.progress(factor=state.progress, type="BAR", text=progress_text)
+        layout.label(text=cancel_hint, icon="CANCEL")
+    elif state.status_text:
+        layout.label(text=state.status_text)
+    if state.warning_text:
+        draw_warnings(layout, state.warning_text)
 
 
 WARNING_WIDTH = 60  # characters per label line of a warning (a label does not wrap by itself)
@@ -47,9 +61,8 @@ class NEURALFACE_PT_render(bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
-        props = getattr(context.scene, "neural_face", None)
+        props = settings_or_notice(layout, context)
         if props is None:
-            layout.label(text="Neural Face settings are not registered", icon="ERROR")
             return
         layout.use_property_split = True
         layout.use_property_decorate = False
@@ -90,12 +103,8 @@ class NEURALFACE_PT_render(bpy.types.Panel):
         col.operator("neural_face.render_animation", icon="RENDER_ANIMATION")
         col.operator("neural_face.setup_compositor", icon="NODE_COMPOSITING")
 
-        if props.is_running:
-            draw_progress(layout, props)
-        elif props.status_text:
-            layout.label(text=props.status_text)
-        if props.warning_text:
-            draw_warnings(layout, props.warning_text)
+        draw_job_state(layout, props, f"{props.frames_done}/{props.frames_total} frames, {props.eta_text or '--:--'} left",
+                       "Esc in the 3D Viewport or any editor cancels")
 
 
 CLASSES = (NEURALFACE_PT_render,)
