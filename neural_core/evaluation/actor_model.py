@@ -1,0 +1,365 @@
+"""An actor model measured against issue 14's targets, driven by a synthetic actor's *true*
+rig values (``tools/evaluate_actor_model.py`` is the command line).
+
+Steps, each in its own folder under the work folder (a rerun redoes only what changed:
+the build skips finished frames, the worker skips frames already rendered by the same model):
+
+1. ``truth/``: the held-out split as a coefficient-only shot + photo crops
+   (:mod:`.truth_shot`, the actor fit's conventions and crop rule);
+2. ``build/``: its passes, rendered by ``python -m blender_addon.dataset.actor_build
+   --resolution R`` (R: the measured model's resolution) in a Python with ``bpy``;
+   ``build/targets/`` are the crops at R pixels, the ground truth;
+3. ``renders/<model>/``: ``python -m neural_core render build/shot --model M --appearance
+   mean`` (the worker; an actor model's mean appearance code), for the actor model and
+   for the bundled default model;
+4. ``analysis/``: MediaPipe landmarks and dlib embeddings (``.venv-eval``,
+   :mod:`.face_analysis`) of the outputs over grey and of the crops;
+5. the figures (:func:`measure`, :func:`verdicts`) and the contact sheet.
+
+Figures per model: masked PSNR over the head mask (the build's ``mask`` pass); landmark
+error (MediaPipe on the output vs the rig's projected landmarks, median over the 468 points
+/ the rig's inter-ocular distance, median over frames; ``metrics.landmark_errors``), beside
+the same detector on the ground-truth crops (the floor); mouth opening (inner-lip gap / IOD)
+vs jawOpen, Pearson r; dlib identity distance of each output to its frame's crop (median);
+skin colour stability: each frame's mean skin colour (linear-light mean over the ``regions``
+pass's skin pixels inside the mask, eroded by ``SKIN_ERODE_PX``) in CIELAB, its CIEDE2000
+to the shot's median colour (per-channel median).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..contract.atomic import write_atomically, write_text_atomically
+from ..contract.errors import NeuralFaceError
+from . import metrics
+from .colour import ciede2000, linear_to_lab, srgb_to_linear
+from .face_analysis import EVAL_VENV, run_analysis
+
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: python -m runs its modules from here
+SKIN = 1  # regions pass value of skin: region id 0 ("skin" in blender_addon/head/mesh.py REGIONS) + 1
+SKIN_ERODE_PX = 2  # skin pixels this close to another region or the silhouette are left out (blended edges)
+SHEET_FRAMES = 8
+THUMB = 192  # contact sheet cell side, pixels
+GREY = 0.5  # background of the outputs shown to MediaPipe/dlib and on the sheet
+BUILD_TIMEOUT_S = 1800
+RENDER_TIMEOUT_S = 1800
+TARGETS = {  # issue 14's "Done when" for the actor model
+    "psnr_db": ">= 22",
+    "landmark_above_floor_pct_iod": "<= 0.5",
+    "mouth_jaw_r": ">= 0.9",
+    "identity_distance": "<= 0.3 and below the default model's",
+    "skin_colour_de2000_max": "<= 3",
+}
+
+
+class EvaluationError(NeuralFaceError):
+    """A step of the evaluation could not run (one line, naming the step and its log)."""
+
+
+@dataclass
+class Settings:
+    """One evaluation; paths absolute or relative to the working folder."""
+
+    synthetic_actor: Path  # the synthetic actor (tools/make_synthetic_actor.py): truth/ + the photos
+    work: Path  # where the truth shot, build, renders and analysis go
+    model: str = None  # the actor model (.safetensors); None: only the default model is measured
+    actor: Path = None  # the actor folder the model was trained in (its crop settings); None: the defaults
+    default_model: str = "default"  # the comparison model ("default": the bundled one); None: skip it
+    split: str = "held_out"
+    limit: int = None  # only the first N frames
+    python: str = sys.executable  # a Python with bpy (the build) and torch (the worker)
+    eval_python: Path = EVAL_VENV  # a Python with MediaPipe and dlib; None: no face analysis
+    threads: int = 2
+    samples: int = 1  # Cycles samples per pixel of the passes
+    log: object = field(default=print)  # one line per step
+
+
+def model_resolution(spec):
+    """Output side in pixels of a conditional model file (``"default"``: the bundled one)."""
+    from ..face_model.checkpoint import read_conditional
+    from ..worker.model import resolve_model_path
+
+    return int(read_conditional(resolve_model_path(spec))[0].generator.resolution)
+
+
+def run_logged(command, log_path, timeout, what):
+    """Run ``command`` from the checkout, stdout and stderr appended to ``log_path``;
+    EvaluationError naming ``what`` and the log's tail when it fails."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        try:
+            done = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        except subprocess.TimeoutExpired as error:
+            raise EvaluationError(f"{what} took longer than {timeout} s and was stopped; log: {log_path}") from error
+    if done.returncode != 0:
+        tail = [line for line in log_path.read_text(errors="replace").splitlines() if "error" in line.lower()][-3:]
+        raise EvaluationError(f"{what} failed (exit {done.returncode}): {' | '.join(tail) or 'no error line'}; log: {log_path}")
+
+
+# -- measures (numpy) -------------------------------------------------------------------------
+
+def skin_lab(image, regions, mask, erode=SKIN_ERODE_PX):
+    """CIELAB [3] of the mean skin colour of an sRGB uint8 image [H, W, 3]: the pixels where
+    ``regions`` [H, W] is skin and ``mask`` [H, W] > 0.5, eroded by ``erode`` pixels,
+    averaged in linear light. NaN [3] when no such pixel is left."""
+    from scipy.ndimage import binary_erosion
+
+    skin = (np.rint(regions) == SKIN) & (mask > 0.5)
+    if erode:
+        skin = binary_erosion(skin, iterations=erode)
+    if not skin.any():
+        return np.full(3, np.nan)
+    return linear_to_lab(srgb_to_linear(np.asarray(image, dtype=np.float64)[skin] / 255.0).mean(0))
+
+
+def colour_stability(labs):
+    """CIEDE2000 [N] of each frame's colour (CIELAB [N, 3]; NaN rows skipped and kept NaN)
+    to the shot's median colour (per-channel median over the frames)."""
+    labs = np.asarray(labs, dtype=np.float64)
+    found = ~np.isnan(labs).any(1)
+    out = np.full(len(labs), np.nan)
+    if found.any():
+        out[found] = ciede2000(labs[found], np.median(labs[found], axis=0))
+    return out
+
+
+def paired_distances(embeddings, references):
+    """Per frame the distance between two lists of dlib embeddings (128 floats or None);
+    NaN where either is None."""
+    return np.array([np.nan if a is None or b is None else float(np.linalg.norm(np.subtract(a, b)))
+                     for a, b in zip(embeddings, references)])
+
+
+def landmark_error_pct(marks, records):
+    """Median over the frames where a face was found of the per-frame landmark error (% of the
+    rig's inter-ocular distance), and how many frames that was."""
+    errors = metrics.landmark_errors(marks, records)
+    return (float(np.median(errors) * 100.0) if errors else float("nan")), len(errors)
+
+
+def mouth_response(marks, jaw):
+    """Pearson r of the detected mouth opening with jawOpen [N], over the frames with a face."""
+    pairs = [(metrics.mouth_opening(np.asarray(m)), j) for m, j in zip(marks, jaw) if m is not None]
+    return metrics.pearson(*zip(*pairs)) if len(pairs) >= 3 else float("nan")
+
+
+def nan_stat(values, how):
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    return float(how(values)) if len(values) else float("nan")
+
+
+def measure(images, data, analysis=None, prefix=None):
+    """The figures of one set of images (uint8 [N, H, W, 3]: a model's outputs, or the crops)
+    against ``data`` (:class:`Frames`); ``analysis``: face_analysis results, ``prefix``: their
+    file prefix for these images (None: MediaPipe/dlib figures left out)."""
+    images = np.asarray(images)
+    psnr = [metrics.masked_psnr(image.transpose(2, 0, 1) / 255.0, target.transpose(2, 0, 1) / 255.0, mask)
+            for image, target, mask in zip(images, data.targets, data.masks)]
+    colour = colour_stability([skin_lab(i, r, m) for i, r, m in zip(images, data.regions, data.masks)])
+    out = {"psnr_db": float(np.mean(psnr)), "psnr_db_median": float(np.median(psnr)),
+           "skin_colour_de2000_max": nan_stat(colour, np.max), "skin_colour_de2000_median": nan_stat(colour, np.median),
+           "skin_colour_de2000_p95": nan_stat(colour, lambda v: np.percentile(v, 95))}
+    if analysis is not None and prefix is not None:  # identity: each image vs its frame's crop
+        marks = [analysis[f"{prefix}_{i:04d}.png"]["landmarks"] for i in range(len(images))]
+        embeddings = [analysis[f"{prefix}_{i:04d}.png"]["embedding"] for i in range(len(images))]
+        crops = [analysis[f"crop_{i:04d}.png"]["embedding"] for i in range(len(images))]
+        error, found = landmark_error_pct(marks, data.records)
+        distances = paired_distances(embeddings, crops)
+        out.update(landmark_error_pct_iod=error, faces_found=found, mouth_jaw_r=mouth_response(marks, data.jaw))
+        if prefix != "crop":
+            out.update(identity_distance=nan_stat(distances, np.median), identity_pairs=int(np.sum(~np.isnan(distances))))
+    return out
+
+
+def verdicts(actor, default, floor):
+    """{target name: {"value", "target", "met"}} of the actor model's figures ``actor``
+    against issue 14's targets; ``default``: the default model's figures (or None);
+    ``floor``: the ground-truth crops' figures. ``met`` is None where a value is NaN."""
+    def entry(name, value, met, **extra):
+        met = None if value is None or np.isnan(value) else bool(met)
+        return {"value": value, "target": TARGETS[name], "met": met, **extra}
+
+    out = {"psnr_db": entry("psnr_db", actor["psnr_db"], actor["psnr_db"] >= 22.0),
+           "skin_colour_de2000_max": entry("skin_colour_de2000_max", actor["skin_colour_de2000_max"],
+                                           actor["skin_colour_de2000_max"] <= 3.0)}
+    if "landmark_error_pct_iod" in actor:
+        above = actor["landmark_error_pct_iod"] - floor["landmark_error_pct_iod"]
+        out["landmark_above_floor_pct_iod"] = entry("landmark_above_floor_pct_iod", above, above <= 0.5,
+                                                    output=actor["landmark_error_pct_iod"], floor=floor["landmark_error_pct_iod"])
+        out["mouth_jaw_r"] = entry("mouth_jaw_r", actor["mouth_jaw_r"], actor["mouth_jaw_r"] >= 0.9,
+                                   ground_truth=floor["mouth_jaw_r"])
+        reference = default["identity_distance"] if default and "identity_distance" in default else float("nan")
+        value = actor["identity_distance"]
+        out["identity_distance"] = entry("identity_distance", value, value <= 0.3 and (np.isnan(reference) or value < reference),
+                                         default_model=reference)
+    return out
+
+
+# -- the steps ----------------------------------------------------------------------------------
+
+@dataclass
+class Frames:
+    """The built truth shot, read back (arrays over the N built frames, in frame order)."""
+
+    records: list  # FrameRecords of build/shot (landmarks [468, 2] in output pixels)
+    targets: np.ndarray  # [N, R, R, 3] uint8: the crops at R pixels
+    masks: np.ndarray  # [N, R, R] float32 head coverage
+    regions: np.ndarray  # [N, R, R] float32 regions pass (region id + 1, -1 off the head)
+    jaw: np.ndarray  # [N] jawOpen
+    landmark_offset_px: float  # median over frames of the build's check: posed head vs truth landmarks
+
+
+def prepare(settings):
+    """Steps 1 and 2: the truth shot, its crops and the build at the model's resolution. Returns the build folder."""
+    from ..actor.head_model import load_head_model
+    from .truth_shot import crop_settings, make_truth_shot, write_truth_shot
+
+    work = Path(settings.work)
+    resolution = model_resolution(settings.model or settings.default_model)
+    crop = crop_settings(settings.actor)
+    truth = make_truth_shot(settings.synthetic_actor, settings.split, load_head_model(), crop["crop_size"], crop["crop_scale"],
+                            limit=settings.limit)
+    shot, crops = write_truth_shot(work / "truth", truth)
+    settings.log(f"truth shot: {len(truth.shot.frames)} frames, crops {crop['crop_size']} px (scale {crop['crop_scale']}) "
+                 f"-> {work / 'truth'}; building passes at {resolution} px")
+    build = work / "build"
+    run_logged([settings.python, "-m", "blender_addon.dataset.actor_build", "--shot", str(shot), "--crops", str(crops),
+                "--out", str(build), "--resolution", str(resolution), "--samples", str(settings.samples), "--json"],
+               work / "logs" / "build.log", BUILD_TIMEOUT_S, "the Blender build of the truth shot")
+    return build
+
+
+def read_frames(build):
+    """:class:`Frames` of a finished build folder."""
+    from PIL import Image
+
+    from ..contract.shot import read_shot
+    from ..contract.shot.passes import read_passes
+
+    notes = json.loads((build / "frames.json").read_text())
+    shot = read_shot(build / "shot")
+    built = [r for r in shot.frames if r.frame not in set(notes.get("left_out", []))]
+    targets, masks, regions = [], [], []
+    for record in built:
+        passes = read_passes(shot, record.frame, build / "shot", names=["mask", "regions"])
+        masks.append(passes["mask"])
+        regions.append(passes["regions"])
+        with Image.open(build / "targets" / f"{record.frame:04d}.png") as image:
+            targets.append(np.asarray(image.convert("RGB")))
+    jaw = np.array([v["jaw"] for v in metrics.expression_values(shot, built)])
+    offsets = [e["landmark_offset_px"] for e in notes["frames"] if e.get("landmark_offset_px") is not None]
+    return Frames(built, np.stack(targets), np.stack(masks), np.stack(regions), jaw,
+                  float(np.median(offsets)) if offsets else float("nan"))
+
+
+def render(settings, build, name, model):
+    """Step 3: the worker renders ``build/shot`` with ``model`` into ``renders/<name>``; returns that folder."""
+    out = Path(settings.work) / "renders" / name
+    run_logged([settings.python, "-m", "neural_core", "render", str(build / "shot"), "--model", str(model), "--appearance", "mean",
+                "--out", str(out), "--threads", str(settings.threads), "--json"],
+               Path(settings.work) / "logs" / f"render_{name}.log", RENDER_TIMEOUT_S, f"rendering with the {name} model")
+    return out
+
+
+def read_outputs(folder, records):
+    """The worker's PNGs of ``records`` in ``folder``: RGBA uint8 [N, R, R, 4] (straight alpha)."""
+    from PIL import Image
+
+    from ..contract.frames import output_file_name
+
+    outputs = []
+    for record in records:
+        with Image.open(Path(folder) / output_file_name(record.frame)) as image:
+            outputs.append(np.asarray(image.convert("RGBA")))
+    return np.stack(outputs)
+
+
+def over_grey(rgba):
+    """Straight-alpha RGBA uint8 [..., 4] -> RGB uint8 [..., 3] over mid grey."""
+    rgba = np.asarray(rgba, dtype=np.float64) / 255.0
+    rgb = rgba[..., :3] * rgba[..., 3:] + GREY * (1.0 - rgba[..., 3:])
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def analyse(settings, images):
+    """Step 4: {prefix: uint8 images [N, H, W, 3]} -> face_analysis results (None without ``.venv-eval``)."""
+    from PIL import Image
+
+    folder = Path(settings.work) / "analysis"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.png"):
+        stale.unlink()
+    for prefix, stack in images.items():
+        for i, image in enumerate(stack):
+            Image.fromarray(image).save(folder / f"{prefix}_{i:04d}.png")
+    if settings.eval_python is None:
+        return None
+    settings.log(f"face analysis of {sum(len(s) for s in images.values())} images (MediaPipe, dlib) in {folder}")
+    return run_analysis(folder, python=settings.eval_python)
+
+
+def contact_sheet(path, columns, titles, frames=SHEET_FRAMES):
+    """A PNG at ``path``: one row per shown frame (evenly spaced), one column per entry of
+    ``columns`` (uint8 [N, H, W, 3] each) under its title."""
+    from PIL import Image, ImageDraw
+
+    count = len(columns[0])
+    rows = sorted(set(np.linspace(0, count - 1, min(count, frames)).round().astype(int).tolist()))
+    header = 18
+    sheet = Image.new("RGB", (THUMB * len(columns), header + THUMB * len(rows)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for c, title in enumerate(titles):
+        draw.text((c * THUMB + 4, 3), title, fill=(0, 0, 0))
+    for r, index in enumerate(rows):
+        for c, column in enumerate(columns):
+            cell = Image.fromarray(column[index]).resize((THUMB, THUMB), Image.LANCZOS)
+            sheet.paste(cell, (c * THUMB, header + r * THUMB))
+
+    def write(temporary):
+        with open(temporary, "wb") as handle:
+            sheet.save(handle, format="PNG", optimize=True)
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_atomically(path, write)
+
+
+def evaluate(settings, sheet_path=None, json_path=None):
+    """Run every step; returns the figures (a JSON-able dict)."""
+    build = prepare(settings)
+    data = read_frames(build)
+    models = {name: spec for name, spec in (("actor", settings.model), ("default", settings.default_model)) if spec}
+    outputs = {}
+    for name, spec in models.items():
+        settings.log(f"rendering {len(data.records)} frames with the {name} model ({spec})")
+        outputs[name] = read_outputs(render(settings, build, name, spec), data.records)
+    shown = {name: over_grey(rgba) for name, rgba in outputs.items()}
+    masked_crops = over_grey(np.concatenate([data.targets, (data.masks[..., None] > 0.5).astype(np.uint8) * 255], axis=-1))
+    analysis = analyse(settings, {**shown, "crop": data.targets, "cropmasked": masked_crops})
+    figures = {"split": settings.split, "frames": len(data.records), "resolution": int(data.targets.shape[1]),
+               "synthetic_actor": str(settings.synthetic_actor), "models": {n: str(s) for n, s in models.items()},
+               "truth_shot_landmark_offset_px": data.landmark_offset_px,
+               "face_analysis": analysis is not None,
+               "ground_truth": measure(data.targets, data, analysis, "crop"),
+               "ground_truth_masked": measure(masked_crops, data, analysis, "cropmasked")}
+    for name in ("ground_truth", "ground_truth_masked"):  # against themselves: no PSNR
+        figures[name] = {k: v for k, v in figures[name].items() if not k.startswith("psnr")}
+    for name, rgba in outputs.items():
+        # PSNR on the straight RGB (inside the mask alpha is 1), the rest on what MediaPipe saw
+        figures[name] = measure(rgba[..., :3], data, analysis, name)
+    if "actor" in outputs:
+        figures["targets"] = verdicts(figures["actor"], figures.get("default"), figures["ground_truth"])
+    if sheet_path:
+        columns = [data.targets] + [shown[n] for n in models]
+        contact_sheet(sheet_path, columns, ["ground-truth crop"] + [f"{n} model (mean look)" for n in models])
+        figures["contact_sheet"] = str(sheet_path)
+    if json_path:
+        write_text_atomically(json_path, json.dumps(figures, indent=1, default=float) + "\n")
+    return figures
