@@ -42,14 +42,17 @@ def parse_args(argv=None):
 def table(figures):
     """The figures as plain-text lines."""
     lines = [f"{figures['frames']} {figures['split']} frames at {figures['resolution']} px; "
-             f"truth shot reproduces the truth landmarks within {figures['truth_shot_landmark_offset_px']:.4f} px (median)"]
+             f"truth shot reproduces the truth landmarks within {figures['truth_shot_landmark_offset_px']:.4f} px (median); "
+             f"the rig's own mouth opening vs jawOpen r {figures['rig_mouth_jaw_r']:.3f}"]
     for name in ("actor", "default", "ground_truth", "ground_truth_masked"):
         if name in figures:
             values = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures[name].items())
             lines.append(f"{name}: {values}")
     for name, entry in figures.get("targets", {}).items():
         met = {True: "met", False: "NOT met", None: "not measured"}[entry["met"]]
-        lines.append(f"  {name:32s} {entry['value']:.4g}  (target {entry['target']}): {met}")
+        extra = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()
+                          if k not in ("value", "target", "met"))
+        lines.append(f"  {name:30s} {entry['value']:.4g} (target {entry['target']}): {met}" + (f"; {extra}" if extra else ""))
     return "\n".join(lines)
 
 

@@ -193,9 +193,10 @@ def verdicts(actor, default, floor):
     if "landmark_error_pct_iod" in actor:
         above = actor["landmark_error_pct_iod"] - floor["landmark_error_pct_iod"]
         out["landmark_above_floor_pct_iod"] = entry("landmark_above_floor_pct_iod", above, above <= 0.5,
-                                                    output=actor["landmark_error_pct_iod"], floor=floor["landmark_error_pct_iod"])
+                                                    output=actor["landmark_error_pct_iod"], floor=floor["landmark_error_pct_iod"],
+                                                    faces_found=actor["faces_found"])
         out["mouth_jaw_r"] = entry("mouth_jaw_r", actor["mouth_jaw_r"], actor["mouth_jaw_r"] >= 0.9,
-                                   ground_truth=floor["mouth_jaw_r"])
+                                   ground_truth=floor["mouth_jaw_r"], faces_found=actor["faces_found"])
         reference = default["identity_distance"] if default and "identity_distance" in default else float("nan")
         value = actor["identity_distance"]
         out["identity_distance"] = entry("identity_distance", value, value <= 0.3 and (np.isnan(reference) or value < reference),
@@ -346,6 +347,8 @@ def evaluate(settings, sheet_path=None, json_path=None):
     figures = {"split": settings.split, "frames": len(data.records), "resolution": int(data.targets.shape[1]),
                "synthetic_actor": str(settings.synthetic_actor), "models": {n: str(s) for n, s in models.items()},
                "truth_shot_landmark_offset_px": data.landmark_offset_px,
+               # the rig's own projected inner lips vs jawOpen: what a perfect detector would give
+               "rig_mouth_jaw_r": mouth_response([r.landmarks for r in data.records], data.jaw),
                "face_analysis": analysis is not None,
                "ground_truth": measure(data.targets, data, analysis, "crop"),
                "ground_truth_masked": measure(masked_crops, data, analysis, "cropmasked")}

@@ -130,7 +130,7 @@ def test_identity_pairs_skip_missing_faces_and_mouth_response_follows_the_lips()
 
 def test_verdicts_compare_with_the_floor_and_the_default_model():
     actor = {"psnr_db": 23.0, "skin_colour_de2000_max": 3.5, "landmark_error_pct_iod": 5.9, "mouth_jaw_r": 0.92,
-             "identity_distance": 0.28}
+             "identity_distance": 0.28, "faces_found": 64}
     floor = {"landmark_error_pct_iod": 5.5, "mouth_jaw_r": 0.97}
     found = actor_model.verdicts(actor, {"identity_distance": 0.25}, floor)
     assert found["psnr_db"]["met"] is True and found["skin_colour_de2000_max"]["met"] is False
