@@ -80,12 +80,14 @@ class Settings:
     log: object = field(default=print)  # one line per step
 
 
-def model_resolution(spec):
-    """Output side in pixels of a conditional model file (``"default"``: the bundled one)."""
+def model_facts(spec):
+    """(output side in pixels, the file's training info: steps, train_seconds, ...) of a
+    conditional model file (``"default"``: the bundled one)."""
     from ..face_model.checkpoint import read_conditional
     from ..worker.model import resolve_model_path
 
-    return int(read_conditional(resolve_model_path(spec))[0].generator.resolution)
+    config, _, info = read_conditional(resolve_model_path(spec))
+    return int(config.generator.resolution), info
 
 
 def run_logged(command, log_path, timeout, what):
@@ -224,7 +226,7 @@ def prepare(settings):
     from .truth_shot import crop_settings, make_truth_shot, write_truth_shot
 
     work = Path(settings.work)
-    resolution = model_resolution(settings.model or settings.default_model)
+    resolution = model_facts(settings.model or settings.default_model)[0]
     crop = crop_settings(settings.actor)
     truth = make_truth_shot(settings.synthetic_actor, settings.split, load_head_model(), crop["crop_size"], crop["crop_scale"],
                             limit=settings.limit)
@@ -346,6 +348,7 @@ def evaluate(settings, sheet_path=None, json_path=None):
     analysis = analyse(settings, {**shown, "crop": data.targets, "cropmasked": masked_crops})
     figures = {"split": settings.split, "frames": len(data.records), "resolution": int(data.targets.shape[1]),
                "synthetic_actor": str(settings.synthetic_actor), "models": {n: str(s) for n, s in models.items()},
+               "model_info": {n: model_facts(s)[1] for n, s in models.items()},
                "truth_shot_landmark_offset_px": data.landmark_offset_px,
                # the rig's own projected inner lips vs jawOpen: what a perfect detector would give
                "rig_mouth_jaw_r": mouth_response([r.landmarks for r in data.records], data.jaw),

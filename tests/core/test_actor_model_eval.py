@@ -281,4 +281,5 @@ def test_the_whole_evaluation_runs_on_two_handmade_frames(model, tmp_path):
     assert figures["frames"] == 2 and figures["resolution"] == 256 and figures["face_analysis"] is False
     assert figures["truth_shot_landmark_offset_px"] < 0.01  # the build posed the truth
     assert 5.0 < figures["default"]["psnr_db"] < 60.0 and "targets" not in figures
+    assert set(figures["model_info"]) == {"default"}
     assert (tmp_path / "sheet.png").is_file()
