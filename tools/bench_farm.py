@@ -11,7 +11,11 @@ On the same shot, in the same run, it runs (each into a fresh output folder):
                  one output folder (chunk locks, per-chunk manifests and logs), each with
                  ``--threads max(1, cores // N)`` so that together they use the cores once
   N chunks, default threads   the same with every process on every core
-  Ray            (issue 15.2) the Ray path: see :func:`run_ray`
+  Ray, A actors x T threads   ``python -m neural_core farm ray`` (issue 15.2) on a local
+                 one-node Ray cluster of every core, started once for the whole run: A
+                 actors of T torch threads each (1 x all cores: the one process's thread
+                 count, so bit-identical frames; cores x 1); its CPU is the driver's plus
+                 what every process of the cluster used meanwhile (GCS, raylet, actors)
 
 and the same processes rendering only their first frame (the start-up each pays: Python,
 torch, the model, the shot), interleaved over --repeats rounds. It prints medians of the
@@ -118,12 +122,25 @@ def run_processes(commands):
     return Timing(wall, cpu)
 
 
-def run_ray(args, shot, out):
-    """The Ray path (issue 15.2): render every frame of ``shot`` into ``out`` on a local
-    Ray cluster and return the wall seconds, or None while there is no Ray path. The
-    engineer adding ``python -m neural_core farm ray`` fills this in; the table then
-    gets its row and the same bit-identity check as the chunks."""
-    return None
+def farm_ray_command(shot, out, model, address, actors, threads, frames=None):
+    command = [sys.executable, "-m", "neural_core", "farm", "ray", str(shot), "--out", str(out), "--model", model,
+               "--device", "cpu", "--json", "--address", address, "--actors", str(actors),
+               "--cpus-per-actor", str(threads), "--threads", str(threads)]
+    if frames:
+        command += ["--frames", frames, "--chunk-size", "1"]
+    return command
+
+
+def start_ray_cluster(folder, cores):
+    """A one-node local Ray cluster of ``cores`` CPUs (tests/core/ray_cluster.py), or None
+    without Ray. It runs for the whole bench; only its CPU during the Ray runs counts."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return None
+    from tests.core.ray_cluster import LocalRayCluster
+
+    return LocalRayCluster(folder, nodes=1, cpus=cores).__enter__()
 
 
 def difference(folder, reference):
@@ -156,6 +173,41 @@ class Setup:
     def median(self, runs, field):
         return statistics.median(getattr(t, field) for t in runs)
 
+    def measure(self, out, first_only):
+        return run_processes(self.commands(out, first_only))
+
+
+class RaySetup(Setup):
+    """The Ray path: the driver's CPU (its process) plus the CPU every process of the
+    ``cluster`` used during the run (the actors, the raylet, the GCS, idle workers),
+    sampled every 0.2 s from /proc so that the actors the driver ends at the end count."""
+
+    def __init__(self, name, commands, processes, bits, cluster):
+        super().__init__(name, commands, processes, bits)
+        self.cluster = cluster
+
+    def measure(self, out, first_only):
+        import threading
+
+        before = self.cluster.cpu_by_process()
+        seen = dict(before)
+        stop = threading.Event()
+
+        def sample():
+            while not stop.wait(0.2):
+                seen.update(self.cluster.cpu_by_process())
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            timing = run_processes(self.commands(out, first_only))
+        finally:
+            stop.set()
+            sampler.join()
+        seen.update(self.cluster.cpu_by_process())
+        timing.cpu += sum(seconds - before.get(key, 0.0) for key, seconds in seen.items())
+        return timing
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -168,6 +220,7 @@ def main():
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_farm_"))
+    cluster = None
     try:
         shot = Path(args.shot) if args.shot else make_shot(work / "shot", args.frames, args.size)
         frames = shot_frames(shot)
@@ -178,6 +231,7 @@ def main():
         def first(spec):
             return spec.split("-")[0]
 
+        cluster = start_ray_cluster(work / "ray-cluster", cores)
         setups = [
             Setup("one process", lambda out, one: [
                 render_command(shot, out, args.model, str(frames[0]) if one else None)], 1, True),
@@ -186,18 +240,23 @@ def main():
             Setup(f"{len(chunks)} chunks, default threads", lambda out, one: [
                 render_command(shot, out, args.model, first(c) if one else c) for c in chunks], len(chunks), True),
         ]
+        for actors, threads in ((1, cores), (cores, 1)) if cluster else ():
+            starts = ",".join(first(c) for c in chunk_specs(frames, actors))  # one frame per actor: its start-up
+            setups.append(RaySetup(f"Ray, {actors} actor(s) x {threads} thr.", lambda out, one, a=actors, t=threads, f=starts: [
+                farm_ray_command(shot, out, args.model, cluster.address, a, t, f if one else None)], actors,
+                threads == cores, cluster))
         for round_ in range(args.repeats):
             for index, setup in enumerate(setups):
                 out = work / f"round{round_}-{index}"
-                setup.full.append(run_processes(setup.commands(out, False)))
-                setup.first.append(run_processes(setup.commands(work / f"round{round_}-{index}-first", True)))
+                setup.full.append(setup.measure(out, False))
+                setup.first.append(setup.measure(work / f"round{round_}-{index}-first", True))
                 if index:
                     found = difference(out, work / f"round{round_}-0")
                     if found is None or (found and setup.bits):
                         raise SystemExit(f"bench_farm: '{setup.name}' made other frames than one process ({found})")
                     setup.largest_difference = max(setup.largest_difference, found)
-        ray = run_ray(args, shot, work / "ray")  # issue 15.2: None until there is a Ray path
-
+        if cluster:
+            cluster.stop()
         print(f"bench_farm: {len(frames)} frames, {shot}, model {args.model}, {cores} cores, "
               f"{args.repeats} interleaved rounds, medians")
         print(f"{'run':30s} {'wall s':>7s} {'CPU s':>7s} {'start-up CPU s':>15s} {'CPU ms/frame':>13s} "
@@ -212,13 +271,15 @@ def main():
             print(f"{setup.name:30s} {setup.median(setup.full, 'wall'):7.2f} {cpu:7.2f} "
                   f"{startup / setup.processes:15.2f} {1000 * per_frame:13.1f} "
                   f"{100 * (per_frame / base_frame - 1):14.1f}% {100 * (cpu / base_cpu - 1):14.1f}%{note}")
-        if ray is None:
-            print(f"{'Ray (issue 15.2)':30s} not measured: no Ray path yet")
+        if not cluster:
+            print(f"{'Ray (issue 15.2)':30s} not measured: Ray is not installed (NEURAL_FACE_EXTRAS=ray ./tools/test)")
         print("CPU: user + system seconds of all processes; start-up CPU: per process, from the same processes "
               "rendering one frame each;\nCPU ms/frame: the rest over the remaining frames; overhead/frame: of that, "
               "over one process (target <= 10%); overhead total: of all CPU.\nFrames equal one process's bit for bit "
               "at the same torch thread count (another thread count sums floats in another order: noted).")
     finally:
+        if cluster:
+            cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

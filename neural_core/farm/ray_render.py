@@ -192,7 +192,6 @@ class Scheduler:
         self.ray = ray
         self.job = job
         self.farm = farm
-        self.make_actor = make_actor
         self.lost_types = lost_errors(ray)
         self.chunks = chunks
         self.queue = deque(Chunk(frames) for frames in chunks)
@@ -215,8 +214,10 @@ class Scheduler:
             if not waiting and not self.actors:
                 raise NeuralFaceError(f"farm ray: every Ray actor was lost or failed to start (last: {self.last_error}); "
                                       "is this checkout importable on every node? (docs/farm.md)")
-            ready = self.ray.wait(waiting, num_returns=1, timeout=0.5)[0] if waiting else time.sleep(0.2) or []
-            for item in ready:
+            if not waiting:  # only chunks another process holds, each waiting for its time
+                time.sleep(0.2)
+                continue
+            for item in self.ray.wait(waiting, num_returns=1, timeout=0.5)[0]:
                 if item in self.pings:
                     self.answered(item)
                 else:
@@ -364,6 +365,9 @@ def render_on_ray(options: RenderOptions, farm: RayFarmOptions, reporter=None):
                 ray.init(address=farm.address, logging_level=logging.WARNING, log_to_driver=True)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise NeuralFaceError(f"farm ray: cannot connect to the Ray cluster at {farm.address}: {_short(error)}") from error
+            if job.token.installed:  # ray.init set its own SIGTERM handler (exit at once): the job's cancels cleanly
+                job.token.__exit__(None, None, None)
+                job.token.__enter__()
             resources = ray.cluster_resources()
             if farm.gpus_per_actor > 0:
                 capacity = int(resources.get("GPU", 0) // farm.gpus_per_actor)
@@ -385,7 +389,10 @@ def render_on_ray(options: RenderOptions, farm: RayFarmOptions, reporter=None):
     finally:
         if ray is not None and ray.is_initialized():
             for actor in scheduler.actors if scheduler else []:
-                ray.kill(actor, no_restart=True)
+                try:
+                    ray.kill(actor, no_restart=True)
+                except Exception:  # noqa: BLE001 - already gone; shutdown below ends the rest
+                    pass
             ray.shutdown()
         job.reporter.close()
     return job.exit_code

@@ -188,6 +188,20 @@ class LocalRayCluster:
         pids |= {pid for pid, (parent, _, _) in table.items() if parent in raylets}
         return {pid: table[pid][2] for pid in pids}
 
+    def cpu_by_process(self):
+        """{(pid, start time): user + system CPU seconds} of every live process of the
+        cluster (GCS, raylet, agents, workers). A process that has exited is gone from it:
+        sample it while the work runs (tools/bench_farm.py)."""
+        found = {}
+        for index in range(len(self.processes)):
+            for pid, started in self.node_pids(index).items():
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                found[(pid, started)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return found
+
     def kill_node(self, index):
         """SIGKILL every process of node ``index`` at once, as if the machine had died."""
         process = self.processes[index]

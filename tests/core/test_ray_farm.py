@@ -276,6 +276,7 @@ def test_a_ray_job_survives_a_lost_node_and_equals_one_process(setup, tmp_path):
             time.sleep(0.02)
         cluster.kill_node(victim)
         returncode, stderr = farm.finish(timeout=150)
+        cancelled = cancelled_run(setup, tmp_path / "cancelled", cluster)
     assert returncode == 0, stderr[-3000:]
     events = farm.events
     assert events[0]["event"] == "start" and events[0]["actors"] == 2 and events[-1]["status"] == "ok"
@@ -298,9 +299,28 @@ def test_a_ray_job_survives_a_lost_node_and_equals_one_process(setup, tmp_path):
     # one model load per actor: the surviving actor loaded it once for all its chunks
     workers = events[-1]["workers"]
     assert len(workers) == 1 and workers[0]["model_loads"] == 1 and workers[0]["pid"] != pid
+    # SIGTERM to the driver (ray.init sets a handler of its own): a clean cancel, exit 3, whole frames only
+    cancelled_out, cancelled_code, cancelled_events = cancelled
+    assert cancelled_code == 3 and cancelled_events[-1]["status"] == "cancelled", cancelled_events[-3:]
+    written = [e["frame"] for e in cancelled_events if e["event"] == "frame"]
+    assert written and all((cancelled_out / f"neural_{frame:04d}.png").read_bytes()
+                           == (expected / f"neural_{frame:04d}.png").read_bytes() for frame in written)
     # the manifests are render's: a plain render of the folder finds every frame current
     again = render(setup["shot"], out, "default")
     assert [e["frame"] for e in again if e["event"] == "frame" and e["skipped"]] == list(range(1, FRAMES + 1))
+
+
+def cancelled_run(setup, out, cluster):
+    """A farm job on ``cluster`` sent SIGTERM once it reported a frame: (out, exit code, events)."""
+    farm = Farm([sys.executable, "-m", "neural_core", "farm", "ray", str(setup["shot"]), "--address", cluster.address,
+                 "--out", str(out), "--chunk-size", "3", "--device", "cpu", "--json"], cluster.env)
+    deadline = time.monotonic() + 120
+    while not any(e["event"] == "frame" for e in farm.drain()):
+        assert farm.process.poll() is None and time.monotonic() < deadline, (farm.events[-3:], "".join(farm.stderr)[-3000:])
+        time.sleep(0.05)
+    farm.process.send_signal(signal.SIGTERM)
+    returncode, _ = farm.finish(timeout=60)
+    return out, returncode, farm.events
 
 
 @needs_ray
