@@ -90,8 +90,13 @@ class FrameLocks:
     def __init__(self, path):
         self.path = Path(path)
         self.available = fcntl is not None
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666) if self.available else None
+        self.fd = None
         self.held = []
+        if self.available:
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except PermissionError:  # another farm user's lock file, not writable by us: nothing is checked
+                self.available = False
 
     def _lock(self, command, first, last):
         fcntl.lockf(self.fd, command, last - first + 1, first, os.SEEK_SET)
@@ -230,8 +235,9 @@ class OutputChunk:
                 f"{self.out}: frames {_format_runs(busy)} are being rendered by another process right now "
                 f"({holders}); chunks running at the same time must not overlap")
         if not self.locks.available:
-            self.warnings.append(f"{self.folder}: the file system has no record locks: "
-                                 "chunks rendering at once are not checked for overlap")
+            self.warnings.append(f"{self.folder}: no record locks here (a file system without them, or "
+                                 f"{LOCK_FILE} not writable by this user): chunks rendering at once are not "
+                                 "checked for overlap")
         self._remove_leftovers(file_names)
         self.manifest = Manifest(self.folder, self.name, {"spans": self.spans, "job": job})
         try:

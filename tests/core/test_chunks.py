@@ -319,3 +319,13 @@ def test_full_storage_is_a_clear_error_and_the_rerun_completes(setup, tmp_path):
     assert again.returncode == 0 and again.frames(skipped=False) == [1, 2, 3, 4]
     assert_same_as_reference(setup, out, 1, 4)
     assert sorted(p.name for p in out.glob("*.png")) == frame_names(1, 4)
+
+
+def test_a_lock_file_this_user_cannot_write_turns_overlap_checks_off_with_a_warning(setup, tmp_path):
+    out = tmp_path / "out"
+    assert run(setup["shot"], out, setup["model"], "--frames", "1-4").returncode == 0
+    (out / "neural.chunks" / "frames.lock").chmod(0o444)  # as if another farm user had made it
+    result = run(setup["shot"], out, setup["model"], "--frames", "5-8", preexec_fn=_without_root_powers())
+    assert result.returncode == 0, result.stderr
+    assert any("frames.lock not writable by this user" in w for w in result.warnings())
+    assert_same_as_reference(setup, out, 1, 8)
