@@ -32,6 +32,8 @@ def add_arguments(parser):
     ray.add_argument("--model", default="default", help="'default' (bundled model) or a checkpoint path every node sees")
     ray.add_argument("--appearance", type=seed_or_mean, default=0,
                      help="appearance seed (skin, lighting), fixed for the shot; 0 = the model's median look; 'mean'")
+    ray.add_argument("--appearance-frame", type=int, default=None, metavar="N",
+                     help="actor models: the appearance learnt for training frame N (0-based), as in 'render'")
     ray.add_argument("--format", dest="image_format", choices=("png", "exr"), default="png",
                      help="png: sRGB, straight alpha; exr: linear half float, premultiplied alpha")
     ray.add_argument("--depth", dest="bit_depth", type=int, choices=(8, 16), default=8, help="PNG bits per channel")
@@ -70,6 +72,10 @@ def run(args):
         raise NeuralFaceError(f"--gpus-per-actor must be >= 0, got {args.gpus_per_actor}")
     if args.tries < 1:
         raise NeuralFaceError(f"--tries must be at least 1, got {args.tries}")
+    if args.appearance_frame is not None:
+        if args.appearance != 0:
+            raise NeuralFaceError("give --appearance or --appearance-frame, not both")
+        args.appearance = f"frame:{args.appearance_frame}"  # face_model/appearance.py: parse_appearance
     options = RenderOptions(
         shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,
         image_format=args.image_format, bit_depth=args.bit_depth, device=args.device, appearance=args.appearance,
