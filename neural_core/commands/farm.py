@@ -61,26 +61,16 @@ def add_arguments(parser):
 
 
 def run(args):
-    from pathlib import Path
-
     from ..contract.errors import NeuralFaceError
     from ..contract.protocol import make_reporter
     from ..farm.ray_render import RayFarmOptions, render_on_ray
-    from ..worker.pipeline import RenderOptions
+    from .render import render_options
 
     if args.gpus_per_actor < 0:
         raise NeuralFaceError(f"--gpus-per-actor must be >= 0, got {args.gpus_per_actor}")
     if args.tries < 1:
         raise NeuralFaceError(f"--tries must be at least 1, got {args.tries}")
-    if args.appearance_frame is not None:
-        if args.appearance != 0:
-            raise NeuralFaceError("give --appearance or --appearance-frame, not both")
-        args.appearance = f"frame:{args.appearance_frame}"  # face_model/appearance.py: parse_appearance
-    options = RenderOptions(
-        shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,
-        image_format=args.image_format, bit_depth=args.bit_depth, device=args.device, appearance=args.appearance,
-        smoothing=args.smoothing, truncation_psi=args.truncation_psi, name=args.name, force=args.force,
-    )
+    options = render_options(args)
     farm = RayFarmOptions(address=args.address, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
                           gpus_per_actor=args.gpus_per_actor, chunk_size=args.chunk_size, threads=args.threads,
                           wait_s=args.wait_s, tries=args.tries)

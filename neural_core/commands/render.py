@@ -45,24 +45,28 @@ def seed_or_mean(text):
     return "mean" if text == "mean" else int(text)
 
 
-def run(args):
+def render_options(args):
+    """The RenderOptions of parsed render arguments (also ``farm ray``'s, which takes the same)."""
     from pathlib import Path
 
     from ..contract.errors import NeuralFaceError
+
+    appearance = args.appearance
+    if args.appearance_frame is not None:
+        if args.appearance != 0:
+            raise NeuralFaceError("give --appearance or --appearance-frame, not both")
+        appearance = f"frame:{args.appearance_frame}"  # face_model/appearance.py: parse_appearance
+    return RenderOptions(
+        shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,
+        image_format=args.image_format, bit_depth=args.bit_depth, device=args.device, appearance=appearance,
+        smoothing=args.smoothing, truncation_psi=args.truncation_psi, name=args.name, force=args.force,
+    )
+
+
+def run(args):
     from ..contract.protocol import make_reporter
     from ..worker.threads import prepare_cpu_threads, use_cpu_threads
 
     # before torch is imported: its OpenMP runtime reads the thread count and wait policy once
     use_cpu_threads(prepare_cpu_threads(args.threads))
-
-    if args.appearance_frame is not None:
-        if args.appearance != 0:
-            raise NeuralFaceError("give --appearance or --appearance-frame, not both")
-        args.appearance = f"frame:{args.appearance_frame}"  # face_model/appearance.py: parse_appearance
-
-    options = RenderOptions(
-        shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,
-        image_format=args.image_format, bit_depth=args.bit_depth, device=args.device, appearance=args.appearance,
-        smoothing=args.smoothing, truncation_psi=args.truncation_psi, name=args.name, force=args.force,
-    )
-    return render_shot(options, make_reporter(args.json))
+    return render_shot(render_options(args), make_reporter(args.json))
