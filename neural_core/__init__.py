@@ -1,11 +1,14 @@
 """Neural Face neural core: the shot-folder format, the worker protocol and the generator.
 
 This package never imports Blender, and importing it never imports torch: the torch
-parts (``generator``, ``render``, ``train``) load on first use, so the Blender add-on can
-reuse the pure-Python parts (format, validation, rig profiles) inside Blender's Python.
+parts (``generator``, ``worker``, ``train``, ...) load on first use, so the Blender add-on
+can reuse the torch-free contract (``contract/``) inside Blender's Python.
 """
 
+from pathlib import Path
+
 __version__ = "0.1.0"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.safetensors"  # the bundled face model
 
 
 def load_generator(path, device="auto", **options):

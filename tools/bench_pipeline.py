@@ -69,7 +69,7 @@ def timed(function, *args, **kwargs):
 
 def model_for_timing(spec, folder):
     """(path, note): the requested model, or a random default-configuration model."""
-    from neural_core.worker.model import DEFAULT_MODEL
+    from neural_core import DEFAULT_MODEL
 
     if spec != "default":
         return Path(spec), spec

@@ -326,7 +326,7 @@ def run(console, args):
     console.line(f"Neural Face demo: {args.frames} frames, {args.resolution}x{args.resolution} px, into {out}")
     if args.model:  # a bad checkpoint fails here, before any Blender work
         stages.run(f"Check the model {args.model}", check_model, console, args.model)
-    from neural_core.worker.model import DEFAULT_MODEL
+    from neural_core import DEFAULT_MODEL  # torch-free: the demo runs in Blender 5.0's venv too
 
     synthesis = bool(args.model) or DEFAULT_MODEL.is_file()
     out.mkdir(parents=True, exist_ok=True)

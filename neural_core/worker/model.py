@@ -17,12 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import DEFAULT_MODEL  # the worker's default --model (defined torch-free in the package)
 from ..contract.errors import CheckpointError
 from ..face_model.checkpoint import is_face_model
 from ..face_model.resample import resize_planes
 from .manifest import file_sha256
-
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default.safetensors"
 
 
 def resolve_model_path(spec):
