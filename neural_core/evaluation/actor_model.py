@@ -184,9 +184,12 @@ def measure(images, data, analysis=None, prefix=None):
 def verdicts(actor, default, floor):
     """{target name: {"value", "target", "met"}} of the actor model's figures ``actor``
     against issue 14's targets; ``default``: the default model's figures (or None);
-    ``floor``: the ground-truth crops' figures. ``met`` is None where a value is NaN."""
+    ``floor``: the ground-truth crops' figures. ``met`` is None where a value is NaN,
+    False where MediaPipe found no face in any output."""
+    blind = actor.get("faces_found") == 0
+
     def entry(name, value, met, **extra):
-        met = None if value is None or np.isnan(value) else bool(met)
+        met = (False if blind and "faces_found" in extra else None) if value is None or np.isnan(value) else bool(met)
         return {"value": value, "target": TARGETS[name], "met": met, **extra}
 
     out = {"psnr_db": entry("psnr_db", actor["psnr_db"], actor["psnr_db"] >= 22.0),
@@ -202,7 +205,7 @@ def verdicts(actor, default, floor):
         reference = default["identity_distance"] if default and "identity_distance" in default else float("nan")
         value = actor["identity_distance"]
         out["identity_distance"] = entry("identity_distance", value, value <= 0.3 and (np.isnan(reference) or value < reference),
-                                         default_model=reference)
+                                         default_model=reference, faces_found=actor["faces_found"])
     return out
 
 

@@ -138,6 +138,10 @@ def test_verdicts_compare_with_the_floor_and_the_default_model():
     assert found["mouth_jaw_r"]["met"] is True
     assert found["identity_distance"]["met"] is False  # under 0.3 but not below the default model's
     assert actor_model.verdicts({**actor, "mouth_jaw_r": float("nan")}, None, floor)["mouth_jaw_r"]["met"] is None
+    nothing = {**actor, "faces_found": 0, "landmark_error_pct_iod": float("nan"), "mouth_jaw_r": float("nan"),
+               "identity_distance": float("nan")}
+    found = actor_model.verdicts(nothing, None, floor)  # no face in any output: failed, not unmeasured
+    assert [found[k]["met"] for k in ("landmark_above_floor_pct_iod", "mouth_jaw_r", "identity_distance")] == [False] * 3
     assert "landmark_above_floor_pct_iod" not in actor_model.verdicts({"psnr_db": 1.0, "skin_colour_de2000_max": 1.0}, None, floor)
 
 
