@@ -370,5 +370,16 @@ def evaluate(settings, sheet_path=None, json_path=None):
         contact_sheet(sheet_path, columns, ["ground-truth crop"] + [f"{n} model (mean look)" for n in models])
         figures["contact_sheet"] = str(sheet_path)
     if json_path:
-        write_text_atomically(json_path, json.dumps(figures, indent=1, default=float) + "\n")
+        write_text_atomically(json_path, json.dumps(plain(figures), indent=1) + "\n")
     return figures
+
+
+def plain(value):
+    """``value`` with NaN as None and numpy numbers as Python ones (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    return value.item() if isinstance(value, np.generic) else value

@@ -145,6 +145,11 @@ def test_verdicts_compare_with_the_floor_and_the_default_model():
     assert "landmark_above_floor_pct_iod" not in actor_model.verdicts({"psnr_db": 1.0, "skin_colour_de2000_max": 1.0}, None, floor)
 
 
+def test_the_figures_are_strict_json():
+    found = actor_model.plain({"a": float("nan"), "b": [np.float32(0.5), np.int64(3)], "c": (True, "x")})
+    assert json.dumps(found, allow_nan=False) == '{"a": null, "b": [0.5, 3], "c": [true, "x"]}'
+
+
 def test_outputs_over_grey_and_the_contact_sheet(tmp_path):
     rgba = np.array([[[255, 0, 0, 255], [255, 0, 0, 0], [0, 0, 255, 128]]], np.uint8)
     assert actor_model.over_grey(rgba).tolist() == [[[255, 0, 0], [128, 128, 128], [64, 64, 192]]]
