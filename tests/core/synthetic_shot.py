@@ -74,3 +74,16 @@ def write_shot_folder(folder, shot=None, **options):
         path.parent.mkdir(parents=True, exist_ok=True)
         write_exr_channels(path, pass_channels(shot, index % 2))
     return shot
+
+
+def save_tiny_model(path):
+    """A tiny conditional model reading the first two COEFFICIENTS, saved at ``path`` (seeded)."""
+    import torch
+
+    from neural_core.face_model.checkpoint import save_conditional
+    from neural_core.face_model.config import tiny_config
+    from neural_core.face_model.model import ConditionalModel
+
+    torch.manual_seed(0)
+    save_conditional(ConditionalModel(tiny_config(coefficient_names=COEFFICIENTS[:2])), path)
+    return path

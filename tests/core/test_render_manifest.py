@@ -11,21 +11,14 @@ from neural_core.contract.protocol import Reporter
 from neural_core.contract.shot import pass_path
 from neural_core.worker.manifest import Manifest, file_identity
 from neural_core.worker.pipeline import RenderOptions, render_shot
-from tests.core.synthetic_shot import COEFFICIENTS, pass_channels, write_shot_folder
+from tests.core.synthetic_shot import pass_channels, save_tiny_model, write_shot_folder
 
 torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from neural_core.face_model.checkpoint import save_conditional
-    from neural_core.face_model.config import tiny_config
-    from neural_core.face_model.model import ConditionalModel
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_conditional(ConditionalModel(tiny_config(coefficient_names=COEFFICIENTS[:2])), path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
 class Frames(Reporter):

@@ -9,21 +9,14 @@ from PIL import Image
 
 from neural_core.contract.protocol import Job, Reporter
 from neural_core.worker.pipeline import RenderOptions, ShotRenderer, render_frames
-from tests.core.synthetic_shot import COEFFICIENTS, write_shot_folder
+from tests.core.synthetic_shot import save_tiny_model, write_shot_folder
 
 torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from neural_core.face_model.checkpoint import save_conditional
-    from neural_core.face_model.config import tiny_config
-    from neural_core.face_model.model import ConditionalModel
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_conditional(ConditionalModel(tiny_config(coefficient_names=COEFFICIENTS[:2])), path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
 class Recorder(Reporter):
