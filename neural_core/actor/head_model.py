@@ -247,7 +247,7 @@ class HeadModel:
             arrays[name] = np.broadcast_to(arrays[name], (count,) + tail)
         return arrays, bool(frames)
 
-    def _bone_transforms(self, pose):
+    def bone_transforms(self, pose):
         """Skinning transforms (R [F, 5, 3, 3], t [F, 5, 3]): rest -> posed, head frame.
 
         Bone b maps a rest point p to R_b p + t_b; a child's transform is its parent's
@@ -269,7 +269,7 @@ class HeadModel:
         a, batched = self._inputs(identity, expression, pose, rotation, translation)
         ident, expr = a["identity"], a["expression"]
         count = ident.shape[0]
-        rot, trans = self._bone_transforms(a["pose"])
+        rot, trans = self.bone_transforms(a["pose"])
         # the head's rigid placement, folded into every bone's transform (all affine)
         turn = rotations.axis_angle(a["rotation"])[:, None]  # [F, 1, 3, 3]
         rot = turn @ rot

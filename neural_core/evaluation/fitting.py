@@ -52,7 +52,7 @@ def truth_head_to_camera(model, truth):
     pose = np.zeros((len(model.bone_names), 3))
     for b, name in enumerate(model.bone_names):
         pose[b] = truth["pose"].get(name, (0.0, 0.0, 0.0))
-    rot, trans = model._bone_transforms(pose[None])
+    rot, trans = model.bone_transforms(pose[None])
     head = model.bone_names.index("head")
     camera = np.asarray(truth["head_frame_to_camera"], dtype=np.float64)
     return camera[:3, :3] @ rot[0, head], camera[:3, :3] @ trans[0, head] + camera[:3, 3]

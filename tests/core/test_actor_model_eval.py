@@ -226,7 +226,7 @@ def test_the_truth_shot_has_the_fits_conventions_and_its_K_projects_onto_its_lan
         # the head as the build poses it (head bone at rest, neck/jaw/eyes from the joints,
         # placed by head_camera) lands on the truth's landmarks: face points ride the head bone
         at_rest = {**pose, "head": np.zeros(3)}
-        rot, trans = model._bone_transforms(np.array([at_rest[b] for b in model.bone_names])[None])
+        rot, trans = model.bone_transforms(np.array([at_rest[b] for b in model.bone_names])[None])
         head = model.bone_names.index("head")
         bone = np.eye(4)
         bone[:3, :3], bone[:3, 3] = rot[0, head], trans[0, head]
