@@ -66,6 +66,8 @@ def add_arguments(parser):
         default=None,
         help="autocast dtype: float32 (default), bfloat16, float16 (CUDA, with loss scaling) or auto",
     )
+    parser.add_argument("--init", default=None,
+                        help="a new run's starting generator and encoder: 'default' (the bundled model) or a model file of the same shape")
     parser.add_argument("--export", default=None, help="after training, write the EMA weights here as fp16 safetensors")
 
 
@@ -86,6 +88,7 @@ OPTIONS = {
     "appearance_codes": "appearance_codes",
     "appearance_prior": "appearance_prior",
     "precision": "precision",
+    "init": "init",
 }
 
 

@@ -27,6 +27,7 @@ def training_state(trainer) -> dict:
         "opt_G": trainer.opt_G.state_dict(), "opt_D": trainer.opt_D.state_dict(),
         "step": trainer.step, "d_steps": trainer.d_steps, "elapsed": trainer.elapsed,
         "best_rec": trainer.best_rec, "recent_rec": list(trainer.recent_rec),
+        "divergence": json.dumps(trainer.watch.state()),
         "sampler": json.dumps(trainer.sampler.state()),
         "torch_rng": torch.get_rng_state(), "latents_rng": trainer.latents.get_state(),
         "scalers": trainer.precision.state_dict(),
@@ -72,6 +73,8 @@ def load(trainer):
     trainer.step, trainer.d_steps, trainer.elapsed = int(state["step"]), int(state["d_steps"]), float(state["elapsed"])
     trainer.best_rec = float(state.get("best_rec", float("inf")))
     trainer.recent_rec = [float(v) for v in state.get("recent_rec", [])]
+    if "divergence" in state:  # checkpoints before the watch existed start it afresh
+        trainer.watch.load(json.loads(state["divergence"]))
     trainer.sampler.restore(json.loads(state["sampler"]))
     torch.set_rng_state(state["torch_rng"])
     trainer.latents.set_state(state["latents_rng"])

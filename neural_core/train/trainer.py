@@ -41,6 +41,7 @@ from .discriminator import ConditionalDiscriminator
 from .distributed import World
 from .precision import Precision
 from .progress import Progress
+from .warm_start import DivergenceWatch, warm_start
 
 CONFIG = "config.json"
 # settings a resumed run may change (the rest shape the model, its data order or its optimiser state)
@@ -141,7 +142,10 @@ class Trainer:
         self.sampler = Sampler(self.dataset, self.config.seed)
         self.latents = torch.Generator().manual_seed(self.config.seed + 1)  # z when the data has no appearance
 
-        self.G = ConditionalModel(self.model_config).to(self.device).train()
+        self.G = ConditionalModel(self.model_config).train()
+        if self.config.init and not resuming:
+            self.log(warm_start(self.G, self.config.init))
+        self.G = self.G.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.D = ConditionalDiscriminator(
             self.model_config.generator.resolution,
@@ -166,6 +170,7 @@ class Trainer:
         self.elapsed = 0.0  # training seconds over all sessions
         self.recent_rec = []  # reconstruction losses since the last checkpoint
         self.best_rec = float("inf")  # lowest mean reconstruction loss between two checkpoints so far
+        self.watch = DivergenceWatch()  # a finite blow-up of the reconstruction loss stops the run
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resuming:
             self._load_checkpoint()
@@ -319,8 +324,9 @@ class Trainer:
 
         Under torchrun every process stops at the same step (the stop is agreed before each
         step) and rank 0 alone logs, draws previews and writes checkpoints. A non-finite
-        loss raises NeuralFaceError without writing: the last checkpoint and
-        ``best.safetensors`` stay as they were.
+        loss, or a finite blow-up of the reconstruction loss (``warm_start.DivergenceWatch``),
+        raises NeuralFaceError without writing: the last checkpoint and ``best.safetensors``
+        stay as they were.
         """
         cfg = self.config
         token = CancelToken().__enter__()  # the contract's SIGINT/SIGTERM flag (only the main thread installs it)
@@ -341,6 +347,12 @@ class Trainer:
                     raise NeuralFaceError(
                         f"training diverged at step {self.step} (losses {out}); the last checkpoint and "
                         "best.safetensors are kept: resume with a lower --lr or --adv-weight"
+                    )
+                diverged = self.watch.update(out["rec"])
+                if diverged:
+                    raise NeuralFaceError(
+                        f"training diverged at step {self.step}: {diverged}. Stopped without a checkpoint: the last one and "
+                        "best.safetensors are kept; resume with a lower --lr or --adv-weight"
                     )
                 self.recent_rec.append(out["rec"])
                 seconds = time.monotonic() - t0
