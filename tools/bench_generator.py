@@ -51,19 +51,30 @@ def generator_gflop(config) -> float:
 
 
 class MatmulRate:
-    """The achievable float32 rate: 2048^2 matmuls timed one at a time, interleaved with the
-    generator timings (call :meth:`sample` after each), summarised by their median."""
+    """The achievable matmul rate: n x n matmuls timed one at a time, interleaved with the
+    timings being compared (call :meth:`sample` after each), summarised by their median.
+    float32 on the CPU by default; ``device``/``dtype`` measure another (a GPU: synchronised)."""
 
-    def __init__(self, torch, n=2048):
+    def __init__(self, torch, n=2048, device="cpu", dtype=None):
         self.torch, self.n = torch, n
-        self.a, self.b = torch.randn(n, n), torch.randn(n, n)
-        self.out = torch.empty(n, n)
+        self.device = torch.device(device)
+        dtype = dtype or torch.float32
+        self.a = torch.randn(n, n, device=self.device).to(dtype)
+        self.b = torch.randn(n, n, device=self.device).to(dtype)
+        self.out = torch.empty(n, n, device=self.device, dtype=dtype)
         torch.mm(self.a, self.b, out=self.out)  # warm-up: thread pool, kernel choice
+        self._sync()
         self.rates = []  # GFLOP/s of each timed matmul
 
+    def _sync(self):
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device)
+
     def sample(self) -> float:
+        self._sync()
         start = time.perf_counter()
         self.torch.mm(self.a, self.b, out=self.out)
+        self._sync()
         self.rates.append(2 * self.n**3 / (time.perf_counter() - start) / 1e9)
         return self.rates[-1]
 

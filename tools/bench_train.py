@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Training throughput: images/s of the trainer and its share of the machine's matmul rate.
 
-    .venv/bin/python tools/bench_train.py [--preset cpu-256] [--steps 6] [--threads 2] [--frames 8]
+    .venv/bin/python tools/bench_train.py [--preset cpu-256] [--steps 6] [--threads 2] [--frames 8] [--device cuda]
 
 Builds a small synthetic sample folder at the preset's resolution (a disc "head" whose size
 follows jawOpen, as the training tests use), starts a run of the preset in a temporary
@@ -73,7 +73,9 @@ def main(argv=None):
             trainer.train_step()  # the third discriminator step (d_steps 2): no R1 (R1 every 4th)
         plain_flop = counter.get_total_flops()
         loading.clear()
-        matmul = MatmulRate(torch)
+        # the rate of the dtype the forward passes run in (bfloat16/float16 under autocast on a GPU)
+        on_gpu = trainer.device.type == "cuda"
+        matmul = MatmulRate(torch, n=8192 if on_gpu else 2048, device=trainer.device, dtype=trainer.precision.dtype)
         seconds = []
         for _ in range(args.steps):
             start = time.perf_counter()
@@ -95,7 +97,8 @@ def main(argv=None):
         print(f"reading samples: {sum(loading) / sum(seconds):.0%} of the step time ({1000 * statistics.median(loading):.0f} ms per frame)")
         print(
             f"{plain_flop / 1e9:.1f} GFLOP per step without R1 ({plain_flop / 1e9 / config.batch:.1f} per image); "
-            f"{achieved:.1f} GFLOP/s = {achieved / matmul.median():.1%} of the float32 matmul rate ({matmul.median():.1f} GFLOP/s, median)"
+            f"{achieved:.1f} GFLOP/s = {achieved / matmul.median():.1%} of the {str(trainer.precision.dtype).split('.')[-1]} matmul rate "
+            f"({matmul.median():.1f} GFLOP/s, median)"
         )
 
 

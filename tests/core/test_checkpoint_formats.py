@@ -193,3 +193,16 @@ def test_stylegan3_state_dict_is_refused_clearly(tmp_path):
     )
     with pytest.raises(CheckpointError, match="StyleGAN3"):
         neural_core.load_generator(path, device="cpu")
+
+
+def test_a_safetensors_header_length_with_pickles_first_byte_is_still_safetensors(tmp_path):
+    """Bug: a safetensors file whose header is 0x..80 bytes long starts with b"\\x80" and was read as an NVlabs pickle."""
+    from neural_core.generator.checkpoints import detect_format
+
+    path = tmp_path / "model.safetensors"
+    for padding in range(400):  # grow the metadata until the header length's low byte is 0x80
+        save_file({"x": torch.zeros(2)}, str(path), metadata={"pad": "p" * padding})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    assert detect_format(path) == "safetensors"

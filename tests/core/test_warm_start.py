@@ -9,7 +9,15 @@ from neural_core.face_model import save_conditional
 from neural_core.train.config import preset_config
 from neural_core.train.trainer import Trainer
 from neural_core.train.warm_start import DivergenceWatch, init_path
-from tests.core.test_train_recipe import _tiny, data  # noqa: F401 (the fixture)
+from tests.core.test_train_loop import write_sample_folder
+from tests.core.test_train_recipe import _tiny
+
+
+@pytest.fixture
+def data(tmp_path):
+    root = tmp_path / "data"
+    write_sample_folder(root / "chunk_00000", seed=0)
+    return root
 
 
 def _source(data, tmp_path):
@@ -77,7 +85,8 @@ def test_a_finite_blow_up_stops_the_run_without_writing(data, tmp_path, monkeypa
 
     monkeypatch.setattr(trainer, "train_step", step)
     checkpoint = None
-    with pytest.raises(NeuralFaceError, match=r"training diverged at step 3\d: the reconstruction loss's median.*best.safetensors are kept"):
+    stopped = r"training diverged at step 3\d: the reconstruction loss's median.*best.safetensors are kept"
+    with pytest.raises(NeuralFaceError, match=stopped):
         try:
             trainer.run()
         finally:

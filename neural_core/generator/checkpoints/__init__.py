@@ -42,10 +42,12 @@ def detect_format(path) -> str:
         raise CheckpointError(f"{path}: the file is empty")
     if head.startswith(TORCH_ZIP_MAGIC) or head.startswith(TORCH_LEGACY_MAGIC):
         return "rosinality"
-    if head[:1] == b"\x80":
-        return "nvlabs-pickle"
+    # safetensors before pickle: its header length comes first, and a length whose low byte is
+    # 0x80 (e.g. 10,112) starts the file with pickle's protocol byte
     if len(head) >= 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] < path.stat().st_size:
         return "safetensors"
+    if head[:1] == b"\x80":
+        return "nvlabs-pickle"
     raise CheckpointError(f"{path}: unknown checkpoint format (not safetensors, a torch file or a pickle)")
 
 
