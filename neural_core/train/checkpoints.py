@@ -62,7 +62,9 @@ def load(trainer):
     """Restore ``trainer`` (built for the same run) from its checkpoint.pt; CheckpointError if unusable."""
     path = trainer.run_dir / CHECKPOINT
     try:
-        state = torch.load(path, map_location=trainer.device, weights_only=True)
+        # read to the CPU: the RNG states must stay CPU byte tensors (a CUDA resume failed with
+        # "RNG state must be a torch.ByteTensor"); load_state_dict moves weights and optimiser state
+        state = torch.load(path, map_location="cpu", weights_only=True)
         trainer.G.load_state_dict(state["G"])
         trainer.G_ema.load_state_dict(state["G_ema"])
         trainer.D.load_state_dict(state["D"])
