@@ -14,7 +14,10 @@ the build skips finished frames, the worker skips frames already rendered by the
    for the bundled default model;
 4. ``analysis/``: MediaPipe landmarks and dlib embeddings (``.venv-eval``,
    :mod:`.face_analysis`) of the outputs over grey and of the crops;
-5. the figures (:func:`measure`, :func:`verdicts`) and the contact sheet.
+5. with appearance codes, each frame's look fitted on the left half of its head and
+   measured on the right half (:func:`fitted_look`, ``appearance_fit.py``): a held-out
+   frame's light is carried by no rig value, so the mean look alone measures the light too;
+6. the figures (:func:`measure`, :func:`verdicts`) and the contact sheet.
 
 Figures per model: masked PSNR over the head mask (the build's ``mask`` pass); landmark
 error (MediaPipe on the output vs the rig's projected landmarks, median over the 468 points
@@ -51,6 +54,7 @@ BUILD_TIMEOUT_S = 1800
 RENDER_TIMEOUT_S = 1800
 TARGETS = {  # issue 14's "Done when" for the actor model
     "psnr_db": ">= 22",
+    "psnr_db_fitted_look": ">= 22",
     "landmark_above_floor_pct_iod": "<= 0.5",
     "mouth_jaw_r": ">= 0.9",
     "identity_distance": "<= 0.3 and below the default model's",
@@ -77,6 +81,7 @@ class Settings:
     eval_python: Path = EVAL_VENV  # a Python with MediaPipe and dlib; None: no face analysis
     threads: int = 2
     samples: int = 1  # Cycles samples per pixel of the passes
+    fit_appearance: bool = True  # also measure with each frame's look fitted on its left half (appearance_fit.py)
     log: object = field(default=print)  # one line per step
 
 
@@ -193,6 +198,9 @@ def verdicts(actor, default, floor):
         return {"value": value, "target": TARGETS[name], "met": met, **extra}
 
     out = {"psnr_db": entry("psnr_db", actor["psnr_db"], actor["psnr_db"] >= 22.0),
+           **({"psnr_db_fitted_look": entry("psnr_db_fitted_look", actor["psnr_db_fitted_look"], actor["psnr_db_fitted_look"] >= 22.0,
+                                            mean_look_same_pixels=actor["psnr_db_mean_look_right_half"])}
+              if "psnr_db_fitted_look" in actor else {}),
            "skin_colour_de2000_max": entry("skin_colour_de2000_max", actor["skin_colour_de2000_max"],
                                            actor["skin_colour_de2000_max"] <= 3.0)}
     if "landmark_error_pct_iod" in actor:
@@ -337,6 +345,35 @@ def contact_sheet(path, columns, titles, frames=SHEET_FRAMES):
     return write_atomically(path, write)
 
 
+def fitted_look(settings, build, data, mean_look):
+    """The actor model with each frame's look fitted on the left half of its head, measured on
+    the right half (``appearance_fit.py``): {figures}, and the fitted renders uint8 [N, R, R, 3];
+    (None, None) when the model has no appearance codes."""
+    import torch
+
+    from ..face_model import load_conditional
+    from ..train.dataset import FaceDataset
+    from .appearance_fit import fit_codes, half_psnr, halves, render_with_codes
+
+    torch.set_num_threads(settings.threads)
+    model = load_conditional(settings.model)
+    if model.appearance is None:
+        return None, None
+    dataset = FaceDataset(build, model.config)
+    samples = [dataset.load(key) for key in sorted(dataset.keys)]
+    if len(samples) != len(data.records):
+        raise EvaluationError(f"{build}: {len(samples)} samples but {len(data.records)} built frames")
+    stack = {name: np.stack([s[name] for s in samples]).astype(np.float32) for name in ("planes", "coefficients", "target", "mask")}
+    fit, measured = halves(data.targets.shape[1])
+    settings.log(f"fitting each frame's look on the left half of its head ({len(samples)} frames)")
+    codes = fit_codes(model, stack["planes"], stack["coefficients"], stack["target"], stack["mask"], fit, log=settings.log)
+    images = render_with_codes(model, stack["planes"], stack["coefficients"], codes)
+    figures = {"psnr_db_fitted_look": half_psnr(images, data.targets, data.masks, measured),
+               "psnr_db_mean_look_right_half": half_psnr(mean_look, data.targets, data.masks, measured),
+               "psnr_db_fitted_look_fit_half": half_psnr(images, data.targets, data.masks, fit)}
+    return figures, images
+
+
 def evaluate(settings, sheet_path=None, json_path=None):
     """Run every step; returns the figures (a JSON-able dict)."""
     build = prepare(settings)
@@ -363,11 +400,19 @@ def evaluate(settings, sheet_path=None, json_path=None):
     for name, rgba in outputs.items():
         # PSNR on the straight RGB (inside the mask alpha is 1), the rest on what MediaPipe saw
         figures[name] = measure(rgba[..., :3], data, analysis, name)
+    fitted_images = None
+    if "actor" in outputs and settings.fit_appearance:
+        fitted, fitted_images = fitted_look(settings, build, data, outputs["actor"][..., :3])
+        figures["actor"].update(fitted or {})
     if "actor" in outputs:
         figures["targets"] = verdicts(figures["actor"], figures.get("default"), figures["ground_truth"])
     if sheet_path:
         columns = [data.targets] + [shown[n] for n in models]
-        contact_sheet(sheet_path, columns, ["ground-truth crop"] + [f"{n} model (mean look)" for n in models])
+        titles = ["ground-truth crop"] + [f"{n} model (mean look)" for n in models]
+        if fitted_images is not None:
+            columns.insert(2, fitted_images)
+            titles.insert(2, "actor (look fitted, left half)")
+        contact_sheet(sheet_path, columns, titles)
         figures["contact_sheet"] = str(sheet_path)
     if json_path:
         write_text_atomically(json_path, json.dumps(plain(figures), indent=1) + "\n")

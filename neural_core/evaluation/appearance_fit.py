@@ -1,0 +1,86 @@
+"""The look of a held-out frame, fitted on one half of the frame and measured on the other.
+
+An actor model learns one appearance code per *training* frame (lighting, exposure). A
+held-out frame has its own light, which no rig value carries: driven by the mean code, a
+model is measured against a light it was never told about. The usual way to measure such
+models (NeRF in the Wild, GLO) fits the held-out frame's code alone, with every network
+weight frozen, on the left half of the image, and measures the right half only, so no
+pixel that is measured was seen by the fit. :func:`fit_codes` does that fit and
+:func:`half_psnr` the measure; ``actor_model.evaluate`` reports it beside the mean-code
+figures, over the same right-half pixels.
+
+The fit: Adam on the codes [N, D] (starting at the mean code), ``steps`` steps of the
+masked L1 between the output and the target over the head pixels of the left half.
+"""
+
+import numpy as np
+
+FIT_STEPS = 40  # Adam steps per batch of frames
+FIT_LR = 0.05  # on codes whose training values are of order 1
+FIT_BATCH = 8  # frames per fit (the codes of a batch do not interact)
+
+
+def halves(resolution: int):
+    """(fit, measure) column masks [R, R] float32: the left half, the right half."""
+    left = np.zeros((resolution, resolution), dtype=np.float32)
+    left[:, : resolution // 2] = 1.0
+    return left, 1.0 - left
+
+
+def fit_codes(model, planes, coefficients, targets, masks, region, steps=FIT_STEPS, lr=FIT_LR, batch=FIT_BATCH, log=None):
+    """Codes [N, D] (float32 numpy) of frames given as planes [N, C, R, R], coefficients [N, c],
+    targets [N, 3, R, R] in [-1, 1], masks [N, 1, R, R] (numpy float32), fitted on the pixels
+    where ``masks * region`` > 0.5 (``region`` [R, R]). ``model``: a ConditionalModel with
+    appearance codes, eval mode; its weights are not changed."""
+    import torch
+
+    if model.appearance is None:
+        raise ValueError("fit_codes needs a model with appearance codes")
+    device = next(model.parameters()).device
+    mean = model.appearance.mean().detach()
+    weights = (torch.from_numpy(masks).to(device) * torch.from_numpy(region).to(device)[None, None] > 0.5).float()
+    out = []
+    for start in range(0, len(planes), batch):
+        chunk = slice(start, start + batch)
+        p, c = torch.from_numpy(planes[chunk]).to(device), torch.from_numpy(coefficients[chunk]).to(device)
+        t, w = torch.from_numpy(targets[chunk]).to(device), weights[chunk]
+        z = torch.zeros([len(p), model.z_dim], device=device)
+        code = mean[None].repeat(len(p), 1).clone().requires_grad_(True)
+        optimiser = torch.optim.Adam([code], lr=lr)
+        for _ in range(steps):
+            image = model(p, c, z, appearance=code)
+            loss = ((image - t).abs() * w).sum() / w.sum().clamp(min=1.0)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        out.append(code.detach().cpu().numpy())
+        if log:
+            log(f"appearance fit: frames {start + 1}-{start + len(p)} of {len(planes)}, L1 on the fit half {float(loss):.4f}")
+    return np.concatenate(out)
+
+
+def render_with_codes(model, planes, coefficients, codes, batch=FIT_BATCH):
+    """RGB uint8 [N, R, R, 3] of the frames rendered with ``codes`` [N, D]."""
+    import torch
+
+    device = next(model.parameters()).device
+    images = []
+    with torch.no_grad():
+        for start in range(0, len(planes), batch):
+            chunk = slice(start, start + batch)
+            p = torch.from_numpy(planes[chunk]).to(device)
+            z = torch.zeros([len(p), model.z_dim], device=device)
+            rgb = model(p, torch.from_numpy(coefficients[chunk]).to(device), z, appearance=torch.from_numpy(codes[chunk]).to(device))
+            rgb = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            images.append(rgb.permute(0, 2, 3, 1).cpu().numpy())
+    return np.concatenate(images)
+
+
+def half_psnr(images, targets, masks, region):
+    """Mean PSNR in dB of uint8 images [N, R, R, 3] against targets [N, R, R, 3] over the pixels
+    where mask [N, R, R] > 0.5 and region [R, R] > 0.5 (one figure per frame, averaged)."""
+    from .metrics import masked_psnr
+
+    values = [masked_psnr(i.transpose(2, 0, 1) / 255.0, t.transpose(2, 0, 1) / 255.0, m * region)
+              for i, t, m in zip(images, targets, masks)]
+    return float(np.mean(values))
