@@ -58,16 +58,16 @@ def main(argv=None):
                                init="")  # random weights: the synthetic data's 3 coefficients do not fit the bundled model
         write_data(scratch / "data", config.resolution, args.frames)
         trainer = Trainer(scratch / "run", scratch / "data", config, device=args.device)
-        loading = []
-        load = trainer.dataset.load
+        loading = []  # wall seconds of each batch's reading (the trainer reads a batch's frames in parallel threads)
+        load = trainer._load_samples
 
-        def timed_load(key):
+        def timed_load(keys):
             start = time.perf_counter()
-            sample = load(key)
+            samples = load(keys)
             loading.append(time.perf_counter() - start)
-            return sample
+            return samples
 
-        trainer.dataset.load = timed_load
+        trainer._load_samples = timed_load
         for _ in range(2):
             trainer.train_step()
         with FlopCounterMode(display=False) as counter:
@@ -95,7 +95,7 @@ def main(argv=None):
         print(
             f"step: median {step:.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f}) over {args.steps} steps -> {images:.2f} images/s"
         )
-        print(f"reading samples: {sum(loading) / sum(seconds):.0%} of the step time ({1000 * statistics.median(loading):.0f} ms per frame)")
+        print(f"reading samples: {sum(loading) / sum(seconds):.0%} of the step time ({1000 * statistics.median(loading):.0f} ms per batch)")
         print(
             f"{plain_flop / 1e9:.1f} GFLOP per step without R1 ({plain_flop / 1e9 / config.batch:.1f} per image); "
             f"{achieved:.1f} GFLOP/s = {achieved / matmul.median():.1%} of the {str(trainer.precision.dtype).split('.')[-1]} matmul rate "

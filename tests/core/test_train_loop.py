@@ -271,3 +271,26 @@ def test_divergence_stops_the_run_and_keeps_the_last_checkpoint(data, tmp_path):
     with pytest.raises(NeuralFaceError, match="diverged at step 4"):
         trainer.run()
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_batch_is_read_by_threads_in_key_order(data, tmp_path, monkeypatch):
+    import threading
+
+    from neural_core.train import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "LOAD_THREADS", 3)
+    trainer = Trainer(tmp_path / "run", data, _config())
+    readers = set()
+    load = trainer.dataset.load
+
+    def recording_load(key):
+        readers.add(threading.current_thread().name)
+        return load(key)
+
+    trainer.dataset.load = recording_load
+    keys = list(reversed(trainer.dataset.keys))
+    threaded = trainer._load_samples(keys)
+    assert all(name.startswith("neural-face-load") for name in readers)
+    for key, sample in zip(keys, threaded):
+        alone = load(key)
+        assert all(np.array_equal(sample[k], alone[k]) for k in ("planes", "coefficients", "target", "mask"))
