@@ -94,7 +94,12 @@ def _add_eye_drivers(armature, key, side, centre):
 
 
 def _driver(target, path, index, key, terms, constant):
-    driver = target.driver_add(path, index).driver
+    fcurve = target.driver_add(path, index)
+    # Blender 5.0 gives a new driver F-curve keyframes at (0, 0) and (1, 1), through which a
+    # result in [0, 1e-4) comes out as exactly 0 (and within 1e-4 below 1 as 1): without
+    # keyframes (4.x's way) the F-curve passes the driver's value through unchanged
+    fcurve.keyframe_points.clear()
+    driver = fcurve.driver
     driver.type = "SCRIPTED"
     parts = [repr(constant)]
     for i, (name, coefficient) in enumerate(terms):

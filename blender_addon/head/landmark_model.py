@@ -50,8 +50,9 @@ NUM_LANDMARKS = 478
 # drivers are linear in Blender 4.x, but Blender 5.0's ``driver_add`` gives a driver
 # F-curve Bezier keyframes at (0, 0) and (1, 1) (4.x: a Generator modifier), and a
 # result in [0, 1e-4) then evaluates to exactly 0 (and one within 1e-4 below 1, to 1).
-# Negative results are never snapped, so each eye-driver channel is read from the side
-# where it comes out larger (see ``_driver_response``).
+# ``head/build.py`` now clears those keyframes; heads built before still snap, and negative
+# results never do, so each eye-driver channel is read from the side where it comes out
+# larger (see ``_driver_response``).
 LEVER = 10.0
 
 

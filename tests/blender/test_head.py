@@ -157,6 +157,17 @@ def test_eyeballs_follow_identity_keys(head):
     assert moved.x > 0.001  # the left eye moves to the left
 
 
+def test_eye_drivers_pass_small_values_through(head):
+    """Bug (Blender 5.0): driver F-curves came with keyframes at (0, 0), (1, 1) and a result in [0, 1e-4) read 0."""
+    drivers = head.armature.animation_data.drivers
+    assert len(drivers) > 0 and all(len(fcurve.keyframe_points) == 0 for fcurve in drivers)
+    fcurve = next(f for f in drivers if f.data_path.endswith("location"))
+    fcurve.driver.expression = "0.00005"  # 0.05 mm: a small identity offset
+    bpy.context.view_layer.update()
+    bone = head.armature.pose.bones[fcurve.data_path.split('"')[1]]
+    assert bone.location[fcurve.array_index] == pytest.approx(0.00005, rel=1e-3)
+
+
 def test_add_head_operator_builds_at_the_cursor():
     bpy.utils.register_class(add_head.NEURALFACE_OT_add_head)
     try:
