@@ -15,8 +15,8 @@ masked L1 between the output and the target over the head pixels of the left hal
 
 import numpy as np
 
-FIT_STEPS = 40  # Adam steps per batch of frames
-FIT_LR = 0.05  # on codes whose training values are of order 1
+FIT_STEPS = 10  # Adam steps per batch of frames (6 frames of the synthetic actor: 10 steps 21.6 dB, 20: 21.2, 40: 21.5)
+FIT_LR = 0.1  # on codes whose training values are of order 1
 FIT_BATCH = 8  # frames per fit (the codes of a batch do not interact)
 
 
