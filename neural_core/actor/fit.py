@@ -93,11 +93,14 @@ def _initial_state(head, identity, detected, sizes, focal):
                       eyes - FRONTAL @ corners.mean(0), np.zeros((B, 4)), np.log(focal))
 
 
-def _neighbours(state, usable):
-    """(previous, next, mask [B, 2]) of each usable frame among consecutive video frames."""
+def _neighbours(state, usable, segments=None):
+    """(previous, next, mask [B, 2]) of each usable frame among consecutive video frames;
+    ``segments`` (per input frame a clip id, or None): frames of two clips are not neighbours."""
     index = np.asarray(usable)
-    before = np.r_[False, index[1:] == index[:-1] + 1]
-    after = np.r_[index[1:] == index[:-1] + 1, False]
+    clip = np.zeros(len(index), dtype=np.int64) if segments is None else np.asarray(segments)[index]
+    follows = (index[1:] == index[:-1] + 1) & (clip[1:] == clip[:-1])
+    before = np.r_[False, follows]
+    after = np.r_[follows, False]
     order = np.arange(len(index))
     return (state.select(np.maximum(order - 1, 0)), state.select(np.minimum(order + 1, len(index) - 1)),
             np.stack([before, after], 1).astype(np.float64))
@@ -124,7 +127,7 @@ class RigidStart:
 
 
 def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, progress=None, calibration="default",
-              check=None):
+              check=None, segments=None):
     """Fit the bundled head to every frame's landmarks.
 
     detections: per frame a [478, 2] array of pixel landmarks, or None (no usable face).
@@ -133,7 +136,9 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
     ``progress(done, total)`` after each solver stage. calibration: a
     :class:`~.calibration.LandmarkCalibration`, ``"default"`` (the bundled one) or None
     (fit the vertices themselves). check: called before every solver iteration (a cancel
-    token's check that raises stops the fit). Returns an :class:`ActorFit`.
+    token's check that raises stops the fit). segments: video, per frame the clip it comes
+    from (temporal smoothness stays inside a clip; all clips share the focal length); None:
+    one clip. Returns an :class:`ActorFit`.
     """
     from .calibration import load_calibration
     from .head_model import load_head_model
@@ -161,7 +166,7 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
             progress(done, stages)
 
     def frames_problem(state):
-        neighbours = _neighbours(state, usable) if settings.video else None
+        neighbours = _neighbours(state, usable, segments) if settings.video else None
         return FrameProblem(head, identity, detected, size, settings, own_focal=not settings.video,
                             focal_hint=hint, neighbours=neighbours)
 

@@ -142,8 +142,8 @@ class Actor:
             if not path.exists():
                 raise FootageError("no such file or folder", file=path)
         kinds = {footage_kind(p) for p in paths}
-        if len(kinds) > 1 or (kinds == {"video"} and len(paths) > 1):
-            raise ActorError("an actor's footage is photos (files or folders) or one video, not a mix or several videos "
+        if len(kinds) > 1:
+            raise ActorError("an actor's footage is photos (files or folders) or videos, not a mix "
                              f"(given: {', '.join(str(p) for p in paths)})")
         kind = kinds.pop()
         if len(set(paths)) < len(paths):

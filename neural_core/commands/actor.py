@@ -61,7 +61,7 @@ def add_arguments(parser):
 
     new = step("new", "make an actor folder for footage of one person (or change its footage)")
     new.add_argument("--footage", nargs="+", required=True, metavar="PATH",
-                     help="photo folders or JPEG/PNG files, or one video file")
+                     help="photo folders or JPEG/PNG files, or video files (clips of one camera: they share a focal length)")
     new.add_argument("--stride", type=positive, default=1, help="video: use every N-th frame (default 1)")
     new.add_argument("--min-frames", type=positive, default=None, help="fewest usable frames an actor needs (default 8)")
     detect = step("detect", "find MediaPipe's face landmarks on every input frame")

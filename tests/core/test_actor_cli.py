@@ -332,3 +332,26 @@ def test_a_video_actor_with_a_stride(tmp_path, capfd):
     assert len(focal) == 1  # one camera: one focal length for the whole video
     assert [e["index"] for e in shot.source["frames"]] == [0, 2, 4, 6, 8]
     assert shot.source["frames"][1]["label"] == "clip.mp4 frame 2"
+
+
+def test_two_clips_fit_as_one_video_actor_without_smoothing_across_the_cut(tmp_path, capfd, monkeypatch):
+    from neural_core.actor.steps import fit as fit_step
+    from tests.core.test_footage import moving_face, write_video
+
+    clips = [write_video(tmp_path / "a.mp4", moving_face(3, size=256)), write_video(tmp_path / "b.mp4", moving_face(3, size=256))]
+    root = tmp_path / "actor"
+    code, events = actor(capfd, "new", root, "--footage", *clips, "--min-frames", "3")
+    assert code == 0 and kinds(events, "start")[0]["input_frames"] == 6 and kinds(events, "start")[0]["kind"] == "video"
+    assert actor(capfd, "detect", root)[0] == 0
+    seen = {}
+    real_fit = fit_step.fit_actor
+
+    def recording_fit(*args, **kwargs):
+        seen["segments"] = kwargs["segments"]
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(fit_step, "fit_actor", recording_fit)
+    assert actor(capfd, "fit", root)[0] == 0
+    assert seen["segments"] == [0, 0, 0, 1, 1, 1]
+    shot = read_shot(root / "fit" / "shot")
+    assert [e["label"] for e in shot.source["frames"]][2:4] == ["a.mp4 frame 2", "b.mp4 frame 0"]

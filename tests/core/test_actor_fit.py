@@ -194,3 +194,14 @@ def test_a_check_that_raises_stops_the_fit_between_iterations(model):
     with pytest.raises(KeyboardInterrupt):
         fit_actor(detections, [SIZE] * 3, FitSettings(), model=model, calibration=None, check=check)
     assert len(calls) == 3
+
+
+def test_temporal_neighbours_stay_inside_a_clip():
+    from neural_core.actor.fit import _neighbours
+
+    state = FrameState(np.zeros((5, 2)), np.zeros((5, 3, 3)), np.zeros((5, 3)), np.zeros((5, 4)), np.zeros(5))
+    usable = [0, 1, 2, 3, 5]  # input frame 4 has no face
+    _, _, one_clip = _neighbours(state, usable)
+    assert one_clip.tolist() == [[0, 1], [1, 1], [1, 1], [1, 0], [0, 0]]
+    _, _, clips = _neighbours(state, usable, segments=[0, 0, 1, 1, 1, 1])  # the second clip starts at input frame 2
+    assert clips.tolist() == [[0, 1], [1, 0], [0, 1], [1, 0], [0, 0]]

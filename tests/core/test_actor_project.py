@@ -65,13 +65,21 @@ def test_bad_footage_is_named_at_new(tmp_path):
     with pytest.raises(FootageError, match=r"notes\.txt: not a video"):
         Actor.create(tmp_path / "actor", [tmp_path / "notes.txt"])
     video = write_video(tmp_path / "clip.mp4", moving_face(4, size=32))
-    with pytest.raises(ActorError, match="photos .* or one video, not a mix"):
+    with pytest.raises(ActorError, match="photos .* or videos, not a mix"):
         Actor.create(tmp_path / "actor", [photos(tmp_path / "p"), video])
-    with pytest.raises(ActorError, match="one video"):
-        Actor.create(tmp_path / "actor", [video, write_video(tmp_path / "b.mp4", moving_face(4, size=32))])
     with pytest.raises(ActorError, match="stride"):
         Actor.create(tmp_path / "actor", [video], stride=0)
     assert not (tmp_path / "actor").exists()  # nothing made for bad input
+
+
+def test_several_clips_make_one_video_actor_numbered_across_the_clips(tmp_path):
+    first = write_video(tmp_path / "a.mp4", moving_face(3, size=32))
+    second = write_video(tmp_path / "b.mp4", moving_face(2, size=32))
+    actor, _ = Actor.create(tmp_path / "actor", [first, second])
+    assert actor.kind == "video"
+    frames = list_input_frames(actor)
+    assert [(f.number, f.entry, f.index) for f in frames] == [(0, 0, 0), (1, 0, 1), (2, 0, 2), (3, 1, 0), (4, 1, 1)]
+    assert frames[3].label == "b.mp4 frame 0"
 
 
 def test_video_input_frames_follow_the_stride(tmp_path):

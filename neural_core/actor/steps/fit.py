@@ -97,7 +97,8 @@ def vertex_distances(model, fit, points):
 
 
 def video_fps(actor):
-    """Frames per second of the input frames of a video (its mean rate over the stride)."""
+    """Frames per second of the input frames of a video (its mean rate over the stride; with
+    several clips, the first clip's)."""
     from ..footage import Video
 
     with Video(actor.footage_paths()[0], stride=actor.stride) as video:
@@ -123,7 +124,8 @@ def solve(context, landmarks):
     context.stage("fit: solving")
     started = time.perf_counter()
     fit = fit_actor(detections, sizes, FitSettings(video=actor.kind == "video"), focal_hints=hints, progress=progress,
-                    calibration=calibration, check=job.token.check)
+                    calibration=calibration, check=job.token.check,
+                    segments=[int(e) for e in landmarks["entries"]])  # a video entry is a clip
     return fit, time.perf_counter() - started, name
 
 
