@@ -8,6 +8,8 @@ shared focal length) over a subset of frames held fixed. A frame whose median re
 converged and left out of the identity solve and of everything downstream.
 """
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +40,7 @@ class FitSettings:
     max_median_residual: float = 6.0  # percent IOD: above it a frame is flagged, not used
     iterations: int = 8  # solver iterations per solve (fewer when every problem has converged)
     coarse_iterations: int = 5  # iterations of the rigid start (expression and gaze held at 0)
+    threads: int = 2  # frame solves run in this many threads, each on a contiguous share of the frames
 
 
 @dataclass
@@ -106,6 +109,31 @@ def _neighbours(state, usable, segments=None):
             np.stack([before, after], 1).astype(np.float64))
 
 
+class _PartStopped(Exception):
+    """Another part's check raised: this part stops too."""
+
+
+class _SharedCheck:
+    """The caller's check shared by the threads of one solve: called under a lock; once it
+    has raised in one thread, every thread's next check stops that thread."""
+
+    def __init__(self, check):
+        self.check, self.failure = check, None
+        self.lock = threading.Lock()
+
+    def __call__(self):
+        with self.lock:
+            if self.failure is not None:
+                raise _PartStopped()
+            if self.check is None:
+                return
+            try:
+                self.check()
+            except BaseException as error:
+                self.failure = error
+                raise
+
+
 def _spread(count, wanted):
     """Indices of up to ``wanted`` of ``count`` items, evenly spaced."""
     return np.unique(np.linspace(0, count - 1, min(count, wanted)).round().astype(int))
@@ -165,21 +193,41 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
         if progress:
             progress(done, stages)
 
-    def frames_problem(state):
+    def frames_problem(state, rows=slice(None)):
+        """The frame problem of the usable frames ``rows`` (neighbours taken from the whole ``state``)."""
         neighbours = _neighbours(state, usable, segments) if settings.video else None
-        return FrameProblem(head, identity, detected, size, settings, own_focal=not settings.video,
-                            focal_hint=hint, neighbours=neighbours)
+        if neighbours is not None:
+            neighbours = (neighbours[0].select(rows), neighbours[1].select(rows), neighbours[2][rows])
+        return FrameProblem(head, identity, detected[rows], size[rows], settings, own_focal=not settings.video,
+                            focal_hint=hint[rows], neighbours=neighbours)
+
+    def solve_frames(state, rigid=False):
+        """Every frame's solve, the frames split over ``settings.threads`` threads. Given the
+        identity and the neighbours' values (fixed during a solve) the frames are independent."""
+
+        def part(rows, part_check):
+            problem = frames_problem(state, rows)
+            problem = RigidStart(problem) if rigid else problem
+            return solve(problem, state.select(rows), scale=settings.robust_scale, robust_rows=problem.robust_rows,
+                         iterations=settings.coarse_iterations if rigid else settings.iterations, check=part_check).state
+
+        parts = [rows for rows in np.array_split(np.arange(len(usable)), max(1, settings.threads)) if len(rows)]
+        if len(parts) == 1:
+            return part(parts[0], check)
+        shared = _SharedCheck(check)
+        with ThreadPoolExecutor(len(parts), thread_name_prefix="neural-face-fit") as pool:
+            futures = [pool.submit(part, rows, shared) for rows in parts]
+        if shared.failure is not None:  # (the pool has waited for every part)
+            raise shared.failure  # the caller's own exception (a cancel), not the other parts' stops
+        solved = [f.result() for f in futures]  # any other error of a part is raised here
+        return FrameState(*(np.concatenate([getattr(s, name) for s in solved])
+                            for name in ("expression", "turn", "translation", "gaze", "log_focal")))
 
     state = _initial_state(head, identity, detected, size, hint)
-    rigid = RigidStart(frames_problem(state))
-    state = solve(rigid, state, scale=settings.robust_scale, robust_rows=rigid.robust_rows,
-                  iterations=settings.coarse_iterations, check=check).state
+    state = solve_frames(state, rigid=True)
     report()
     for _ in range(settings.rounds):
-        problem = frames_problem(state)
-        result = solve(problem, state, scale=settings.robust_scale, robust_rows=problem.robust_rows,
-                       iterations=settings.iterations, check=check)
-        state = result.state
+        state = solve_frames(state)
         report()
         chosen = _spread(len(usable), settings.identity_frames)
         fixed = IdentityProblem(head, state.select(chosen), detected[chosen], size[chosen], settings,
@@ -190,12 +238,9 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
         if settings.video:
             state.log_focal = np.full(len(usable), identity_state[1][0])
         report()
-    problem = frames_problem(state)
-    result = solve(problem, state, scale=settings.robust_scale, robust_rows=problem.robust_rows,
-                   iterations=settings.iterations, check=check)
-    state = result.state
+    state = solve_frames(state)
     report()
-    return _results(model, head, identity, state, detected, size, usable, count, settings, problem)
+    return _results(model, head, identity, state, detected, size, usable, count, settings, frames_problem(state))
 
 
 def _results(model, head, identity, state, detected, size, usable, count, settings, problem):

@@ -205,3 +205,22 @@ def test_temporal_neighbours_stay_inside_a_clip():
     assert one_clip.tolist() == [[0, 1], [1, 1], [1, 1], [1, 0], [0, 0]]
     _, _, clips = _neighbours(state, usable, segments=[0, 0, 1, 1, 1, 1])  # the second clip starts at input frame 2
     assert clips.tolist() == [[0, 1], [1, 0], [0, 1], [1, 0], [0, 0]]
+
+
+def test_frames_solved_in_two_threads_match_one_thread(model):
+    """The frame solves are independent given the identity: two threads give the same fit (within the
+    solver's tolerance: each share stops iterating when all of its own frames have converged)."""
+    rng = np.random.default_rng(9)
+    identity = rng.uniform(-0.5, 0.5, model.num_identity)
+    detections = []
+    for k in range(9):
+        expression = np.clip(rng.normal(0, 0.3, model.num_expression), 0, 1) * (rng.random(model.num_expression) < 0.2)
+        detections.append(render_landmarks(model, identity, expression, rng.normal(0, 0.2, 3), [0, 0.03, 0.6], np.zeros(4),
+                                           noise=0.3, rng=rng))
+    for video in (False, True):
+        fits = [fit_actor(detections, [SIZE] * 9, FitSettings(video=video, threads=t), focal_hints=[FOCAL] * 9, model=model,
+                          calibration=None) for t in (1, 2)]
+        np.testing.assert_allclose(fits[1].identity, fits[0].identity, atol=2e-3)
+        for one, two in zip(fits[0].frames, fits[1].frames):
+            np.testing.assert_allclose(two.expression, one.expression, atol=5e-3)
+            np.testing.assert_allclose(two.rotation, one.rotation, atol=1e-3)
