@@ -55,7 +55,7 @@ def fit_codes(model, planes, coefficients, targets, masks, region, steps=FIT_STE
             optimiser.step()
         out.append(code.detach().cpu().numpy())
         if log:
-            log(f"appearance fit: frames {start + 1}-{start + len(p)} of {len(planes)}, L1 on the fit half {float(loss):.4f}")
+            log(f"appearance fit: frames {start + 1}-{start + len(p)} of {len(planes)}, L1 on the fit half {float(loss.detach()):.4f}")
     return np.concatenate(out)
 
 
