@@ -409,8 +409,9 @@ def evaluate(settings, sheet_path=None, json_path=None):
     if sheet_path:
         columns = [data.targets] + [shown[n] for n in models]
         titles = ["ground-truth crop"] + [f"{n} model (mean look)" for n in models]
-        if fitted_images is not None:
-            columns.insert(2, fitted_images)
+        if fitted_images is not None:  # over grey like the other outputs (alpha: the mask pass)
+            alpha = (np.clip(data.masks, 0.0, 1.0)[..., None] * 255.0 + 0.5).astype(np.uint8)
+            columns.insert(2, over_grey(np.concatenate([fitted_images, alpha], axis=-1)))
             titles.insert(2, "actor (look fitted, left half)")
         contact_sheet(sheet_path, columns, titles)
         figures["contact_sheet"] = str(sheet_path)
