@@ -77,7 +77,8 @@ class FaceDataset:
     """
 
     def __init__(self, roots, model_config):
-        self.roots = [Path(r) for r in ([roots] if isinstance(roots, (str, Path)) else roots)]
+        # absolute: a resumed run's saved data order names folders by path, whatever form --data took
+        self.roots = [Path(r).resolve() for r in ([roots] if isinstance(roots, (str, Path)) else roots)]
         self.config = model_config
         self.folders = {}
         self.keys = []  # (folder path as str, frame)
@@ -195,6 +196,9 @@ class Sampler:
         self.position = int(state["position"])
         self.epoch = int(state["epoch"])
         known = {str(k[0]) for k in self.order}
-        for root in known:  # the folders of the saved order, even if the scan would add more
+        for root in sorted(known):  # the folders of the saved order, even if the scan would add more
+            if root not in self.dataset.folders and self.dataset.frozen:
+                raise NeuralFaceError(f"the run's saved data order reads {root}, which is not under --data now "
+                                      f"({', '.join(map(str, self.dataset.roots))}): resume with the data the run started on")
             if root not in self.dataset.folders and Path(root).is_dir():
                 self.dataset.folders[root] = SampleFolder(root)

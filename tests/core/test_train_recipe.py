@@ -153,3 +153,18 @@ def test_sigterm_stops_after_the_step_with_a_checkpoint(data, tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
     assert any("stopped by SIGTERM at step 2" in m for m in messages)
     assert Trainer(tmp_path / "signal", data, _tiny(steps=6), resume=True).step == 2
+
+
+def test_resume_with_the_data_named_another_way_continues(data, tmp_path, monkeypatch):
+    """Bug: a run started with an absolute --data and resumed with a relative one failed with a KeyError
+    (the saved order named the folders by the other path). A resume on other data is a clear error."""
+    run = tmp_path / "run"
+    Trainer(run, data, _tiny(steps=2)).run()
+    monkeypatch.chdir(data.parent)
+    resumed = Trainer(run, data.name, _tiny(steps=4), resume=True)
+    assert resumed.run() == 4
+    other = tmp_path / "other"
+    write_sample_folder(other / "chunk_00000", seed=0)
+    write_sample_folder(other / "chunk_00001", seed=1)
+    with pytest.raises(NeuralFaceError, match="saved data order reads .*not under --data now"):
+        Trainer(run, other, _tiny(steps=6), resume=True)
