@@ -212,7 +212,14 @@ class Actor:
         return changed
 
     def step_settings(self, step):
-        return {name: self.setting(name) for name, (_, steps) in SETTINGS.items() if step in steps}
+        """The settings ``step``'s inputs hash. Training settings a run may change as it goes
+        (lr, loss weights: ``RESUME_CHANGEABLE``) are left out: changing one continues the run."""
+        settings = {name: self.setting(name) for name, (_, steps) in SETTINGS.items() if step in steps}
+        if "train_config" in settings:
+            from ..train.config import RESUME_CHANGEABLE
+
+            settings["train_config"] = {k: v for k, v in settings["train_config"].items() if k not in RESUME_CHANGEABLE}
+        return settings
 
     # -- footage ---------------------------------------------------------------------------
     @property

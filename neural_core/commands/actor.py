@@ -81,7 +81,7 @@ def add_arguments(parser):
     train.add_argument("--steps", type=positive, default=None, help="total steps of the run (default: the preset's)")
     train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     train.add_argument("--config", dest="train_config", type=key_value, action="append", default=None,
-                       help=argparse.SUPPRESS)  # KEY=VALUE TrainConfig fields over the preset's (tests: model=tiny)
+                       help=argparse.SUPPRESS)  # KEY=VALUE TrainConfig fields over the preset's (tests: model=tiny; lr=X continues a run)
     report = step("report", "write report/contact_sheet.png: photo | fit | passes | model")
     report.add_argument("--rows", type=positive, default=None, help="frames shown (default 8)")
     step("status", "say which steps are done")
@@ -164,7 +164,7 @@ def run_step(args, job, note):
     actor = Actor.open(args.actor_dir)
     settings = {setting: getattr(args, option) for option, setting in SETTING_OPTIONS.items() if hasattr(args, option)}
     if getattr(args, "train_config", None):
-        settings["train_config"] = dict(args.train_config)
+        settings["train_config"] = {**actor.setting("train_config"), **dict(args.train_config)}  # added to the stored ones
     actor.update_settings(settings)
     options = {"minutes": getattr(args, "minutes", 0.0), "device": getattr(args, "device", "auto")}
     module = importlib.import_module(f"..actor.steps.{args.actor_step}", __package__)

@@ -6,6 +6,26 @@ from dataclasses import asdict, dataclass, fields
 from ..contract.errors import NeuralFaceError
 
 MODELS = ("default", "wide", "tiny")
+# settings a resumed run may change (the rest shape the model, its data order or its optimiser state)
+RESUME_CHANGEABLE = frozenset(
+    {
+        "steps",
+        "batch",
+        "lr",
+        "adv_weight",
+        "adv_start",
+        "r1_gamma",
+        "rec_weight",
+        "feature_weight",
+        "checkpoint_minutes",
+        "checkpoint_every",
+        "sample_every",
+        "log_every",
+        "precision",
+        "appearance_prior",
+        "appearance_lr_scale",
+    }
+)
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # auto: bfloat16 on CUDA cards that have it, else float16; CPU float32
 
 # ``--preset``: a starting point for a new run (explicit options still win). Both train actor

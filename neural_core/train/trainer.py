@@ -37,7 +37,7 @@ from ..contract.cancel import CancelToken
 from ..contract.errors import NeuralFaceError
 from . import checkpoints, losses, previews
 from .checkpoints import CHECKPOINT  # re-exported: the actor workflow looks for it
-from .config import TrainConfig
+from .config import RESUME_CHANGEABLE, TrainConfig
 from .dataset import FaceDataset, Sampler
 from .discriminator import ConditionalDiscriminator
 from .distributed import World
@@ -46,26 +46,6 @@ from .progress import Progress
 from .warm_start import DivergenceWatch, warm_start
 
 CONFIG = "config.json"
-# settings a resumed run may change (the rest shape the model, its data order or its optimiser state)
-RESUME_CHANGEABLE = frozenset(
-    {
-        "steps",
-        "batch",
-        "lr",
-        "adv_weight",
-        "adv_start",
-        "r1_gamma",
-        "rec_weight",
-        "feature_weight",
-        "checkpoint_minutes",
-        "checkpoint_every",
-        "sample_every",
-        "log_every",
-        "precision",
-        "appearance_prior",
-        "appearance_lr_scale",
-    }
-)
 SHAPES = {"default": default_config, "wide": wide_config, "tiny": tiny_config}
 # threads reading a batch's samples (EXR and PNG decoding release the GIL): on an H200 the
 # cuda-512 preset spent 41% of each step reading its 16 frames one after another

@@ -254,6 +254,11 @@ def test_build_train_report_through_a_stand_in_blender_side(fitted_actor, tmp_pa
                          "--config", "sample_every=0", "--device", "cpu")
     assert code == 0 and kinds(events, "progress")[-1]["done"] == 2 and (root / "model" / "ema.safetensors").is_file()
     assert kinds(actor(capfd, "train", root)[1], "start")[0]["up_to_date"]
+    # a setting a run may change as it goes (the lr) continues the run instead of starting a new one
+    code, events = actor(capfd, "train", root, "--steps", "3", "--config", "lr=0.0005", "--device", "cpu")
+    assert code == 0 and kinds(events, "progress")[-1]["done"] == 3
+    assert not list(root.glob("model.stale-*")) and json.loads((root / "model" / "config.json").read_text())["train"]["lr"] == 0.0005
+    assert Actor.open(root).setting("train_config")["model"] == "tiny"  # --config adds to the stored settings
     code, events = actor(capfd, "report", root, "--rows", "1")
     assert code == 0, events
     summary = Actor.open(root).state("report")["summary"]

@@ -53,7 +53,7 @@ def run(context):
     steps_wanted = actor.setting("train_steps")
     if actor.is_done("train") and (steps_wanted is None or steps_wanted <= state["summary"]["steps"]):
         return up_to_date(context, "train", state.get("summary"))
-    from ...train.config import PRESETS, preset_config
+    from ...train.config import PRESETS, RESUME_CHANGEABLE, preset_config
     from ...train.progress import Progress
     from ...train.trainer import CHECKPOINT, Trainer
 
@@ -64,6 +64,8 @@ def run(context):
     resuming = actor.begin("train", inputs) and (folder / CHECKPOINT).is_file()
     overrides = {"steps": steps_wanted} if steps_wanted is not None else {}
     config = preset_config(preset, **{**actor.setting("train_config"), **overrides})
+    if resuming:  # the settings a run may change as it goes take their current values (the trainer logs which changed)
+        overrides = {**{k: v for k, v in actor.setting("train_config").items() if k in RESUME_CHANGEABLE}, **overrides}
     messages = []
 
     def log(message):
