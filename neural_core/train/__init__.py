@@ -6,6 +6,8 @@
 - ``config.py``: :class:`TrainConfig` and the presets (torch-free);
 - ``trainer.py``: the loop, EMA, the generator and discriminator steps, the time budget;
 - ``checkpoints.py``: the training state on disk (checkpoint.pt, ema/best.safetensors), resume;
+- ``warm_start.py``: a new run's generator and encoder from a model file (the bundled one);
+- ``divergence.py``: the watch that stops a run whose losses blow up while staying finite;
 - ``previews.py``: PNG grids of outputs next to targets;
 - ``precision.py``: autocast and float16 loss scaling;
 - ``distributed.py``: torchrun + DistributedDataParallel;

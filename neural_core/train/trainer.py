@@ -41,9 +41,10 @@ from .config import RESUME_CHANGEABLE, TrainConfig
 from .dataset import FaceDataset, Sampler
 from .discriminator import ConditionalDiscriminator
 from .distributed import World
+from .divergence import DivergenceWatch
 from .precision import Precision
 from .progress import Progress
-from .warm_start import DivergenceWatch, warm_start
+from .warm_start import warm_start
 
 CONFIG = "config.json"
 SHAPES = {"default": default_config, "wide": wide_config, "tiny": tiny_config}
@@ -318,7 +319,7 @@ class Trainer:
 
         Under torchrun every process stops at the same step (the stop is agreed before each
         step) and rank 0 alone logs, draws previews and writes checkpoints. A non-finite
-        loss, or a finite blow-up of the reconstruction loss (``warm_start.DivergenceWatch``),
+        loss, or a finite blow-up of the reconstruction loss (``divergence.DivergenceWatch``),
         raises NeuralFaceError without writing: the last checkpoint and ``best.safetensors``
         stay as they were.
         """

@@ -1,4 +1,4 @@
-"""A new run's starting weights (``TrainConfig.init``) and the watch that stops a run gone bad.
+"""A new run's starting weights (``TrainConfig.init``).
 
 Warm start: an actor model learns one person from a few hundred frames in a CPU budget
 of hours. Starting from random weights it spends that budget learning what the bundled
@@ -7,19 +7,9 @@ copies the bundled model's generator and pass encoder into the new run (``init``
 name any conditional model file of the same shape and coefficient order); the appearance
 codes, their map into W and the discriminator start fresh. Codes start at 0 and z is 0 in
 a run with codes, so step 0 renders exactly the source model's median look.
-
-Divergence: a run whose losses stay finite can still blow up (a CPU actor run went from
-a reconstruction loss of 0.12 to 4,400 within 40 steps, the adversarial term to 1e13).
-:class:`DivergenceWatch` compares the median reconstruction loss of the last ``window``
-steps with the lowest such median seen so far; ``factor`` times higher stops the run
-(the trainer raises, keeping its last checkpoint and ``best.safetensors``). A single
-spike does not trip it: the default model's run had one-step spikes it recovered from.
 """
 
-from collections import deque
 from pathlib import Path
-
-import numpy as np
 
 from ..contract.errors import NeuralFaceError
 
@@ -76,34 +66,3 @@ def _difference(theirs, ours) -> str:
         return f"{len(theirs)} names there, {len(ours)} here"
     first = next(i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b)
     return f"name {first} is {theirs[first]!r} there, {ours[first]!r} here"
-
-
-class DivergenceWatch:
-    def __init__(
-        self,
-        window: int = 20,  # steps in each median
-        factor: float = 10.0,  # a window's median this many times the lowest one so far is a divergence
-    ):
-        self.window, self.factor = window, factor
-        self.recent = deque(maxlen=window)
-        self.lowest = float("inf")
-
-    def update(self, rec: float) -> str | None:
-        """Record one step's reconstruction loss; a message when the run has diverged, else None."""
-        self.recent.append(float(rec))
-        if len(self.recent) < self.window:
-            return None
-        median = float(np.median(self.recent))
-        if median > self.factor * self.lowest:
-            return (f"the reconstruction loss's median over the last {self.window} steps is {median:.4g}, "
-                    f"over {self.factor:g}x its lowest ({self.lowest:.4g})")
-        self.lowest = min(self.lowest, median)
-        return None
-
-    def state(self) -> dict:
-        return {"recent": list(self.recent), "lowest": self.lowest}
-
-    def load(self, state: dict):
-        self.recent.clear()
-        self.recent.extend(state.get("recent", []))
-        self.lowest = float(state.get("lowest", float("inf")))

@@ -8,7 +8,8 @@ from neural_core.contract.errors import NeuralFaceError
 from neural_core.face_model import save_conditional
 from neural_core.train.config import preset_config
 from neural_core.train.trainer import Trainer
-from neural_core.train.warm_start import DivergenceWatch, init_path
+from neural_core.train.divergence import DivergenceWatch
+from neural_core.train.warm_start import init_path
 from tests.core.test_train_loop import write_sample_folder
 from tests.core.test_train_recipe import _tiny
 
