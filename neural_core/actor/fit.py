@@ -193,11 +193,12 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
         if progress:
             progress(done, stages)
 
-    def frames_problem(state, rows=slice(None)):
-        """The frame problem of the usable frames ``rows`` (neighbours taken from the whole ``state``)."""
-        neighbours = _neighbours(state, usable, segments) if settings.video else None
-        if neighbours is not None:
-            neighbours = (neighbours[0].select(rows), neighbours[1].select(rows), neighbours[2][rows])
+    def frames_problem(state, rows=slice(None), neighbours=None):
+        """The frame problem of the usable frames ``rows``; ``neighbours``: ``_neighbours`` of
+        the whole ``state`` (video; computed here when not given)."""
+        if settings.video:
+            previous, following, mask = neighbours or _neighbours(state, usable, segments)
+            neighbours = (previous.select(rows), following.select(rows), mask[rows])
         return FrameProblem(head, identity, detected[rows], size[rows], settings, own_focal=not settings.video,
                             focal_hint=hint[rows], neighbours=neighbours)
 
@@ -205,8 +206,10 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
         """Every frame's solve, the frames split over ``settings.threads`` threads. Given the
         identity and the neighbours' values (fixed during a solve) the frames are independent."""
 
+        neighbours = _neighbours(state, usable, segments) if settings.video else None
+
         def part(rows, part_check):
-            problem = frames_problem(state, rows)
+            problem = frames_problem(state, rows, neighbours)
             problem = RigidStart(problem) if rigid else problem
             return solve(problem, state.select(rows), scale=settings.robust_scale, robust_rows=problem.robust_rows,
                          iterations=settings.coarse_iterations if rigid else settings.iterations, check=part_check).state
@@ -219,9 +222,7 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
             futures = [pool.submit(part, rows, shared) for rows in parts]
         if shared.failure is not None:  # (the pool has waited for every part)
             raise shared.failure  # the caller's own exception (a cancel), not the other parts' stops
-        solved = [f.result() for f in futures]  # any other error of a part is raised here
-        return FrameState(*(np.concatenate([getattr(s, name) for s in solved])
-                            for name in ("expression", "turn", "translation", "gaze", "log_focal")))
+        return FrameState.concatenate([f.result() for f in futures])  # any other error of a part is raised here
 
     state = _initial_state(head, identity, detected, size, hint)
     state = solve_frames(state, rigid=True)

@@ -185,9 +185,16 @@ class FrameState:
         self.gaze = gaze  # [B, 4] eye.L X, Z, eye.R X, Z (radians)
         self.log_focal = log_focal  # [B] log of the focal length in pixels
 
+    def arrays(self):
+        return self.expression, self.turn, self.translation, self.gaze, self.log_focal
+
     def select(self, keep):
-        return FrameState(*(a[keep] for a in (self.expression, self.turn, self.translation, self.gaze,
-                                                self.log_focal)))
+        return FrameState(*(a[keep] for a in self.arrays()))
+
+    @staticmethod
+    def concatenate(states):
+        """One state of the frames of ``states``, in order."""
+        return FrameState(*(np.concatenate(parts) for parts in zip(*(s.arrays() for s in states))))
 
 
 class FrameProblem:
