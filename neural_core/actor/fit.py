@@ -205,7 +205,6 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
     def solve_frames(state, rigid=False):
         """Every frame's solve, the frames split over ``settings.threads`` threads. Given the
         identity and the neighbours' values (fixed during a solve) the frames are independent."""
-
         neighbours = _neighbours(state, usable, segments) if settings.video else None
 
         def part(rows, part_check):

@@ -347,7 +347,7 @@ def contact_sheet(path, columns, titles, frames=SHEET_FRAMES):
 
 def fitted_look(settings, build, data, mean_look):
     """The actor model with each frame's look fitted on the left half of its head, measured on
-    the right half (``appearance_fit.py``): {figures}, and the fitted renders uint8 [N, R, R, 3];
+    the right half (``appearance_fit.py``): {figures}, and the fitted renders RGBA uint8 [N, R, R, 4];
     (None, None) when the model has no appearance codes."""
     import torch
 
@@ -402,16 +402,15 @@ def evaluate(settings, sheet_path=None, json_path=None):
         figures[name] = measure(rgba[..., :3], data, analysis, name)
     fitted_images = None
     if "actor" in outputs and settings.fit_appearance:
-        fitted, fitted_images = fitted_look(settings, build, data, outputs["actor"][..., :3])
+        fitted, fitted_images = fitted_look(settings, build, data, outputs["actor"])
         figures["actor"].update(fitted or {})
     if "actor" in outputs:
         figures["targets"] = verdicts(figures["actor"], figures.get("default"), figures["ground_truth"])
     if sheet_path:
         columns = [data.targets] + [shown[n] for n in models]
         titles = ["ground-truth crop"] + [f"{n} model (mean look)" for n in models]
-        if fitted_images is not None:  # over grey like the other outputs (alpha: the mask pass)
-            alpha = (np.clip(data.masks, 0.0, 1.0)[..., None] * 255.0 + 0.5).astype(np.uint8)
-            columns.insert(2, over_grey(np.concatenate([fitted_images, alpha], axis=-1)))
+        if fitted_images is not None:
+            columns.insert(2, over_grey(fitted_images))
             titles.insert(2, "actor (look fitted, left half)")
         contact_sheet(sheet_path, columns, titles)
         figures["contact_sheet"] = str(sheet_path)

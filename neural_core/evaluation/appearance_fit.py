@@ -60,27 +60,26 @@ def fit_codes(model, planes, coefficients, targets, masks, region, steps=FIT_STE
 
 
 def render_with_codes(model, planes, coefficients, codes, batch=FIT_BATCH):
-    """RGB uint8 [N, R, R, 3] of the frames rendered with ``codes`` [N, D]."""
+    """RGBA uint8 [N, R, R, 4] of the frames rendered with ``codes`` [N, D] (``model.rgba``:
+    straight colour, alpha = the mask; quantised as the worker's 8-bit PNGs)."""
     import torch
 
     device = next(model.parameters()).device
     images = []
-    with torch.no_grad():
-        for start in range(0, len(planes), batch):
-            chunk = slice(start, start + batch)
-            p = torch.from_numpy(planes[chunk]).to(device)
-            z = torch.zeros([len(p), model.z_dim], device=device)
-            rgb = model(p, torch.from_numpy(coefficients[chunk]).to(device), z, appearance=torch.from_numpy(codes[chunk]).to(device))
-            rgb = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-            images.append(rgb.permute(0, 2, 3, 1).cpu().numpy())
+    for start in range(0, len(planes), batch):
+        chunk = slice(start, start + batch)
+        p = torch.from_numpy(planes[chunk]).to(device)
+        z = torch.zeros([len(p), model.z_dim], device=device)
+        rgba = model.rgba(p, torch.from_numpy(coefficients[chunk]).to(device), z, appearance=torch.from_numpy(codes[chunk]).to(device))
+        images.append(np.rint(rgba.permute(0, 2, 3, 1).cpu().numpy() * 255.0).astype(np.uint8))
     return np.concatenate(images)
 
 
 def half_psnr(images, targets, masks, region):
-    """Mean PSNR in dB of uint8 images [N, R, R, 3] against targets [N, R, R, 3] over the pixels
-    where mask [N, R, R] > 0.5 and region [R, R] > 0.5 (one figure per frame, averaged)."""
+    """Mean PSNR in dB of the colour of uint8 images [N, R, R, 3 or 4] against targets [N, R, R, 3]
+    over the pixels where mask [N, R, R] > 0.5 and region [R, R] > 0.5 (one figure per frame, averaged)."""
     from .metrics import masked_psnr
 
-    values = [masked_psnr(i.transpose(2, 0, 1) / 255.0, t.transpose(2, 0, 1) / 255.0, m * region)
+    values = [masked_psnr(i[..., :3].transpose(2, 0, 1) / 255.0, t.transpose(2, 0, 1) / 255.0, m * region)
               for i, t, m in zip(images, targets, masks)]
     return float(np.mean(values))
