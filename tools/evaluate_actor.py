@@ -6,6 +6,11 @@
 Detects MediaPipe landmarks on the split's images, fits the bundled head (photos: per-photo
 focal length; the ``video`` split: one focal length and temporal smoothness), and prints
 every figure beside MediaPipe's own error against the truth. ``--json FILE`` keeps them.
+
+``--landmarks truth [--noise PCT]`` replaces MediaPipe by the true projected vertices (plus
+independent Gaussian noise of PCT percent of the inter-ocular distance per coordinate) and
+fits them without the landmark calibration (which models MediaPipe): it shows what the fitter
+recovers from perfect or merely noisy landmarks, against what MediaPipe's detections give.
 Make the actor first: ``tools/make_synthetic_actor.py --out data/synthetic_actor``.
 """
 
@@ -25,6 +30,10 @@ def main(argv=None):
     parser.add_argument("--split", default="held_out", help="train, held_out or video")
     parser.add_argument("--limit", type=int, help="only the first N frames")
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--landmarks", choices=("mediapipe", "truth"), default="mediapipe",
+                        help="fit MediaPipe's detections, or the true projected vertices (no calibration)")
+    parser.add_argument("--noise", type=float, default=0.0,
+                        help="with --landmarks truth: Gaussian noise, percent of the IOD per coordinate (seed 0)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -38,9 +47,13 @@ def main(argv=None):
     if not items:
         raise SystemExit(f"evaluate_actor: no frames in {args.actor}/truth/{args.split}")
     video = args.split == "video"
-    detections, sizes, detect_s = fitting.detect(items, video=False)  # tracking mode jitters more (landmarks.py)
+    if args.landmarks == "truth":
+        detections, sizes, detect_s = fitting.true_landmarks(items, args.noise), fitting.image_sizes(items), 0.0
+    else:
+        detections, sizes, detect_s = fitting.detect(items, video=False)  # tracking mode jitters more (landmarks.py)
     started = time.perf_counter()
-    fit = fit_actor(detections, sizes, FitSettings(video=video), model=model)
+    fit = fit_actor(detections, sizes, FitSettings(video=video), model=model,
+                    calibration="default" if args.landmarks == "mediapipe" else None)
     fit_s = (time.perf_counter() - started) / len(items)
     identity_truth = json.loads((Path(args.actor) / "truth" / "actor.json").read_text())["identity"]
     identity_truth = np.array([identity_truth[n] for n in model.identity_names])

@@ -47,6 +47,30 @@ def detect(items, video=False):
     return detections, sizes, spent / max(len(items), 1)
 
 
+def image_sizes(items):
+    """(width, height) of each item's image."""
+    from PIL import Image
+
+    sizes = []
+    for path, _ in items:
+        with Image.open(path) as image:
+            sizes.append(image.size)
+    return sizes
+
+
+def true_landmarks(items, noise_percent=0.0, seed=0):
+    """The truth's projected vertices [478, 2] per item, plus independent Gaussian noise of
+    ``noise_percent`` of each frame's inter-ocular distance per coordinate: a detector
+    without MediaPipe's placement errors, to see what the fitter itself recovers."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _, truth in items:
+        points = np.asarray(truth["landmarks"], dtype=np.float64)
+        iod = np.linalg.norm(points[EYE_CORNERS[0]] - points[EYE_CORNERS[1]])
+        out.append(points + rng.normal(0.0, noise_percent * iod / 100.0, points.shape))
+    return out
+
+
 def truth_head_to_camera(model, truth):
     """(R [3, 3], t [3]) of the truth's head bone (neck and head turned) in the camera."""
     pose = np.zeros((len(model.bone_names), 3))

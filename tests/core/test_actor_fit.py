@@ -224,3 +224,17 @@ def test_frames_solved_in_two_threads_match_one_thread(model):
         for one, two in zip(fits[0].frames, fits[1].frames):
             np.testing.assert_allclose(two.expression, one.expression, atol=5e-3)
             np.testing.assert_allclose(two.rotation, one.rotation, atol=1e-3)
+
+
+def test_true_landmarks_are_the_truth_plus_noise_scaled_by_the_iod(model):
+    from neural_core.evaluation.fitting import true_landmarks
+
+    points = render_landmarks(model, np.zeros(model.num_identity), np.zeros(model.num_expression), np.zeros(3),
+                              np.array([0.0, 0.0, 0.6]), np.zeros(4))
+    items = [(None, {"landmarks": points.tolist()})] * 2
+    exact = true_landmarks(items)
+    assert np.array_equal(exact[0], points)
+    iod = np.linalg.norm(points[33] - points[263])
+    noisy = true_landmarks(items, noise_percent=2.0)
+    spread = np.concatenate([n - points for n in noisy]).std() * 100.0 / iod
+    assert 1.8 < spread < 2.2 and not np.array_equal(noisy[0], noisy[1])
