@@ -32,6 +32,8 @@ def main(argv=None):
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--landmarks", choices=("mediapipe", "truth"), default="mediapipe",
                         help="fit MediaPipe's detections, or the true projected vertices (no calibration)")
+    parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=True,
+                        help="average MediaPipe's detections on each image and its mirror image, as the actor workflow does")
     parser.add_argument("--noise", type=float, default=0.0,
                         help="with --landmarks truth: Gaussian noise, percent of the IOD per coordinate (seed 0)")
     args = parser.parse_args(argv)
@@ -50,7 +52,7 @@ def main(argv=None):
     if args.landmarks == "truth":
         detections, sizes, detect_s = fitting.true_landmarks(items, args.noise), fitting.image_sizes(items), 0.0
     else:
-        detections, sizes, detect_s = fitting.detect(items, video=False)  # tracking mode jitters more (landmarks.py)
+        detections, sizes, detect_s = fitting.detect(items, video=False, mirror=args.mirror)  # tracking mode jitters more (landmarks.py)
     started = time.perf_counter()
     fit = fit_actor(detections, sizes, FitSettings(video=video), model=model,
                     calibration="default" if args.landmarks == "mediapipe" else None)

@@ -28,7 +28,7 @@ HELP = "the actor workflow: new | detect | fit | build | train | report | status
 
 STEPS = ("detect", "fit", "build", "train", "report")
 # command-line option (dest) -> actor setting
-SETTING_OPTIONS = {"min_frames": "min_frames", "min_face_px": "min_face_px", "calibration": "calibration",
+SETTING_OPTIONS = {"min_frames": "min_frames", "min_face_px": "min_face_px", "mirror": "mirror_detection", "calibration": "calibration",
                    "crop_size": "crop_size", "samples": "build_samples", "resolution": "build_resolution",
                    "preset": "train_preset", "steps": "train_steps", "rows": "report_rows"}
 
@@ -67,6 +67,8 @@ def add_arguments(parser):
     detect = step("detect", "find MediaPipe's face landmarks on every input frame")
     detect.add_argument("--min-frames", type=positive, default=None, help="fewest frames with a usable face (default 8)")
     detect.add_argument("--min-face-px", type=positive, default=None, help="smallest face, longer side of its box (default 64)")
+    detect.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                        help="also detect on the mirrored frame and average the two (default on; twice the detection time)")
     fit = step("fit", "fit the bundled head: fit/shot (a shot folder) and fit/crops (aligned photo crops)")
     fit.add_argument("--min-frames", type=positive, default=None, help="fewest usable frames (default 8)")
     fit.add_argument("--calibration", choices=("auto", "none"), default=None,

@@ -29,14 +29,15 @@ def load_split(root, split):
     return items
 
 
-def detect(items, video=False):
-    """(detections [478, 2] or None per item, image sizes, seconds per frame)."""
+def detect(items, video=False, mirror=False):
+    """(detections [478, 2] or None per item, image sizes, seconds per frame); ``mirror``:
+    averaged with the mirrored image's detection, as the actor workflow detects."""
     from PIL import Image
 
     from ..actor.landmarks import LandmarkDetector
 
     detections, sizes, spent = [], [], 0.0
-    with LandmarkDetector(video=video) as detector:
+    with LandmarkDetector(video=video, mirror=mirror) as detector:
         for path, _ in items:
             image = np.asarray(Image.open(path).convert("RGB"))
             started = time.perf_counter()

@@ -132,3 +132,33 @@ def test_missing_mediapipe_names_the_requirements_file():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("NeuralFaceError face landmarks need MediaPipe 0.10.21")
     assert "requirements/actor.txt" in result.stdout
+
+
+def test_mirror_order_pairs_the_left_and_right_landmarks():
+    from neural_core.actor.landmarks import mirror_order
+
+    order = mirror_order()
+    assert np.array_equal(order[order], np.arange(NUM_LANDMARKS)) and not np.array_equal(order, np.arange(NUM_LANDMARKS))
+    assert order[33] == 263 and order[1] == 1 and order[152] == 152  # outer eye corners swap; nose tip and chin stay
+    assert order[468] == 473 and order[473] == 468  # the iris centres swap
+
+
+@pytest.mark.parametrize("name", ["astronaut.jpg", "grace_hopper.jpg"])
+def test_mirrored_detection_averages_the_image_and_its_mirror(detector, name):
+    from neural_core.actor.landmarks import mirror_points
+
+    image = np.asarray(photo(name))
+    width = image.shape[1]
+    plain = detector.detect(image).face
+    with LandmarkDetector(mirror=True) as both:
+        averaged = both.detect(image).face
+        of_mirror = both.detect(np.ascontiguousarray(image[:, ::-1])).face
+    flipped_alone = detector.detect(np.ascontiguousarray(image[:, ::-1])).face
+    # the average of the plain detection and the mirror image's detection, flipped back and renamed
+    assert np.allclose(averaged.points, (plain.points + mirror_points(flipped_alone.points, width)) / 2, atol=1e-9)
+    # so mirroring the input mirrors the result
+    assert np.allclose(mirror_points(of_mirror.points, width), averaged.points, atol=1e-9)
+    # and a wrong pairing or flip would put it far from the plain detection: it stays within 2% of the IOD
+    assert np.median(np.linalg.norm(averaged.points - plain.points, axis=1)) < 0.02 * plain.interocular
+    x0, y0, x1, y1 = averaged.box
+    assert (x0, y0) == tuple(averaged.points.min(0)) and (x1, y1) == tuple(averaged.points.max(0))

@@ -138,7 +138,8 @@ def run(context):
     if pending:
         from ..landmarks import LandmarkDetector
 
-        with LandmarkDetector(min_face_px=actor.setting("min_face_px")) as detector, FootageReader(actor) as reader:
+        with LandmarkDetector(min_face_px=actor.setting("min_face_px"),
+                              mirror=actor.setting("mirror_detection")) as detector, FootageReader(actor) as reader:
             for frame in job.frames(pending):
                 record = detect_one(detector, reader, frame)
                 with storage_errors():
