@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Training throughput: images/s of the trainer and its share of the machine's matmul rate.
 
-    .venv/bin/python tools/bench_train.py [--preset cpu-256] [--steps 6] [--threads 2] [--frames 8] [--device cuda]
+    .venv/bin/python tools/bench_train.py [--preset cpu-256] [--steps 6] [--threads 2] [--frames 8] [--device cuda] [--precision bfloat16]
 
 Builds a small synthetic sample folder at the preset's resolution (a disc "head" whose size
 follows jawOpen, as the training tests use), starts a run of the preset in a temporary
@@ -42,6 +42,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--frames", type=int, default=8, help="frames of synthetic data")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default=None, help="float32, bfloat16, float16 or auto (default: the preset's)")
     args = parser.parse_args(argv)
 
     import torch
@@ -55,7 +56,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         config = preset_config(args.preset, adv_start=0, r1_interval=4, sample_every=0, log_every=0, checkpoint_minutes=1e6, steps=10**6,
-                               init="")  # random weights: the synthetic data's 3 coefficients do not fit the bundled model
+                               init="",  # random weights: the synthetic data's 3 coefficients do not fit the bundled model
+                               **({"precision": args.precision} if args.precision else {}))
         write_data(scratch / "data", config.resolution, args.frames)
         trainer = Trainer(scratch / "run", scratch / "data", config, device=args.device)
         loading = []  # wall seconds of each batch's reading (the trainer reads a batch's frames in parallel threads)

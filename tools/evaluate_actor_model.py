@@ -35,7 +35,7 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-analysis", action="store_true", help="skip MediaPipe and dlib (PSNR and skin colour only)")
     parser.add_argument("--no-appearance-fit", action="store_true",
-                        help="skip the measure with each frame's look fitted on its left half (about 5 min on 2 cores)")
+                        help="skip the measure with each frame's look fitted on its left half (about 12 min on 2 cores)")
     parser.add_argument("--contact-sheet", help="write crop | actor output | default output for 8 frames here (PNG)")
     parser.add_argument("--json", help="write every figure to this file")
     return parser.parse_args(argv)

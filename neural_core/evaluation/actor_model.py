@@ -353,7 +353,7 @@ def fitted_look(settings, build, data, mean_look):
 
     from ..face_model import load_conditional
     from ..train.dataset import FaceDataset
-    from .appearance_fit import fit_codes, half_psnr, halves, render_with_codes
+    from .appearance_fit import FIT_LR, FIT_PRIOR, FIT_STEPS, fit_codes, half_psnr, halves, render_with_codes
 
     torch.set_num_threads(settings.threads)
     model = load_conditional(settings.model)
@@ -370,7 +370,8 @@ def fitted_look(settings, build, data, mean_look):
     images = render_with_codes(model, stack["planes"], stack["coefficients"], codes)
     figures = {"psnr_db_fitted_look": half_psnr(images, data.targets, data.masks, measured),
                "psnr_db_mean_look_right_half": half_psnr(mean_look, data.targets, data.masks, measured),
-               "psnr_db_fitted_look_fit_half": half_psnr(images, data.targets, data.masks, fit)}
+               "psnr_db_fitted_look_fit_half": half_psnr(images, data.targets, data.masks, fit),
+               "fitted_look_protocol": {"steps": FIT_STEPS, "lr": FIT_LR, "prior": FIT_PRIOR}}
     return figures, images
 
 

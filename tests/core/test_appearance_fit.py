@@ -48,3 +48,29 @@ def test_the_fitted_look_is_judged_beside_the_mean_look():
     found = actor_model.verdicts(actor, None, {})
     assert found["psnr_db"]["met"] is False and found["psnr_db_fitted_look"]["met"] is True
     assert found["psnr_db_fitted_look"]["mean_look_same_pixels"] == 14.0
+
+
+def test_the_code_prior_is_the_training_codes_gaussian():
+    from neural_core.evaluation.appearance_fit import code_prior
+
+    codes = torch.randn([200, 3], generator=torch.Generator().manual_seed(1)) @ torch.tensor([[2.0, 0, 0], [0.5, 1, 0], [0, 0, 0.1]])
+    mean, inverse = code_prior(codes)
+    assert torch.allclose(mean, codes.mean(0))
+    assert torch.allclose(inverse @ torch.cov(codes.T), torch.eye(3), atol=1e-3)
+    _, degenerate = code_prior(torch.ones([5, 3]))  # no frame moved: still finite
+    assert torch.isfinite(degenerate).all()
+
+
+def test_the_prior_holds_the_fitted_look_near_the_training_looks():
+    model = _codes_model().requires_grad_(False)
+    with torch.no_grad():  # training codes spread along one axis only
+        model.appearance.codes.weight.copy_(torch.tensor([[t, 0.0, 0.0] for t in np.linspace(-1, 1, len(model.appearance.codes.weight))]))
+    planes, c, z = _inputs(model, n=2)
+    with torch.no_grad():
+        targets = model(planes, c, z, appearance=torch.tensor([[0.5, 1.5, -1.5], [-0.5, -1.5, 1.5]]))
+    arrays = planes.numpy(), c.numpy(), targets.numpy()
+    masks, (fit, _) = np.ones([2, 1, 32, 32], dtype=np.float32), halves(32)
+    free = fit_codes(model, *arrays, masks, fit, steps=40)
+    held = fit_codes(model, *arrays, masks, fit, steps=40, prior=10.0)
+    # off the training axis the prior pulls the codes back; without it they follow the targets
+    assert np.abs(held[:, 1:]).max() < 0.2 < np.abs(free[:, 1:]).mean()
