@@ -37,14 +37,18 @@ def halves(resolution: int):
 
 def code_prior(codes):
     """(mean [D], inverse covariance [D, D]) of a model's training codes [F, D] (a torch
-    tensor); the covariance gets 1e-6 of the mean variance on its diagonal so that a code
-    dimension no frame moved stays invertible."""
+    tensor). The covariance gets 1e-6 of its mean variance on the diagonal, so a code
+    dimension no frame moved stays invertible (and is held at the mean); codes that never
+    moved at all (an untrained model) give no prior: an inverse of zeros."""
     import torch
 
     codes = codes.detach().double()
-    covariance = torch.cov(codes.T) if len(codes) > 1 else torch.zeros(codes.shape[1], codes.shape[1], dtype=codes.dtype)
-    floor = 1e-6 * max(float(covariance.diagonal().mean()), 1e-6)
-    inverse = torch.linalg.inv(covariance + floor * torch.eye(codes.shape[1], dtype=codes.dtype))
+    size = codes.shape[1]
+    covariance = torch.cov(codes.T) if len(codes) > 1 else torch.zeros(size, size, dtype=codes.dtype)
+    spread = float(covariance.diagonal().mean())
+    if not spread > 1e-12:
+        return codes.mean(0).float(), torch.zeros(size, size)
+    inverse = torch.linalg.inv(covariance + 1e-6 * spread * torch.eye(size, dtype=codes.dtype))
     return codes.mean(0).float(), inverse.float()
 
 
