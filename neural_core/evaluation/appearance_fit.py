@@ -13,8 +13,7 @@ The fit: Adam on the codes [N, D] (starting at the mean code), ``steps`` steps o
 masked L1 between the output and the target over the head pixels of the left half, plus
 ``prior`` times the code's squared Mahalanobis distance (over D) from the training codes'
 mean under their covariance: the training frames' looks are the prior of a new frame's.
-Without it the fit runs into looks no training frame had (green or purple skin on the
-unseen half) once it runs long enough to fit the light.
+Without it a fit long enough to find the light overfits the half it sees (numbers below).
 """
 
 import numpy as np
