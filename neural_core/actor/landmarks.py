@@ -204,19 +204,18 @@ class LandmarkDetector:
                 best, best_distance = (points, candidate.depth[mirror_order()]), distance
         if best is None:
             return face
-        points, depth = (face.points + best[0]) / 2.0, (face.depth + best[1]) / 2.0
-        lo, hi = points.min(axis=0), points.max(axis=0)
-        return Face(points=points, depth=depth, box=(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])))
+        points = (face.points + best[0]) / 2.0
+        return Face(points=points, depth=(face.depth + best[1]) / 2.0, box=_box(points))
 
     def reset(self):
         """Forget the tracked face (``video=True``): call before an unrelated clip."""
         self._mesh.reset()
-        if self._mirrored not in (None, self._mesh):
+        if self._mirrored is not None and self._mirrored is not self._mesh:
             self._mirrored.reset()
 
     def close(self):
         self._mesh.close()
-        if self._mirrored not in (None, self._mesh):
+        if self._mirrored is not None and self._mirrored is not self._mesh:
             self._mirrored.close()
 
     def __enter__(self):
@@ -234,8 +233,13 @@ def _face(landmarks, width, height):
             f"MediaPipe returned {values.shape[0]} landmarks, expected {NUM_LANDMARKS} (refine_landmarks=True)"
         )
     points = values[:, :2] * (width, height)
+    return Face(points=points, depth=values[:, 2] * width, box=_box(points))
+
+
+def _box(points):
+    """(x0, y0, x1, y1) bounding box of points [N, 2]."""
     lo, hi = points.min(axis=0), points.max(axis=0)
-    return Face(points=points, depth=values[:, 2] * width, box=(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])))
+    return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
 
 
 def detect_frames(frames, *, video=False, **options):

@@ -162,3 +162,12 @@ def test_mirrored_detection_averages_the_image_and_its_mirror(detector, name):
     assert np.median(np.linalg.norm(averaged.points - plain.points, axis=1)) < 0.02 * plain.interocular
     x0, y0, x1, y1 = averaged.box
     assert (x0, y0) == tuple(averaged.points.min(0)) and (x1, y1) == tuple(averaged.points.max(0))
+
+
+def test_without_a_face_on_the_mirror_image_the_plain_detection_stands(detector):
+    image = np.asarray(photo("astronaut.jpg"))
+    plain = detector.detect(image).face
+    with LandmarkDetector(mirror=True) as both:
+        both._mirrored = SimpleNamespace(process=lambda _: SimpleNamespace(multi_face_landmarks=None), close=lambda: None)
+        found = both.detect(image)
+    assert found.reason is None and np.array_equal(found.face.points, plain.points)
