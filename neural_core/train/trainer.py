@@ -367,6 +367,9 @@ class Trainer:
             token.__exit__(None, None, None)
             if progress is not None:
                 progress.close()
+            if self.loader is not None:  # the reading threads end with the run (a later run starts new ones)
+                self.loader.shutdown(wait=True)
+                self.loader = None
         self.save_checkpoint()
         if token.cancelled:
             self.log(f"stopped by {token.signal_name} at step {self.step}; resume with --resume")

@@ -294,3 +294,18 @@ def test_a_batch_is_read_by_threads_in_key_order(data, tmp_path, monkeypatch):
     for key, sample in zip(keys, threaded):
         alone = load(key)
         assert all(np.array_equal(sample[k], alone[k]) for k in ("planes", "coefficients", "target", "mask"))
+
+
+def test_the_reading_threads_end_with_the_run(data, tmp_path):
+    import threading
+
+    def readers():  # tests that call train_step() themselves may leave theirs
+        return {t for t in threading.enumerate() if t.name.startswith("neural-face-load")}
+
+    before = readers()
+    trainer = Trainer(tmp_path / "run", data, _config(steps=2))
+    trainer.run()
+    assert trainer.step == 2 and readers() <= before and trainer.loader is None
+    trainer.config.steps = 3  # a second run on the same trainer starts new ones
+    trainer.run()
+    assert trainer.step == 3 and readers() <= before
