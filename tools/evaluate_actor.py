@@ -4,9 +4,9 @@
     .venv/bin/python tools/evaluate_actor.py [--actor data/synthetic_actor] [--split held_out]
 
 Detects MediaPipe landmarks on the split's images (on each image and its mirror image,
-averaged, as ``actor detect`` does; ``--no-mirror``: the image alone), fits the bundled head (photos: per-photo
-focal length; the ``video`` split: one focal length and temporal smoothness), and prints
-every figure beside MediaPipe's own error against the truth. ``--json FILE`` keeps them.
+averaged, as ``actor detect`` does; ``--no-mirror``: the image alone), fits the bundled
+head (photos: per-photo focal length; the ``video`` split: one focal length and temporal
+smoothness), and prints every figure beside MediaPipe's own error against the truth. ``--json FILE`` keeps them.
 
 ``--landmarks truth [--noise PCT]`` replaces MediaPipe by the true projected vertices (plus
 independent Gaussian noise of PCT percent of the inter-ocular distance per coordinate) and
