@@ -26,7 +26,7 @@ class FitSettings:
     video: bool = False  # frames are consecutive video frames: shared focal, temporal smoothness
     outline_weight: float = 0.3  # weight of the face-outline landmarks (others 1)
     robust_scale: float = 1.0  # soft_l1 scale: residuals beyond ~1% IOD count less than squared
-    expression_prior: float = 0.5  # pulls every ARKit value towards 0 (more for keys landmarks barely see)
+    expression_prior: float = 10.0  # pulls every ARKit value towards 0 (scaled per key: problems.PRIOR_SCALE)
     gaze_prior: float = 10.0  # per radian: pulls the eyes towards straight ahead (iris points are ~1 px signals)
     antagonist_prior: float = 5.0  # penalises co-activation of opposite keys (blink and wide, smile and frown)
     identity_prior: float = 1.0  # pulls every identity key towards 0

@@ -35,8 +35,11 @@ ANTAGONISTS = (("eyeBlinkLeft", "eyeWideLeft"), ("eyeBlinkRight", "eyeWideRight"
                ("mouthSmileRight", "mouthFrownRight"), ("browDownLeft", "browOuterUpLeft"),
                ("browDownRight", "browOuterUpRight"), ("mouthPucker", "mouthStretchLeft"),
                ("mouthPucker", "mouthStretchRight"))
-# keys landmarks barely see: a stronger prior keeps them from soaking up detection errors
-UNSEEN = {"tongueOut": 4.0, "cheekPuff": 3.0}
+# per-key scale of the expression prior (FitSettings.expression_prior; others 1). Most keys move
+# the landmarks less than MediaPipe misplaces them, so a strong prior keeps them from soaking
+# up its errors; the large, frequent actions that landmarks see well (blinks, the jaw) get a
+# weak one; keys landmarks barely see at all get more (docs/actor.md, "The expression prior")
+PRIOR_SCALE = {"eyeBlinkLeft": 0.05, "eyeBlinkRight": 0.05, "jawOpen": 0.05, "tongueOut": 4.0, "cheekPuff": 3.0}
 
 
 def interocular(points):
@@ -101,7 +104,7 @@ class LinearHead:
                      for side in ("Left", "Right")}
         self.look_columns = np.array(self.look["Left"] + self.look["Right"])
         self.antagonists = np.array([(names.index(a), names.index(b)) for a, b in ANTAGONISTS])
-        self.prior_scale = np.array([UNSEEN.get(n, 1.0) for n in names])
+        self.prior_scale = np.array([PRIOR_SCALE.get(n, 1.0) for n in names])
 
     def look_values(self, gaze):
         """(values [B, E] holding only the eyeLook keys, d values / d gaze [B, E, 4]).

@@ -87,8 +87,8 @@ def solve(problem, state, *, scale=1.0, robust_rows=None, iterations=20, toleran
         trial = problem.retract(state, delta, np.ones(len(cost), dtype=bool))
         r_new, J_new = problem.evaluate(trial)
         cost_new = robust_cost(r_new, scale, robust_rows)
-        better = cost_new < cost
-        converged |= better & ((cost - cost_new) <= tolerance * np.maximum(cost, 1e-12))
+        better = (cost_new < cost) & ~converged  # a converged problem keeps its state: each problem's
+        converged |= better & ((cost - cost_new) <= tolerance * np.maximum(cost, 1e-12))  # result is the same in any batch
         state = problem.retract(state, delta, better)
         H_new, g_new = _normal_equations(r_new, J_new, scale, robust_rows)
         H = np.where(better[:, None, None], H_new, H)

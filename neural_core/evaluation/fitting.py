@@ -160,6 +160,7 @@ def summarise(model, fit, rows, truth_identity):
         "fit_residual_pct_iod": float(np.median([r["fit_vs_detection"] for r in rows])),
         "top10_keys": [names[i] for i in top],
         "top10_mae": float(np.abs(fitted[:, top] - truth[:, top]).mean()),
+        "all_keys_mae": float(np.abs(fitted - truth).mean()),  # over all 52 keys: spurious activations count here
         "jawOpen_r": pearson(fitted[:, names.index("jawOpen")], truth[:, names.index("jawOpen")]),
         "blink_r": [pearson(fitted[:, names.index(n)], truth[:, names.index(n)]) for n in BLINKS],
         "rotation_error_deg_median": float(np.median([r["rotation_error_deg"] for r in rows])),

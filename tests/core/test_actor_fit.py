@@ -64,6 +64,24 @@ def test_solver_matches_scipy_bounded_least_squares_with_active_bounds():
         np.testing.assert_allclose(result.state[k], expected, atol=1e-5)
 
 
+def test_a_problem_solves_the_same_alone_as_in_a_batch():
+    """A converged problem is not stepped any further while the rest of its batch iterates, so
+    its result does not depend on which problems share its batch (the fit's threads split them)."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(6, 30, 6)) * rng.uniform(0.1, 10.0, size=(6, 1, 1))
+    b = rng.normal(size=(6, 30)) * 3.0
+    start = np.full((6, 6), 0.5)
+    # a loose tolerance: problems are declared converged while steps would still lower their cost
+    together = solve(BoxedLinear(A, b), start, iterations=30, tolerance=1e-2)
+    assert together.converged.all()
+    iterations = set()
+    for k in range(6):
+        alone = solve(BoxedLinear(A[k:k + 1], b[k:k + 1]), start[k:k + 1], iterations=30, tolerance=1e-2)
+        iterations.add(alone.iterations)
+        np.testing.assert_allclose(together.state[k], alone.state[0], rtol=0, atol=1e-12)
+    assert len(iterations) > 1  # some problems converged while others went on
+
+
 def test_frame_jacobian_matches_finite_differences(model):
     rng = np.random.default_rng(2)
     head = LinearHead(model)
@@ -238,3 +256,23 @@ def test_true_landmarks_are_the_truth_plus_noise_scaled_by_the_iod(model):
     noisy = true_landmarks(items, noise_percent=2.0)
     spread = np.concatenate([n - points for n in noisy]).std() * 100.0 / iod
     assert 1.8 < spread < 2.2 and not np.array_equal(noisy[0], noisy[1])
+
+
+def test_fit_figures_count_spurious_keys_in_the_all_keys_error(model):
+    """The ten-key error looks only at the keys the truth moves most; the all-keys error also
+    counts values the fit put on keys the truth left at 0."""
+    from types import SimpleNamespace
+
+    from neural_core.evaluation.fitting import summarise
+
+    E = model.num_expression
+    truth = np.zeros((4, E))
+    truth[:, :10] = np.linspace(0.0, 1.0, 4)[:, None] * np.linspace(0.5, 1.0, 10)  # ten keys that move
+    fitted = truth.copy()
+    fitted[:, 20:] = 0.3  # spurious values on keys the truth never moves
+    rows = [{"fitted": f, "truth": t, "fit_vs_truth": 1.0, "detection_vs_truth": 2.0, "fit_vs_detection": 0.5,
+             "rotation_error_deg": 1.0} for f, t in zip(fitted, truth)]
+    fit = SimpleNamespace(identity=np.zeros(model.num_identity))
+    figures = summarise(model, fit, rows, np.zeros(model.num_identity))
+    assert figures["top10_mae"] == 0.0
+    assert figures["all_keys_mae"] == pytest.approx(0.3 * (E - 20) / E)
