@@ -23,6 +23,8 @@ def add_arguments(parser):
     parser.add_argument("--smoothing", type=float, default=0.0,
                         help="temporal filter on the coefficients: Gaussian sigma in frames (0 = off)")
     parser.add_argument("--truncation", dest="truncation_psi", type=float, default=1.0, help="truncation psi")
+    parser.add_argument("--stabilise-colour", action="store_true",
+                        help="hold the skin's colour to the shot's reference (needs the regions pass; docs/actor.md)")
     parser.add_argument("--name", default=DEFAULT_NAME, help="file name pattern; '#' = padded frame number")
     parser.add_argument("--force", action="store_true", help="render every frame, even those already current")
     parser.add_argument("--threads", type=thread_count, default=0,
@@ -60,6 +62,7 @@ def render_options(args):
         shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,
         image_format=args.image_format, bit_depth=args.bit_depth, device=args.device, appearance=appearance,
         smoothing=args.smoothing, truncation_psi=args.truncation_psi, name=args.name, force=args.force,
+        stabilise_colour=args.stabilise_colour,
     )
 
 

@@ -274,11 +274,12 @@ def read_frames(build):
                   float(np.median(offsets)) if offsets else float("nan"))
 
 
-def render(settings, build, name, model):
-    """Step 3: the worker renders ``build/shot`` with ``model`` into ``renders/<name>``; returns that folder."""
+def render(settings, build, name, model, options=()):
+    """Step 3: the worker renders ``build/shot`` with ``model`` into ``renders/<name>``; returns that folder.
+    ``options``: more worker options (``--stabilise-colour``)."""
     out = Path(settings.work) / "renders" / name
     run_logged([settings.python, "-m", "neural_core", "render", str(build / "shot"), "--model", str(model), "--appearance", "mean",
-                "--out", str(out), "--threads", str(settings.threads), "--json"],
+                "--out", str(out), "--threads", str(settings.threads), "--json", *options],
                Path(settings.work) / "logs" / f"render_{name}.log", RENDER_TIMEOUT_S, f"rendering with the {name} model")
     return out
 
@@ -401,6 +402,10 @@ def evaluate(settings, sheet_path=None, json_path=None):
     for name, rgba in outputs.items():
         # PSNR on the straight RGB (inside the mask alpha is 1), the rest on what MediaPipe saw
         figures[name] = measure(rgba[..., :3], data, analysis, name)
+    if "actor" in outputs:  # the same model with the render's colour stabiliser (the verdict stays on the plain render)
+        held = read_outputs(render(settings, build, "actor_stabilised", settings.model, ["--stabilise-colour"]), data.records)
+        colour = measure(held[..., :3], data)
+        figures["actor"].update({f"{key}_stabilised": colour[key] for key in colour if key.startswith("skin_colour")})
     fitted_images = None
     if "actor" in outputs and settings.fit_appearance:
         fitted, fitted_images = fitted_look(settings, build, data, outputs["actor"])

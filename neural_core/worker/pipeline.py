@@ -42,6 +42,7 @@ class RenderOptions:
     truncation_psi: float = 1.0  # < 1 pulls the face towards the model's average
     name: str = DEFAULT_NAME  # output file pattern; the last run of '#' is the padded frame number
     force: bool = False  # render every frame even when the manifest says it is current
+    stabilise_colour: bool = False  # hold the skin's chromaticity to the shot's reference (colour_stabiliser.py)
 
 
 def smoothed_coefficients(shot, wanted_names, sigma):
@@ -99,6 +100,9 @@ class ShotRenderer:
         self.shot = read_shot(self.shot_folder, check_passes=False)
         self.frames = parse_frame_spec(options.frames, self.shot.frame_numbers(), self.shot.frame_step)
         check_pass_files(self.shot_folder, self.shot, frames=self.frames)  # only the frames to render
+        if options.stabilise_colour and "regions" not in self.shot.passes:
+            raise ShotFormatError("--stabilise-colour needs the regions pass, which this shot lacks (export the shot "
+                                  "with passes on)", file=self.shot_folder / "shot.json", field="passes")
         self.model = FaceModel(resolve_model_path(options.model), device=options.device,
                                appearance_seed=options.appearance, truncation_psi=options.truncation_psi)
         missing = [name for name in self.model.needed_passes if name not in self.shot.passes]
@@ -112,12 +116,18 @@ class ShotRenderer:
         self.warnings = check_coefficients(self.shot.coefficient_names, self.model.coefficient_names,
                                            self.shot.rig_profile)
         self.coefficients = smoothed_coefficients(self.shot, self.model.coefficient_names, options.smoothing)
+        self.read_names = list(self.model.needed_passes)  # the passes read per frame
+        self._colour_reference = None  # (reference chromaticity [3] or None,) once computed
+        if options.stabilise_colour and "regions" not in self.read_names:
+            self.read_names.append("regions")
         self.out = Path(options.out)
         _check_writable(self.out)
         self.extension = FORMATS[options.image_format]
         fingerprint = asdict(options)
         for key in ("shot", "out", "model", "frames", "device", "force"):
             fingerprint.pop(key)  # where things are and which subset runs do not change pixels
+        if not options.stabilise_colour:
+            fingerprint.pop("stabilise_colour")  # off: the hashes of renders made before the option existed hold
         self.fingerprint = {"render_version": RENDER_VERSION, "model_sha256": self.model.sha256,
                             "resolution": list(self.shot.resolution), **fingerprint}
         # this process's chunk of the output folder: frame locks, manifest, log (see .chunks)
@@ -149,7 +159,7 @@ class ShotRenderer:
         from ..contract.shot.passes import read_passes
 
         path = self.output_path(frame)
-        passes = read_passes(self.shot, frame, self.shot_folder, names=self.model.needed_passes)
+        passes = read_passes(self.shot, frame, self.shot_folder, names=self.read_names)
         if _identity(self.shot_folder / "shot.json") != self.shot_identity:
             raise ShotFormatError(
                 "changed while this render was running (another export replaced the shot?): stopped before this "
@@ -162,7 +172,28 @@ class ShotRenderer:
 
     def synthesise(self, work: "FrameWork"):
         """The model's part: RGBA [H, W, 4] float32 for a prepared frame."""
-        return self.model.render(work.passes, self.coefficients[work.frame], frame=work.frame)
+        rgba = self.model.render(work.passes, self.coefficients[work.frame], frame=work.frame)
+        if self.options.stabilise_colour:
+            from .colour_stabiliser import stabilise
+
+            rgba = stabilise(rgba, work.passes["regions"], self.colour_reference())
+        return rgba
+
+    def colour_reference(self):
+        """[3] the shot's reference skin chromaticity (None: no sample frame shows skin),
+        computed on first use from the frames :func:`.colour_stabiliser.sample_frames` picks
+        from the whole shot, so that every chunk of the shot gets the same one."""
+        if self._colour_reference is None:
+            from ..contract.shot.passes import read_passes
+            from .colour_stabiliser import reference_chromaticity, sample_frames, skin_chromaticity
+
+            found = []
+            for frame in sample_frames(self.shot.frame_numbers()):
+                passes = read_passes(self.shot, frame, self.shot_folder, names=self.read_names)
+                rgba = self.model.render(passes, self.coefficients[frame], frame=frame)
+                found.append(skin_chromaticity(rgba, passes["regions"]))
+            self._colour_reference = (reference_chromaticity(found),)
+        return self._colour_reference[0]
 
     def store(self, work: "FrameWork", rgba) -> Path:
         """Write the frame (temporary name, then rename) and record it in the manifest.

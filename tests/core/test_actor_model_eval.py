@@ -281,14 +281,19 @@ def test_the_whole_evaluation_runs_on_two_handmade_frames(model, tmp_path):
     """Build (Blender, in a subprocess) + the worker with the default model; no face analysis."""
     handmade_actor(tmp_path / "actor", model)
     script = ROOT / "tools" / "evaluate_actor_model.py"
-    done = subprocess.run([sys.executable, str(script), "--synthetic-actor", str(tmp_path / "actor"), "--model", "none",
+    bundled = ROOT / "neural_core" / "models" / "default.safetensors"  # stands in for an actor model
+    done = subprocess.run([sys.executable, str(script), "--synthetic-actor", str(tmp_path / "actor"), "--model", str(bundled),
                            "--actor", str(tmp_path / "no_actor"), "--work", str(tmp_path / "work"), "--json",
-                           str(tmp_path / "figures.json"), "--contact-sheet", str(tmp_path / "sheet.png"), "--no-analysis"],
+                           str(tmp_path / "figures.json"), "--contact-sheet", str(tmp_path / "sheet.png"), "--no-analysis",
+                           "--no-appearance-fit"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads((tmp_path / "figures.json").read_text())
     assert figures["frames"] == 2 and figures["resolution"] == 256 and figures["face_analysis"] is False
     assert figures["truth_shot_landmark_offset_px"] < 0.01  # the build posed the truth
-    assert 5.0 < figures["default"]["psnr_db"] < 60.0 and "targets" not in figures
-    assert set(figures["model_info"]) == {"default"}
+    assert 5.0 < figures["default"]["psnr_db"] < 60.0 and "targets" in figures
+    assert set(figures["model_info"]) == {"actor", "default"}
+    # the same model rendered with the colour stabiliser: its skin colour figures beside the plain ones
+    assert figures["actor"]["skin_colour_de2000_max_stabilised"] >= 0.0
+    assert (tmp_path / "work" / "renders" / "actor_stabilised").is_dir()
     assert (tmp_path / "sheet.png").is_file()

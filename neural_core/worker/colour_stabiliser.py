@@ -1,0 +1,84 @@
+"""Holding a model's skin colour steady across a shot (``neural_core render --stabilise-colour``).
+
+A conditional model rendered with one look still lets a little colour ride on what the rig
+drives: on the synthetic actor its outputs' mean skin colour wandered by up to 6 CIEDE2000
+from the shot's median, nearly all of it in a* and b*, not in lightness (docs/actor.md).
+The stabiliser removes that drift after synthesis:
+
+1. The *reference*: the median skin chromaticity of a few frames spread evenly over the
+   whole shot (:func:`sample_frames`), rendered by the same model. Every render of the
+   shot, a farm chunk included, computes the same reference from the same frames, so
+   chunks match.
+2. Each frame: its mean skin colour (linear light, the regions pass's skin pixels inside
+   the mask, ``SKIN_ERODE_PX`` away from other regions and the silhouette) is divided by
+   its luminance; each RGB channel of the whole frame is scaled (linear light) by the
+   reference's ratio over the frame's, so the mean skin colour takes the reference's
+   chromaticity and keeps its own luminance: shading and exposure stay, the colour cast
+   goes. Gains are clipped to ``MAX_GAIN`` either way; a frame without skin pixels is left
+   as it is.
+"""
+
+import numpy as np
+
+from .images import srgb_to_linear
+
+SKIN = 1  # regions pass value of skin: region id 0 ("skin" in blender_addon/head/mesh.py REGIONS) + 1
+SKIN_ERODE_PX = 2  # skin pixels this close to another region or the silhouette are left out (blended edges)
+LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709 / sRGB primaries, linear light
+MAX_GAIN = 1.25  # a channel is scaled by at most this, or at least its inverse
+SAMPLES = 5  # frames of the shot the reference is taken from
+
+
+def linear_to_srgb(values):
+    """Linear light -> sRGB-encoded [0, 1] (IEC 61966-2-1), float32; clipped to [0, 1]."""
+    values = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
+    return np.where(values <= 0.0031308, values * 12.92, 1.055 * values ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
+def sample_frames(frame_numbers, count=SAMPLES):
+    """Up to ``count`` of ``frame_numbers`` (the whole shot's, in order), evenly spread."""
+    frames = list(frame_numbers)
+    if not frames:
+        return []
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
+    return [frames[i] for i in picks]
+
+
+def skin_pixels(regions, alpha, erode=SKIN_ERODE_PX):
+    """bool [H, W]: skin (regions pass) inside the mask (alpha > 0.5), eroded by ``erode`` px."""
+    skin = (np.rint(np.asarray(regions)) == SKIN) & (np.asarray(alpha) > 0.5)
+    if erode and skin.any():
+        from scipy.ndimage import binary_erosion
+
+        skin = binary_erosion(skin, iterations=erode)
+    return skin
+
+
+def skin_chromaticity(rgba, regions):
+    """[3] mean skin colour over its luminance (linear light) of an RGBA [H, W, 4] float
+    frame (sRGB, straight alpha), or None when it shows no skin."""
+    skin = skin_pixels(regions, rgba[..., 3])
+    if not skin.any():
+        return None
+    mean = srgb_to_linear(rgba[..., :3][skin]).astype(np.float64).mean(0)
+    luminance = float(mean @ LUMINANCE)
+    return mean / luminance if luminance > 1e-6 else None
+
+
+def reference_chromaticity(chromaticities):
+    """[3] per-channel median of the sample frames' chromaticities (None ones skipped), or
+    None when no sample shows skin."""
+    found = [c for c in chromaticities if c is not None]
+    return np.median(np.stack(found), axis=0) if found else None
+
+
+def stabilise(rgba, regions, reference):
+    """``rgba`` [H, W, 4] float (sRGB, straight alpha) with its skin's chromaticity moved to
+    ``reference`` [3] (see the module docstring); alpha is kept."""
+    own = skin_chromaticity(rgba, regions)
+    if reference is None or own is None:
+        return rgba
+    gain = np.clip(np.asarray(reference) / np.maximum(own, 1e-6), 1.0 / MAX_GAIN, MAX_GAIN).astype(np.float32)
+    out = np.array(rgba, dtype=np.float32, copy=True)
+    out[..., :3] = linear_to_srgb(srgb_to_linear(rgba[..., :3]) * gain)
+    return out

@@ -1,0 +1,105 @@
+"""The render's colour stabiliser: the skin's chromaticity held to the shot's reference, the
+same reference in every chunk, a clear error without the regions pass."""
+
+import numpy as np
+import pytest
+
+from neural_core.contract.errors import ShotFormatError
+from neural_core.worker import colour_stabiliser as cs
+from neural_core.worker.images import srgb_to_linear
+from tests.core.synthetic_shot import make_shot, save_tiny_model, write_shot_folder
+
+torch = pytest.importorskip("torch")
+
+
+def frame_with_cast(cast, size=32):
+    """RGBA [size, size, 4]: a skin square (regions 1) of one colour times ``cast`` (linear),
+    a non-skin border (regions 2); alpha 1."""
+    rgba = np.zeros((size, size, 4), dtype=np.float32)
+    rgba[..., 3] = 1.0
+    skin_linear = np.array([0.30, 0.18, 0.12]) * np.asarray(cast)
+    rgba[..., :3] = cs.linear_to_srgb(skin_linear)
+    regions = np.full((size, size), 2.0, dtype=np.float32)
+    regions[6:-6, 6:-6] = cs.SKIN
+    return rgba, regions
+
+
+def luminance(rgba, regions):
+    skin = cs.skin_pixels(regions, rgba[..., 3])
+    return float(srgb_to_linear(rgba[..., :3][skin]).mean(0) @ cs.LUMINANCE)
+
+
+def test_a_cast_frame_takes_the_reference_chromaticity_and_keeps_its_luminance():
+    reference_frame, regions = frame_with_cast([1.0, 1.0, 1.0])
+    reference = cs.skin_chromaticity(reference_frame, regions)
+    cast, _ = frame_with_cast([1.1, 0.95, 0.9])
+    assert not np.allclose(cs.skin_chromaticity(cast, regions), reference, atol=1e-2)
+    fixed = cs.stabilise(cast, regions, reference)
+    np.testing.assert_allclose(cs.skin_chromaticity(fixed, regions), reference, atol=2e-3)
+    assert luminance(fixed, regions) == pytest.approx(luminance(cast, regions), rel=2e-3)
+    np.testing.assert_array_equal(fixed[..., 3], cast[..., 3])
+
+
+def test_gains_are_clipped_and_a_frame_without_skin_is_left_alone():
+    reference_frame, regions = frame_with_cast([1.0, 1.0, 1.0])
+    reference = cs.skin_chromaticity(reference_frame, regions)
+    far, _ = frame_with_cast([2.0, 1.0, 1.0])
+    fixed = cs.stabilise(far, regions, reference)
+    red_gain = srgb_to_linear(fixed[16, 16, :1])[0] / srgb_to_linear(far[16, 16, :1])[0]
+    assert red_gain == pytest.approx(1.0 / cs.MAX_GAIN, rel=1e-3)
+    no_skin = np.full_like(regions, 2.0)
+    assert cs.stabilise(far, no_skin, reference) is far
+    assert cs.skin_chromaticity(far, no_skin) is None
+    assert cs.reference_chromaticity([None, None]) is None
+
+
+def test_sample_frames_spread_over_the_whole_shot():
+    assert cs.sample_frames(range(1, 101)) == [1, 26, 51, 75, 100]
+    assert cs.sample_frames([7, 8]) == [7, 8]
+    assert cs.sample_frames([]) == []
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+def render_in_process(shot_folder, out, model, **options):
+    """{frame: RGBA float32} as the worker synthesises them (before the 8-bit file)."""
+    from neural_core.worker.pipeline import RenderOptions, ShotRenderer
+
+    renderer = ShotRenderer(RenderOptions(shot=str(shot_folder), out=str(out), model=str(model), device="cpu", **options))
+    return renderer, {frame: renderer.synthesise(renderer.prepare(frame)) for frame in renderer.frames}
+
+
+def test_the_render_holds_the_skin_colour_and_every_chunk_gets_the_same_reference(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.setattr(cs, "MAX_GAIN", 8.0)  # the untrained tiny model's colours vary far more than a real one's
+    shot = make_shot(n_frames=6, size=(64, 48), coefficient_values=[[v, 1.0 - v, 0.5] for v in np.linspace(0.0, 1.0, 6)])
+    write_shot_folder(tmp_path / "shot", shot=shot)
+    _, plain = render_in_process(tmp_path / "shot", tmp_path / "plain", tiny_model)
+    renderer, held = render_in_process(tmp_path / "shot", tmp_path / "held", tiny_model, stabilise_colour=True)
+    regions = {f: renderer.prepare(f).passes["regions"] for f in renderer.frames}
+    reference = renderer.colour_reference()
+    spread = {name: np.ptp([cs.skin_chromaticity(rgba, regions[f]) for f, rgba in frames.items()], axis=0).max()
+              for name, frames in (("plain", plain), ("held", held))}
+    assert spread["held"] < 0.2 * spread["plain"]
+    for frame, rgba in held.items():
+        # not exact: a pixel pushed past 1.0 by its gain is clipped
+        np.testing.assert_allclose(cs.skin_chromaticity(rgba, regions[frame]), reference, atol=2e-2)
+    chunk, part = render_in_process(tmp_path / "shot", tmp_path / "chunk", tiny_model, stabilise_colour=True, frames="3-4")
+    np.testing.assert_array_equal(chunk.colour_reference(), reference)
+    for frame, rgba in part.items():
+        np.testing.assert_array_equal(rgba, held[frame])
+    assert renderer.fingerprint != render_in_process(tmp_path / "shot", tmp_path / "x", tiny_model)[0].fingerprint
+    assert "stabilise_colour" not in render_in_process(tmp_path / "shot", tmp_path / "y", tiny_model)[0].fingerprint
+
+
+def test_a_shot_without_the_regions_pass_is_a_clear_error(tmp_path, tiny_model):
+    from neural_core.worker.pipeline import RenderOptions, ShotRenderer
+
+    shot = make_shot(n_frames=2, size=(32, 24))
+    del shot.passes["regions"]
+    write_shot_folder(tmp_path / "shot", shot=shot)
+    with pytest.raises(ShotFormatError, match="regions pass"):
+        ShotRenderer(RenderOptions(shot=str(tmp_path / "shot"), out=str(tmp_path / "out"), model=str(tiny_model),
+                                   device="cpu", stabilise_colour=True))
