@@ -168,6 +168,14 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
         default=0.0,
         unit="NONE",
     )
+    stabilise_colour: bpy.props.BoolProperty(
+        name="Stabilise Colour",
+        description=(
+            "Hold the skin's colour steady across the shot (the model renders five frames of the shot as the "
+            "reference; needs the regions pass). Passed to the worker as --stabilise-colour"
+        ),
+        default=False,
+    )
     passes_engine: bpy.props.EnumProperty(
         name="Passes Engine",
         description="Render engine for the input passes of the shot",

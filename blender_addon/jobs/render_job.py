@@ -40,6 +40,7 @@ class RenderSettings:
     png_depth: int = 8  # 8 | 16 bits per channel
     appearance: int = 0  # appearance seed
     smoothing: float = 0.0  # temporal smoothing: Gaussian sigma in frames, 0 = off
+    stabilise_colour: bool = False  # the worker holds the skin's colour to the shot's reference
     passes_engine: str = "CYCLES"  # "CYCLES" | "EEVEE" | "WORKBENCH"
     passes_samples: int = 2  # render samples for the passes
     worker_python: str = ""  # the add-on preference; "" = default resolution (worker.py)
@@ -135,6 +136,7 @@ def settings_from_scene(scene, worker_python="", frame_start=None, frame_end=Non
         png_depth=int(props.png_depth),
         appearance=int(props.appearance_seed),
         smoothing=float(props.smoothing),
+        stabilise_colour=bool(props.stabilise_colour),
         passes_engine=props.passes_engine,
         passes_samples=int(props.passes_samples),
         worker_python=worker_python,
@@ -200,6 +202,7 @@ def start_worker(settings, shot_folder):
         device=settings.device,
         appearance=settings.appearance,
         smoothing=settings.smoothing,
+        stabilise_colour=settings.stabilise_colour,
     )
     Path(settings.frames_folder).mkdir(parents=True, exist_ok=True)
     return modal_worker.start(worker_client.render_command(python, request))

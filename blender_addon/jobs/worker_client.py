@@ -151,6 +151,7 @@ class RenderRequest:
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     appearance: int = 0  # appearance seed (fixed per shot)
     smoothing: float = 0.0  # temporal filter on the conditioning: Gaussian sigma in frames, 0 = off
+    stabilise_colour: bool = False  # hold the skin's colour to the shot's reference (needs the regions pass)
     force: bool = False  # re-render frames the manifest says are up to date
     name: str = frames.DEFAULT_NAME  # output file pattern; the last run of '#' is the padded frame number
     extra: list = field(default_factory=list)  # further arguments, passed verbatim
@@ -158,7 +159,7 @@ class RenderRequest:
 
 def render_command(python, request):
     """The worker's argv for ``request``. Options the worker treats as defaults (8-bit
-    PNG, no smoothing, no force) are left out, keeping the line to the documented core:
+    PNG, no smoothing, no colour stabiliser, no force) are left out, keeping the line to the documented core:
     ``--json --out --frames --format --model --device --appearance --name``."""
     args = [
         python, "-m", "neural_core", "render", request.shot,
@@ -175,6 +176,8 @@ def render_command(python, request):
         args += ["--depth", str(int(request.png_depth))]
     if request.smoothing > 0:
         args += ["--smoothing", f"{request.smoothing:g}"]
+    if request.stabilise_colour:
+        args.append("--stabilise-colour")
     if request.force:
         args.append("--force")
     return args + [str(a) for a in request.extra]

@@ -55,7 +55,7 @@ def test_settings_have_the_documented_defaults(addon):
     assert props.head_object is None and props.model_path == ""
     assert props.device == "AUTO" and props.output_folder == "//neural_face/"
     assert props.file_format == "PNG" and props.png_depth == "8"
-    assert props.appearance_seed == 0 and props.smoothing == 0.0
+    assert props.appearance_seed == 0 and props.smoothing == 0.0 and props.stabilise_colour is False
     assert props.passes_engine == "CYCLES" and props.passes_samples >= 1
     assert not props.is_running and props.progress == 0.0
 
@@ -78,6 +78,7 @@ def test_settings_snapshot_resolves_blend_relative_output(addon, tmp_path):
     props = scene.neural_face
     props.file_format, props.png_depth, props.device = "EXR", "16", "CPU"
     props.appearance_seed, props.smoothing, props.passes_samples = 7, 0.25, 3
+    props.stabilise_colour = True
     scene.frame_start, scene.frame_end = 5, 9
     blend = tmp_path / "shots" / "scene.blend"
     blend.parent.mkdir()
@@ -89,6 +90,7 @@ def test_settings_snapshot_resolves_blend_relative_output(addon, tmp_path):
     assert (settings.frame_start, settings.frame_end) == (5, 9)
     assert (settings.file_format, settings.png_depth, settings.device) == ("exr", 16, "cpu")
     assert (settings.appearance, settings.smoothing, settings.passes_samples) == (7, 0.25, 3)
+    assert settings.stabilise_colour is True
     assert settings.worker_python == "/usr/bin/python3"
 
 
@@ -117,7 +119,7 @@ def test_panel_draws_settings_and_buttons(addon):
     log = draw_panel(bpy.context.scene)
     drawn = {name for kind, name, *rest in log if kind == "prop"}
     assert {"head_object", "model_path", "device", "output_folder", "file_format", "png_depth",
-            "appearance_seed", "smoothing", "passes_engine", "passes_samples"} <= drawn
+            "appearance_seed", "smoothing", "stabilise_colour", "passes_engine", "passes_samples"} <= drawn
     buttons = {name for kind, name, *rest in log if kind == "operator"}
     assert {f"neural_face.{op}" for op in OPERATORS} <= buttons
     assert not any(kind == "progress" for kind, *rest in log)

@@ -72,6 +72,9 @@ def test_render_command_line_follows_the_documented_options(tmp_path):
     request = worker.RenderRequest(shot="/s", out="/o", frame_start=1, frame_end=1, png_depth=16, smoothing=0.5)
     argv = worker.render_command("/py", request)
     assert argv[argv.index("--depth") + 1] == "16" and argv[argv.index("--smoothing") + 1] == "0.5"
+    assert "--stabilise-colour" not in argv
+    held = worker.RenderRequest(shot="/s", out="/o", frame_start=1, frame_end=1, stabilise_colour=True)
+    assert "--stabilise-colour" in worker.render_command("/py", held)
 
 
 def test_environment_puts_the_checkout_on_pythonpath(tmp_path):
