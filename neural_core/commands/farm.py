@@ -40,6 +40,8 @@ def add_arguments(parser):
     ray.add_argument("--smoothing", type=float, default=0.0,
                      help="temporal filter on the coefficients: Gaussian sigma in frames (0 = off)")
     ray.add_argument("--truncation", dest="truncation_psi", type=float, default=1.0, help="truncation psi")
+    ray.add_argument("--stabilise-colour", action="store_true",
+                     help="hold the skin's colour to the shot's reference; every chunk takes the same one (docs/rendering.md)")
     ray.add_argument("--name", default=DEFAULT_NAME, help="file name pattern; '#' = padded frame number")
     ray.add_argument("--force", action="store_true", help="render every frame, even those already current")
     ray.add_argument("--device", default="auto", help="on each actor: auto (its GPU if it has one), cpu, cuda, ...")

@@ -103,3 +103,16 @@ def test_a_shot_without_the_regions_pass_is_a_clear_error(tmp_path, tiny_model):
     with pytest.raises(ShotFormatError, match="regions pass"):
         ShotRenderer(RenderOptions(shot=str(tmp_path / "shot"), out=str(tmp_path / "out"), model=str(tiny_model),
                                    device="cpu", stabilise_colour=True))
+
+
+@pytest.mark.parametrize("command", [["render", "SHOT"], ["farm", "ray", "SHOT", "--address", "auto"]])
+def test_render_and_farm_command_lines_take_the_option(command):
+    """Both commands that render build their options with one function (render_options)."""
+    import argparse
+
+    from neural_core.commands import farm, render
+
+    parser = argparse.ArgumentParser()
+    (render if command[0] == "render" else farm).add_arguments(parser)
+    for extra, expected in (([], False), (["--stabilise-colour"], True)):
+        assert render.render_options(parser.parse_args(command[1:] + extra)).stabilise_colour is expected
