@@ -14,6 +14,7 @@ class ShotFormatError(NeuralFaceError):
         self.file = str(file) if file is not None else None
         self.frame = frame
         self.field = field
+        self.reason = message  # the message without where
         where = []
         if self.file is not None:
             where.append(self.file)

@@ -188,8 +188,14 @@ class ShotRenderer:
             from .colour_stabiliser import reference_chromaticity, sample_frames, skin_chromaticity
 
             found = []
-            for frame in sample_frames(self.shot.frame_numbers()):
-                passes = read_passes(self.shot, frame, self.shot_folder, names=self.read_names)
+            samples = sample_frames(self.shot.frame_numbers())
+            for frame in samples:
+                try:
+                    passes = read_passes(self.shot, frame, self.shot_folder, names=self.read_names)
+                except ShotFormatError as error:
+                    raise ShotFormatError(f"{error.reason} (--stabilise-colour takes its reference from frames "
+                                          f"{', '.join(map(str, samples))}, whose passes must exist)", file=error.file,
+                                          frame=frame, field=error.field) from error
                 rgba = self.model.render(passes, self.coefficients[frame], frame=frame)
                 found.append(skin_chromaticity(rgba, passes["regions"]))
             self._colour_reference = (reference_chromaticity(found),)

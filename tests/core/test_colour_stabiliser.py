@@ -94,6 +94,15 @@ def test_the_render_holds_the_skin_colour_and_every_chunk_gets_the_same_referenc
     assert "stabilise_colour" not in render_in_process(tmp_path / "shot", tmp_path / "y", tiny_model)[0].fingerprint
 
 
+def test_a_missing_reference_frame_says_why_it_is_needed(tmp_path, tiny_model):
+    from neural_core.contract import shot as fmt
+
+    write_shot_folder(tmp_path / "shot", shot=make_shot(n_frames=6, size=(32, 24)))
+    fmt.pass_path(tmp_path / "shot", 6).unlink()  # a reference frame, not one of the frames rendered
+    with pytest.raises(ShotFormatError, match=r"0006\.exr, frame 6.*file not found.*reference from frames 1, 2, 3, 5, 6"):
+        render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="2")
+
+
 def test_a_shot_without_the_regions_pass_is_a_clear_error(tmp_path, tiny_model):
     from neural_core.worker.pipeline import RenderOptions, ShotRenderer
 
