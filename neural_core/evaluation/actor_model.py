@@ -40,13 +40,12 @@ import numpy as np
 
 from ..contract.atomic import write_atomically, write_text_atomically
 from ..contract.errors import NeuralFaceError
+from ..worker.colour_stabiliser import SKIN_ERODE_PX, skin_pixels  # the render's stabiliser reads skin as this does
 from . import metrics
 from .colour import ciede2000, linear_to_lab, srgb_to_linear
 from .face_analysis import EVAL_VENV, run_analysis
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: python -m runs its modules from here
-SKIN = 1  # regions pass value of skin: region id 0 ("skin" in blender_addon/head/mesh.py REGIONS) + 1
-SKIN_ERODE_PX = 2  # skin pixels this close to another region or the silhouette are left out (blended edges)
 SHEET_FRAMES = 8
 THUMB = 192  # contact sheet cell side, pixels
 GREY = 0.5  # background of the outputs shown to MediaPipe/dlib and on the sheet
@@ -116,11 +115,7 @@ def skin_lab(image, regions, mask, erode=SKIN_ERODE_PX):
     """CIELAB [3] of the mean skin colour of an sRGB uint8 image [H, W, 3]: the pixels where
     ``regions`` [H, W] is skin and ``mask`` [H, W] > 0.5, eroded by ``erode`` pixels,
     averaged in linear light. NaN [3] when no such pixel is left."""
-    from scipy.ndimage import binary_erosion
-
-    skin = (np.rint(regions) == SKIN) & (mask > 0.5)
-    if erode:
-        skin = binary_erosion(skin, iterations=erode)
+    skin = skin_pixels(regions, mask, erode)
     if not skin.any():
         return np.full(3, np.nan)
     return linear_to_lab(srgb_to_linear(np.asarray(image, dtype=np.float64)[skin] / 255.0).mean(0))

@@ -54,13 +54,15 @@ def skin_pixels(regions, alpha, erode=SKIN_ERODE_PX):
     return skin
 
 
-def skin_chromaticity(rgba, regions):
+def skin_chromaticity(rgba, regions, linear=None):
     """[3] mean skin colour over its luminance (linear light) of an RGBA [H, W, 4] float
-    frame (sRGB, straight alpha), or None when it shows no skin."""
+    frame (sRGB, straight alpha), or None when it shows no skin. ``linear``: the frame's RGB
+    [H, W, 3] already in linear light, when the caller has it."""
     skin = skin_pixels(regions, rgba[..., 3])
     if not skin.any():
         return None
-    mean = srgb_to_linear(rgba[..., :3][skin]).astype(np.float64).mean(0)
+    colours = linear[skin] if linear is not None else srgb_to_linear(rgba[..., :3][skin])
+    mean = colours.astype(np.float64).mean(0)
     luminance = float(mean @ LUMINANCE)
     return mean / luminance if luminance > 1e-6 else None
 
@@ -75,10 +77,13 @@ def reference_chromaticity(chromaticities):
 def stabilise(rgba, regions, reference):
     """``rgba`` [H, W, 4] float (sRGB, straight alpha) with its skin's chromaticity moved to
     ``reference`` [3] (see the module docstring); alpha is kept."""
-    own = skin_chromaticity(rgba, regions)
-    if reference is None or own is None:
+    if reference is None:
+        return rgba
+    linear = srgb_to_linear(rgba[..., :3])  # once: for the skin's mean and for the scaled frame
+    own = skin_chromaticity(rgba, regions, linear)
+    if own is None:
         return rgba
     gain = np.clip(np.asarray(reference) / np.maximum(own, 1e-6), 1.0 / MAX_GAIN, MAX_GAIN).astype(np.float32)
     out = np.array(rgba, dtype=np.float32, copy=True)
-    out[..., :3] = linear_to_srgb(srgb_to_linear(rgba[..., :3]) * gain)
+    out[..., :3] = linear_to_srgb(linear * gain)
     return out
