@@ -5,8 +5,7 @@ One engine today, Ray (docs/farm.md "Ray"); Flamenco and Open Job Description ru
 Importing this module imports neither Ray nor torch.
 """
 
-from ..contract.frames import DEFAULT_NAME
-from .render import seed_or_mean, thread_count
+from .render import add_pixel_arguments, thread_count
 
 HELP = "render a shot folder on a cluster (farm ray: Ray actors, one model load each; see docs/farm.md)"
 
@@ -30,20 +29,7 @@ def add_arguments(parser):
     ray.add_argument("--out", default=None, help="output folder, shared by every node (default: SHOT/neural)")
     ray.add_argument("--frames", default=None, help="frames to render, e.g. 1-480 or 1,5,10-12 (default: all)")
     ray.add_argument("--model", default="default", help="'default' (bundled model) or a checkpoint path every node sees")
-    ray.add_argument("--appearance", type=seed_or_mean, default=0,
-                     help="appearance seed (skin, lighting), fixed for the shot; 0 = the model's median look; 'mean'")
-    ray.add_argument("--appearance-frame", type=int, default=None, metavar="N",
-                     help="actor models: the appearance learnt for training frame N (0-based), as in 'render'")
-    ray.add_argument("--format", dest="image_format", choices=("png", "exr"), default="png",
-                     help="png: sRGB, straight alpha; exr: linear half float, premultiplied alpha")
-    ray.add_argument("--depth", dest="bit_depth", type=int, choices=(8, 16), default=8, help="PNG bits per channel")
-    ray.add_argument("--smoothing", type=float, default=0.0,
-                     help="temporal filter on the coefficients: Gaussian sigma in frames (0 = off)")
-    ray.add_argument("--truncation", dest="truncation_psi", type=float, default=1.0, help="truncation psi")
-    ray.add_argument("--stabilise-colour", action="store_true",
-                     help="hold the skin's colour to the shot's reference; every chunk takes the same one (docs/rendering.md)")
-    ray.add_argument("--name", default=DEFAULT_NAME, help="file name pattern; '#' = padded frame number")
-    ray.add_argument("--force", action="store_true", help="render every frame, even those already current")
+    add_pixel_arguments(ray)  # as 'render' takes them
     ray.add_argument("--device", default="auto", help="on each actor: auto (its GPU if it has one), cpu, cuda, ...")
     ray.add_argument("--actors", type=thread_count, default=0,
                      help="actors to start (default 0: as many as the cluster's CPUs, or GPUs, allow)")

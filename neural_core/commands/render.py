@@ -6,15 +6,12 @@ from ..worker.pipeline import RenderOptions, render_shot
 HELP = "render a shot folder into an RGBA image sequence (see docs/worker-protocol.md)"
 
 
-def add_arguments(parser):
-    parser.add_argument("shot", help="shot folder (with shot.json)")
-    parser.add_argument("--model", default="default", help="'default' (bundled model) or a checkpoint path")
-    parser.add_argument("--frames", default=None, help="frames to render, e.g. 1-48 or 1,5,10-12 (default: all)")
-    parser.add_argument("--out", default=None, help="output folder (default: SHOT/neural)")
+def add_pixel_arguments(parser):
+    """The options that decide a frame's pixels (what :func:`render_options` reads besides the
+    shot, output, model, frames and device), shared by ``render`` and ``farm ray``."""
     parser.add_argument("--format", dest="image_format", choices=("png", "exr"), default="png",
                         help="png: sRGB, straight alpha; exr: linear half float, premultiplied alpha")
     parser.add_argument("--depth", dest="bit_depth", type=int, choices=(8, 16), default=8, help="PNG bits per channel")
-    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     parser.add_argument("--appearance", type=seed_or_mean, default=0,
                         help="appearance seed (skin, lighting), fixed for the shot; 0 = the model's median look; 'mean' = the mean "
                              "of a model's per-frame appearance codes (actor models; 0 means the same there)")
@@ -24,9 +21,19 @@ def add_arguments(parser):
                         help="temporal filter on the coefficients: Gaussian sigma in frames (0 = off)")
     parser.add_argument("--truncation", dest="truncation_psi", type=float, default=1.0, help="truncation psi")
     parser.add_argument("--stabilise-colour", action="store_true",
-                        help="hold the skin's colour to the shot's reference (needs the regions pass; docs/actor.md)")
+                        help="hold the skin's colour to the shot's reference, the same in every chunk (needs the regions "
+                             "pass; docs/rendering.md)")
     parser.add_argument("--name", default=DEFAULT_NAME, help="file name pattern; '#' = padded frame number")
     parser.add_argument("--force", action="store_true", help="render every frame, even those already current")
+
+
+def add_arguments(parser):
+    parser.add_argument("shot", help="shot folder (with shot.json)")
+    parser.add_argument("--model", default="default", help="'default' (bundled model) or a checkpoint path")
+    parser.add_argument("--frames", default=None, help="frames to render, e.g. 1-48 or 1,5,10-12 (default: all)")
+    parser.add_argument("--out", default=None, help="output folder (default: SHOT/neural)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    add_pixel_arguments(parser)
     parser.add_argument("--threads", type=thread_count, default=0,
                         help="CPU threads for the model (default 0: OMP_NUM_THREADS, else every usable core); "
                              "idle threads sleep, so a busy machine slows the worker only in proportion")
