@@ -32,7 +32,7 @@ from pathlib import Path
 
 import bpy
 
-from ..core_link import NeuralFaceError
+from ..core_link import NeuralFaceError, frames
 from ..core_link import shot as shot_format
 from . import camera, exporter, passes, rig
 
@@ -264,6 +264,20 @@ def export_chunk(scene, settings, first, last, progress=None):
                 progress(done, total)
     except StopIteration as finished:
         return finished.value
+
+
+def export_colour_reference(scene, settings, progress=None):
+    """Export the passes of the frames the colour stabiliser takes its reference from
+    (``frames.colour_reference_frames`` of the whole shot ``settings`` describes), one
+    frame at a time, skipping those already there; returns those frame numbers. A farm's
+    prepare task runs it, so that every synthesis chunk of a stabilised job finds them
+    (docs/farm.md). ``progress(done, total)`` after each frame."""
+    chosen = frames.colour_reference_frames(exporter.frame_numbers(scene, settings))
+    for done, frame in enumerate(chosen, start=1):
+        export_chunk(scene, settings, frame, frame)
+        if progress is not None:
+            progress(done, len(chosen))
+    return chosen
 
 
 def export_chunk_steps(scene, settings, first, last):

@@ -54,6 +54,9 @@ def add_job_arguments(parser):
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--appearance", type=int, help="appearance seed")
     parser.add_argument("--samples", type=int, help="render samples for the passes")
+    parser.add_argument("--stabilise-colour", action=argparse.BooleanOptionalAction, default=None,
+                        help="hold the skin's colour to the shot's reference (default: the scene's setting); with "
+                             "--only prepare, also export the passes of the frames the reference is taken from")
     parser.add_argument("--profile", choices=("auto", *profiles.PROFILE_NAMES),
                         help="rig profile: which shape keys drive which coefficients (default: the scene's; docs/rigs.md)")
     parser.add_argument("--map", metavar="FILE.json",
@@ -90,6 +93,8 @@ def settings_for(scene, args):
         overrides["appearance"] = args.appearance
     if args.samples is not None:
         overrides["passes_samples"] = args.samples
+    if args.stabilise_colour is not None:
+        overrides["stabilise_colour"] = args.stabilise_colour
     return dataclasses.replace(settings, **overrides)
 
 
@@ -207,6 +212,11 @@ def run_chunk(scene, settings, args, log=print):
     if stage == "prepare":
         outcome = shared.prepare_shot(scene, export_settings)
         log(f"Neural Face: shot.json of frames {shot_first}-{shot_last} {outcome} in {settings.shot_folder}")
+        if settings.stabilise_colour:  # every chunk's synthesis takes its colour reference from these frames
+            chosen = shared.export_colour_reference(
+                scene, export_settings, progress=lambda done, total: log(f"Neural Face: exported {done}/{total}"))
+            log(f"Neural Face: passes of the colour reference frames {', '.join(map(str, chosen))} "
+                f"in {settings.shot_folder}")
     if stage in (None, "export") and not args.shot:
         shared.export_chunk(scene, export_settings, settings.frame_start, settings.frame_end,
                             progress=lambda done, total: log(f"Neural Face: exported {done}/{total}"))

@@ -12,7 +12,9 @@
 //   preview-video            composite/*.png to an MP4      (depends on every composite)
 // so a chunk moves on as soon as its own previous stage is done: there is no barrier
 // between stages. Temporal smoothing adds none either: it reads neighbouring frames'
-// coefficients, which shot.json holds from the prepare task on.
+// coefficients, which shot.json holds from the prepare task on. With stabilise_colour the
+// prepare task also exports the passes of the five frames every chunk takes its reference
+// colour from, so that barrier is passed before any chunk starts.
 //
 // Written from Flamenco 3's job-type documentation (JOB_TYPE, compileJob, author.Task,
 // author.Command, job.addTask, task.addCommand, task.addDependency, the blender-render,
@@ -46,6 +48,8 @@ const JOB_TYPE = {
           visible: "submission", description: "Temporal smoothing: Gaussian sigma in frames (0 = off)" },
         { key: "format", type: "string", default: "png", eval: "C.scene.neural_face.file_format.lower()",
           visible: "web", description: "Frame format of the synthesised faces: png or exr" },
+        { key: "stabilise_colour", type: "bool", default: false, eval: "C.scene.neural_face.stabilise_colour",
+          visible: "submission", description: "Hold the skin's colour to the shot's reference (needs the regions pass)" },
         { key: "device", type: "string", default: "auto", eval: "C.scene.neural_face.device.lower()",
           visible: "submission", description: "Synthesis device: auto, cpu or cuda" },
         { key: "fps", type: "float", eval: "C.scene.render.fps / C.scene.render.fps_base", visible: "hidden" },
@@ -71,7 +75,8 @@ function compileJob(job) {
     const shotFrames = `${range.first}-${range.last}`;
     const folder = settings.job_folder;
 
-    const prepare = blenderTask(settings, "prepare", ["--shot-frames", shotFrames, "--only", "prepare"]);
+    const colour = settings.stabilise_colour ? ["--stabilise-colour"] : [];
+    const prepare = blenderTask(settings, "prepare", ["--shot-frames", shotFrames, "--only", "prepare"].concat(colour));
     job.addTask(prepare);
     const composites = [];
     for (const chunk of chunks(range, chunkSize)) {
@@ -88,7 +93,7 @@ function compileJob(job) {
                    "--out", path.join(folder, "frames"), "--frames", frames,
                    "--model", settings.model || "default", "--appearance", String(settings.appearance || 0),
                    "--smoothing", String(settings.smoothing || 0), "--format", settings.format || "png",
-                   "--device", settings.device || "auto", "--json"],
+                   "--device", settings.device || "auto", "--json"].concat(colour),
         }));
         synthesise.addDependency(exportTask);
         job.addTask(synthesise);

@@ -10,6 +10,7 @@ from bisect import bisect_left, bisect_right
 
 from .errors import NeuralFaceError
 
+COLOUR_REFERENCE_COUNT = 5  # frames the colour stabiliser takes its reference from (colour_reference_frames)
 DEFAULT_NAME = "neural_####"  # output file pattern; the last run of '#' is the padded frame number
 EXTENSIONS = {"png": ".png", "exr": ".exr"}  # output format -> file extension
 _SHOWN = 5  # missing frame numbers listed in an error
@@ -145,3 +146,18 @@ def _inside(spans, index):
     """Whether ``index`` lies in one of the sorted, disjoint inclusive ``spans``."""
     position = bisect_right(spans, (index, float("inf"))) - 1
     return position >= 0 and spans[position][0] <= index <= spans[position][1]
+
+
+def colour_reference_frames(frame_numbers, count=COLOUR_REFERENCE_COUNT):
+    """Up to ``count`` of ``frame_numbers`` (the whole shot's, in order), evenly spread: the
+    frames ``render --stabilise-colour`` takes its reference colour from. The worker renders
+    them; a farm's prepare step exports their passes first (docs/farm.md), so both halves
+    pick them here."""
+    frames = list(frame_numbers)
+    if not frames:
+        return []
+    count = min(count, len(frames))
+    if count == 1:
+        return [frames[0]]
+    picks = sorted({round(i * (len(frames) - 1) / (count - 1)) for i in range(count)})
+    return [frames[i] for i in picks]

@@ -6,9 +6,9 @@ from the shot's median, nearly all of it in a* and b*, not in lightness (docs/ac
 The stabiliser removes that drift after synthesis:
 
 1. The *reference*: the median skin chromaticity of a few frames spread evenly over the
-   whole shot (:func:`sample_frames`), rendered by the same model. Every render of the
-   shot, a farm chunk included, computes the same reference from the same frames, so
-   chunks match.
+   whole shot (``contract.frames.colour_reference_frames``), rendered by the same model.
+   Every render of the shot, a farm chunk included, computes the same reference from the
+   same frames, so chunks match.
 2. Each frame: its mean skin colour (linear light, the regions pass's skin pixels inside
    the mask, ``SKIN_ERODE_PX`` away from other regions and the silhouette) is divided by
    its luminance; each RGB channel of the whole frame is scaled (linear light) by the
@@ -26,22 +26,12 @@ SKIN = 1  # regions pass value of skin: region id 0 ("skin" in blender_addon/hea
 SKIN_ERODE_PX = 2  # skin pixels this close to another region or the silhouette are left out (blended edges)
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709 / sRGB primaries, linear light
 MAX_GAIN = 1.25  # a channel is scaled by at most this, or at least its inverse
-SAMPLES = 5  # frames of the shot the reference is taken from
 
 
 def linear_to_srgb(values):
     """Linear light -> sRGB-encoded [0, 1] (IEC 61966-2-1), float32; clipped to [0, 1]."""
     values = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
     return np.where(values <= 0.0031308, values * 12.92, 1.055 * values ** (1 / 2.4) - 0.055).astype(np.float32)
-
-
-def sample_frames(frame_numbers, count=SAMPLES):
-    """Up to ``count`` of ``frame_numbers`` (the whole shot's, in order), evenly spread."""
-    frames = list(frame_numbers)
-    if not frames:
-        return []
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
-    return [frames[i] for i in picks]
 
 
 def skin_pixels(regions, alpha, erode=SKIN_ERODE_PX):

@@ -181,20 +181,22 @@ class ShotRenderer:
 
     def colour_reference(self):
         """[3] the shot's reference skin chromaticity (None: no sample frame shows skin),
-        computed on first use from the frames :func:`.colour_stabiliser.sample_frames` picks
+        computed on first use from the frames ``contract.frames.colour_reference_frames`` picks
         from the whole shot, so that every chunk of the shot gets the same one."""
         if self._colour_reference is None:
             from ..contract.shot.passes import read_passes
-            from .colour_stabiliser import reference_chromaticity, sample_frames, skin_chromaticity
+            from ..contract.frames import colour_reference_frames
+            from .colour_stabiliser import reference_chromaticity, skin_chromaticity
 
             found = []
-            samples = sample_frames(self.shot.frame_numbers())
+            samples = colour_reference_frames(self.shot.frame_numbers())
             for frame in samples:
                 try:
                     passes = read_passes(self.shot, frame, self.shot_folder, names=self.read_names)
                 except ShotFormatError as error:
                     raise ShotFormatError(f"{error.reason} (--stabilise-colour takes its reference from frames "
-                                          f"{', '.join(map(str, samples))}, whose passes must exist)", file=error.file,
+                                          f"{', '.join(map(str, samples))}, whose passes must exist; a farm job's prepare step "
+                                          "exports them when given --stabilise-colour)", file=error.file,
                                           frame=frame, field=error.field) from error
                 rgba = self.model.render(passes, self.coefficients[frame], frame=frame)
                 found.append(skin_chromaticity(rgba, passes["regions"]))

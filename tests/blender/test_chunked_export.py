@@ -133,6 +133,28 @@ def test_a_blend_changed_between_chunks_is_refused_then_prepare_starts_the_shot_
     assert sorted(p.name for p in (out / "shot/passes").iterdir()) == ["0003.exr", "0004.exr"]
 
 
+def test_a_stabilised_prepare_exports_the_passes_of_the_colour_reference_frames(addon, tmp_path):
+    """--stabilise-colour: every chunk's synthesis takes its reference colour from five frames
+    spread over the shot, so the prepare step exports their passes before any chunk runs."""
+    save_demo(tmp_path / "scene.blend")
+    out = tmp_path / "job"
+    code, stdout, stderr = finish(start(tmp_path / "scene.blend", out, "--shot-frames", "1-12", "--only", "prepare",
+                                        "--stabilise-colour"))
+    assert code == 0, stderr[-2000:]
+    assert "passes of the colour reference frames 1, 4, 7, 9, 12" in stdout
+    reference = ["0001.exr", "0004.exr", "0007.exr", "0009.exr", "0012.exr"]
+    assert sorted(p.name for p in (out / "shot/passes").iterdir()) == reference
+    kept = {name: (out / "shot/passes" / name).read_bytes() for name in reference}
+    code, stdout, stderr = finish(start(tmp_path / "scene.blend", out, "--shot-frames", "1-12", "--frames", "1-4",
+                                        "--only", "export"))
+    assert code == 0, stderr[-2000:]  # the chunk adds its other frames and keeps the reference ones
+    assert sorted(p.name for p in (out / "shot/passes").iterdir()) == sorted(reference + ["0002.exr", "0003.exr"])
+    assert all((out / "shot/passes" / name).read_bytes() == data for name, data in kept.items())
+    code, stdout, stderr = finish(start(tmp_path / "scene.blend", tmp_path / "plain", "--shot-frames", "1-12",
+                                        "--only", "prepare", "--no-stabilise-colour"))
+    assert code == 0 and "colour reference" not in stdout and not any((tmp_path / "plain/shot/passes").iterdir())
+
+
 def test_a_chunk_outside_the_shot_is_refused(addon, tmp_path):
     save_demo(tmp_path / "scene.blend")
     code, stdout, stderr = export(tmp_path / "scene.blend", tmp_path / "job", "3-6")

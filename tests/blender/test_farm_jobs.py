@@ -68,9 +68,9 @@ def environment():
     return dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
 
 
-def check_job_folder(farm):
+def check_job_folder(farm, *render_options):
     """Every stage's output for frames 1-4, a log per chunk and stage, and synthesised
-    frames equal to one plain worker process over the exported shot."""
+    frames equal to one plain worker process (with ``render_options``) over the exported shot."""
     job = farm["job"]
     frames = [f"{frame:04d}" for frame in range(1, FRAMES + 1)]
     assert sorted(p.name for p in (job / "shot/passes").iterdir()) == [f"{f}.exr" for f in frames]
@@ -81,27 +81,32 @@ def check_job_folder(farm):
     assert sorted(p.name for p in (job / "frames/neural.chunks").glob("*.log")) == ["0001-0002.log", "0003-0004.log"]
     reference = farm["tmp"] / "reference"
     subprocess.run([str(WORKER_PYTHON), "-m", "neural_core", "render", str(job / "shot"), "--out", str(reference),
-                    "--model", str(farm["model"]), "--device", "cpu", "--json"], check=True, capture_output=True,
+                    "--model", str(farm["model"]), "--device", "cpu", "--json", *render_options], check=True, capture_output=True,
                    timeout=300, cwd=ROOT)
     for frame in frames:
         assert (job / f"frames/neural_{frame}.png").read_bytes() == (reference / f"neural_{frame}.png").read_bytes()
 
 
 @pytest.mark.skipif(not OPENJD.is_file(), reason="openjd-cli is installed by ./tools/test (requirements/test.txt)")
-def test_openjd_run_executes_the_template_in_chunks(farm):
+@pytest.mark.parametrize("stabilise", ["no", "yes"])
+def test_openjd_run_executes_the_template_in_chunks(farm, stabilise):
+    """With StabiliseColour=yes the first chunk's synthesis needs frames 3 and 4's passes (the
+    colour reference of a 4-frame shot is every frame) before chunk 3-4 exports them: the
+    Prepare step exports them first."""
     template = ROOT / "farm" / "openjd" / "neural_face.yaml"
     check = subprocess.run([str(OPENJD), "check", str(template)], capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
     parameters = {"BlendFile": farm["blend"], "JobFolder": farm["job"], "FrameStart": 1, "FrameEnd": FRAMES,
                   "ChunkSize": 2, "RenderShotScript": ROOT / "tools" / "render_shot.py",
-                  "WorkerPython": WORKER_PYTHON, "Blender": farm["blender"], "Model": farm["model"], "Device": "cpu"}
+                  "WorkerPython": WORKER_PYTHON, "Blender": farm["blender"], "Model": farm["model"], "Device": "cpu",
+                  "StabiliseColour": stabilise}
     command = [str(OPENJD), "run", str(template), "--step", "Chunks", "--run-dependencies"]
     for key, value in parameters.items():
         command += ["-p", f"{key}={value}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=800, cwd=farm["tmp"], env=environment())
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Neural Face chunk 1-2: composite" in result.stdout and "Neural Face chunk 3-4: composite" in result.stdout
-    check_job_folder(farm)
+    check_job_folder(farm, *(["--stabilise-colour"] if stabilise == "yes" else []))
 
 
 @pytest.mark.skipif(NODE is None, reason="Node.js is not installed")

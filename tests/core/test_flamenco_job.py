@@ -80,6 +80,16 @@ def test_the_last_chunk_takes_the_frames_left_and_composite_is_optional(tmp_path
     assert [name for name in tasks if name.startswith("export")] == ["export-7-7"]
 
 
+def test_a_stabilised_job_exports_the_colour_reference_in_prepare_and_stabilises_every_chunk(tmp_path):
+    job, tasks = compiled(tmp_path, stabilise_colour=True)
+    assert tasks["prepare"]["commands"][0]["parameters"]["args"][-5:] == [
+        "--shot-frames", "1-48", "--only", "prepare", "--stabilise-colour"]
+    for chunk in ("1-12", "13-24", "25-36", "37-48"):
+        assert tasks[f"synthesise-{chunk}"]["commands"][0]["parameters"]["args"][-2:] == ["--json", "--stabilise-colour"]
+        assert tasks[f"synthesise-{chunk}"]["dependencies"] == [f"export-{chunk}"]  # prepare holds the barrier
+        assert "--stabilise-colour" not in tasks[f"export-{chunk}"]["commands"][0]["parameters"]["args"]
+
+
 @pytest.mark.parametrize("settings, words", [
     ({"frames": "1-48,60"}, "frames must be one range FIRST-LAST"),
     ({"frames": "48-1"}, "ends before it starts"),

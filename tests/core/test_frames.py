@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from neural_core.contract.errors import NeuralFaceError
-from neural_core.contract.frames import parse_frame_spec, parse_ranges
+from neural_core.contract.frames import colour_reference_frames, parse_frame_spec, parse_ranges
 from tests.conftest import ROOT
 
 MEMORY_LIMIT = 1 << 30  # bytes of address space for the subprocess
@@ -105,3 +105,12 @@ def test_a_stepped_shot_is_selected_by_ranges_like_blenders_frame_step():
 def test_frames_off_the_step_fall_back_to_every_number():
     # a frame list that is not on one grid (not a valid shot, but parse_frame_spec takes any list)
     assert missing_message("1-5", [1, 3, 4, 5], step=2) == "--frames: the shot has no frame 2 (it has frames 1-5)"
+
+
+def test_colour_reference_frames_spread_over_the_whole_shot():
+    assert colour_reference_frames(range(1, 101)) == [1, 26, 51, 75, 100]
+    assert colour_reference_frames(range(1, 49, 2)) == [1, 13, 25, 35, 47]  # the shot's own frames, on its step
+    assert colour_reference_frames([7, 8]) == [7, 8]
+    assert colour_reference_frames([9]) == [9]
+    assert colour_reference_frames([]) == []
+    assert colour_reference_frames(range(1, 101), count=3) == [1, 51, 100]

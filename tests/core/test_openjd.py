@@ -42,10 +42,17 @@ def test_the_job_has_a_prepare_step_then_chunks_depending_on_it():
     assert steps["Chunks"]["parameter_definitions"] == [{"name": "Frames", "type": "CHUNK[INT]"}]
 
 
+def test_stabilise_colour_is_yes_or_no():
+    for value in ("yes", "no"):
+        result = openjd("summary", "--output", "json", StabiliseColour=value)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("parameters, words", [
     ({"ChunkSize": 0}, "ChunkSize must be at least 1"),
     ({"Format": "tiff"}, "Format"),
     ({"FrameStart": "one"}, "FrameStart"),
+    ({"StabiliseColour": "maybe"}, "StabiliseColour"),
 ])
 def test_bad_parameters_are_refused(parameters, words):
     result = openjd("summary", "--output", "json", **parameters)
