@@ -7,8 +7,10 @@ The stabiliser removes that drift after synthesis:
 
 1. The *reference*: the median skin chromaticity of a few frames spread evenly over the
    whole shot (``contract.frames.colour_reference_frames``), rendered by the same model.
-   Every render of the shot, a farm chunk included, computes the same reference from the
-   same frames, so chunks match.
+   Every render of the shot, a farm chunk included, takes the reference from the same
+   frames, so chunks match; the first to compute it keeps it in the output folder
+   (:func:`shared_reference`), so later chunks neither synthesise those frames again nor
+   differ by the few ulp another machine's float results would.
 2. Each frame: its mean skin colour (linear light, the regions pass's skin pixels inside
    the mask, ``SKIN_ERODE_PX`` away from other regions and the silhouette) is divided by
    its luminance; each RGB channel of the whole frame is scaled (linear light) by the
@@ -18,8 +20,12 @@ The stabiliser removes that drift after synthesis:
    as it is.
 """
 
+import json
+from pathlib import Path
+
 import numpy as np
 
+from ..contract.atomic import write_atomically
 from .images import srgb_to_linear
 
 SKIN = 1  # regions pass value of skin: region id 0 ("skin" in blender_addon/head/mesh.py REGIONS) + 1
@@ -77,3 +83,27 @@ def stabilise(rgba, regions, reference):
     out = np.array(rgba, dtype=np.float32, copy=True)
     out[..., :3] = linear_to_srgb(linear * gain)
     return out
+
+
+def shared_reference(folder, key, compute):
+    """The reference chromaticity [3] (or None) that ``key`` stands for: read from
+    ``folder/.colour-reference-<key>.json`` when an earlier render of the same shot wrote it,
+    else ``compute()`` and write it there (atomically). ``key``: a hash of everything that
+    decides the reference (model, options, the reference frames' coefficients and passes).
+    A record that cannot be read, or a folder that cannot be written, only costs the
+    computation."""
+    path = Path(folder) / f".colour-reference-{key[:32]}.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record["key"] == key:
+            value = record["chromaticity"]
+            return None if value is None else np.array(value, dtype=np.float64)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    value = compute()
+    record = {"key": key, "chromaticity": None if value is None else [float(v) for v in value]}
+    try:
+        write_atomically(path, lambda temporary: Path(temporary).write_text(json.dumps(record) + "\n", encoding="utf-8"))
+    except OSError:
+        pass
+    return value

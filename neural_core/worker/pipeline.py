@@ -180,27 +180,34 @@ class ShotRenderer:
         return rgba
 
     def colour_reference(self):
-        """[3] the shot's reference skin chromaticity (None: no sample frame shows skin),
-        computed on first use from the frames ``contract.frames.colour_reference_frames`` picks
-        from the whole shot, so that every chunk of the shot gets the same one."""
+        """[3] the shot's reference skin chromaticity (None: no sample frame shows skin) from
+        the frames ``contract.frames.colour_reference_frames`` picks from the whole shot, so
+        that every chunk of the shot gets the same one: computed on first use, or read from
+        the output folder where another chunk of the same render left it
+        (:func:`.colour_stabiliser.shared_reference`)."""
         if self._colour_reference is None:
-            from ..contract.shot.passes import read_passes
             from ..contract.frames import colour_reference_frames
-            from .colour_stabiliser import reference_chromaticity, skin_chromaticity
+            from ..contract.shot.passes import read_passes
+            from .colour_stabiliser import reference_chromaticity, shared_reference, skin_chromaticity
 
-            found = []
             samples = colour_reference_frames(self.shot.frame_numbers())
+            passes = {}
             for frame in samples:
                 try:
-                    passes = read_passes(self.shot, frame, self.shot_folder, names=self.read_names)
+                    passes[frame] = read_passes(self.shot, frame, self.shot_folder, names=self.read_names)
                 except ShotFormatError as error:
                     raise ShotFormatError(f"{error.reason} (--stabilise-colour takes its reference from frames "
                                           f"{', '.join(map(str, samples))}, whose passes must exist; a farm job's prepare step "
                                           "exports them when given --stabilise-colour)", file=error.file,
                                           frame=frame, field=error.field) from error
-                rgba = self.model.render(passes, self.coefficients[frame], frame=frame)
-                found.append(skin_chromaticity(rgba, passes["regions"]))
-            self._colour_reference = (reference_chromaticity(found),)
+            key = frame_hash(self.fingerprint, samples,
+                             *[part for f in samples for part in (self.coefficients[f].tobytes(), *array_parts(passes[f]))])
+
+            def compute():
+                return reference_chromaticity([skin_chromaticity(self.model.render(passes[f], self.coefficients[f], frame=f),
+                                                                 passes[f]["regions"]) for f in samples])
+
+            self._colour_reference = (shared_reference(self.out, key, compute),)
         return self._colour_reference[0]
 
     def store(self, work: "FrameWork", rgba) -> Path:

@@ -88,6 +88,48 @@ def test_the_render_holds_the_skin_colour_and_every_chunk_gets_the_same_referenc
     assert "stabilise_colour" not in render_in_process(tmp_path / "shot", tmp_path / "y", tiny_model)[0].fingerprint
 
 
+def test_later_chunks_take_the_reference_the_first_left_in_the_output_folder(tmp_path, tiny_model, monkeypatch):
+    """Another chunk of the same render synthesises only its own frames and uses the very
+    numbers the first chunk computed; other options or a damaged record mean a new reference."""
+    import json
+
+    from neural_core.worker.model import FaceModel
+
+    shot = make_shot(n_frames=8, size=(32, 24), coefficient_values=[[v, 1.0 - v, 0.5] for v in np.linspace(0.0, 1.0, 8)])
+    write_shot_folder(tmp_path / "shot", shot=shot)
+    rendered = []
+    original = FaceModel.render
+    monkeypatch.setattr(FaceModel, "render", lambda self, passes, values, frame=None: (
+        rendered.append(frame), original(self, passes, values, frame=frame))[1])
+    first, frames = render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="1-4")
+    assert rendered == [1, 1, 3, 5, 6, 8, 2, 3, 4]  # frame 1, the reference's 1, 3, 5, 6, 8, then frames 2-4
+    records = list((tmp_path / "out").glob(".colour-reference-*.json"))
+    assert len(records) == 1 and json.loads(records[0].read_text())["chromaticity"] == first.colour_reference().tolist()
+
+    rendered.clear()
+    second, more = render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="5-8")
+    assert rendered == [5, 6, 7, 8]
+    np.testing.assert_array_equal(second.colour_reference(), first.colour_reference())
+    _, whole = render_in_process(tmp_path / "shot", tmp_path / "whole", tiny_model, stabilise_colour=True)
+    for frame, rgba in {**frames, **more}.items():
+        np.testing.assert_array_equal(rgba, whole[frame])
+
+    record = json.loads(records[0].read_text())  # another machine's few-ulp different numbers: used as they are
+    record["chromaticity"] = [v * (1 + 1e-6) for v in record["chromaticity"]]
+    records[0].write_text(json.dumps(record))
+    third, _ = render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="7")
+    assert third.colour_reference().tolist() == record["chromaticity"]
+
+    records[0].write_text("{damaged")
+    rendered.clear()
+    fourth, _ = render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="7")
+    assert rendered == [7, 1, 3, 5, 6, 8]  # recomputed (the sample frames of the whole shot) and written again
+    np.testing.assert_array_equal(fourth.colour_reference(), first.colour_reference())
+    assert json.loads(records[0].read_text())["chromaticity"] == first.colour_reference().tolist()
+    render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="7", appearance=1)
+    assert len(list((tmp_path / "out").glob(".colour-reference-*.json"))) == 2  # another look: its own reference
+
+
 def test_a_missing_reference_frame_says_why_it_is_needed(tmp_path, tiny_model):
     from neural_core.contract import shot as fmt
 
