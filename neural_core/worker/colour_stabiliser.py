@@ -87,7 +87,7 @@ def stabilise(rgba, regions, reference):
 
 def shared_reference(folder, key, compute):
     """The reference chromaticity [3] (or None) that ``key`` stands for: read from
-    ``folder/.colour-reference-<key>.json`` when an earlier render of the same shot wrote it,
+    ``folder/.colour-reference-<key[:32]>.json`` when an earlier render of the same shot wrote it,
     else ``compute()`` and write it there (atomically). ``key``: a hash of everything that
     decides the reference (model, options, the reference frames' coefficients and passes).
     A record that cannot be read, or a folder that cannot be written, only costs the
