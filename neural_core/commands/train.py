@@ -60,6 +60,8 @@ def add_arguments(parser):
         help="learn an appearance code of this size per training frame (lighting, exposure; 0 = off, the default)",
     )
     parser.add_argument("--appearance-prior", type=float, default=None, help="L2 prior weight on the appearance codes (default 0.001)")
+    parser.add_argument("--colour-consistency", type=float, default=None,
+                        help="weight of the skin colour consistency term (appearance codes and the regions pass; default 0 = off)")
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -87,6 +89,7 @@ OPTIONS = {
     "resolution": "resolution",
     "appearance_codes": "appearance_codes",
     "appearance_prior": "appearance_prior",
+    "colour_consistency": "colour_consistency",
     "precision": "precision",
     "init": "init",
 }

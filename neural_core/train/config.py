@@ -24,6 +24,8 @@ RESUME_CHANGEABLE = frozenset(
         "precision",
         "appearance_prior",
         "appearance_lr_scale",
+        "colour_consistency",
+        "colour_consistency_every",
     }
 )
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # auto: bfloat16 on CUDA cards that have it, else float16; CPU float32
@@ -83,6 +85,11 @@ class TrainConfig:
     appearance_codes: int = 0  # size of a learnt appearance code per training frame (0 = off: z from the data, else random)
     appearance_prior: float = 0.001  # L2 prior on the codes: weight x mean over the batch of |code|^2
     appearance_lr_scale: float = 10.0  # the codes learn at lr x this (a frame's code only moves when the frame is drawn)
+    # weight of the skin colour consistency term (codes on, regions pass last): each frame is also
+    # rendered with its batch neighbour's code, and its mean skin colour (log chromaticity) is pulled
+    # to the neighbour's own output's: one look, one skin colour whatever the rig does (0 = off)
+    colour_consistency: float = 0.0
+    colour_consistency_every: int = 4  # apply it every this many steps (its weight scaled up accordingly)
     model: str = "default"  # "default" (bundled shape), "wide" (GPU) or "tiny" (tests)
     resolution: int = 256  # model output side in pixels
     precision: str = "float32"  # autocast dtype of the forward passes: float32, bfloat16, float16 (CUDA) or auto
@@ -96,6 +103,9 @@ class TrainConfig:
             raise NeuralFaceError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.precision not in PRECISIONS:
             raise NeuralFaceError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.colour_consistency < 0 or self.colour_consistency_every < 1:
+            raise NeuralFaceError(f"bad colour consistency settings: weight {self.colour_consistency}, "
+                                  f"every {self.colour_consistency_every} steps")
         if self.appearance_codes < 0 or self.appearance_prior < 0:
             raise NeuralFaceError(f"bad appearance code settings: size {self.appearance_codes}, prior {self.appearance_prior}")
 

@@ -1,4 +1,4 @@
-"""Losses: non-saturating logistic GAN loss, lazy R1, multi-scale masked L1.
+"""Losses: non-saturating logistic GAN loss, lazy R1, multi-scale masked L1, skin colour consistency.
 
 Images are [N, 3, H, W] in [-1, 1]; masks [N, 1, H, W] in 0..1.
 """
@@ -70,3 +70,24 @@ def feature_weights(regions, weight: float, grow: int = 7):
     features = regions[:, 1:].sum(dim=1, keepdim=True).clamp(0, 1)
     grown = F.max_pool2d(features, grow, stride=1, padding=grow // 2)
     return 1.0 + weight * grown
+
+
+def skin_log_chromaticity(images, skin, floor: float = 1e-4):
+    """[N, 3] log of each image's mean skin colour (linear light, gamma 2.2 for sRGB), minus
+    its mean over the channels: colour without brightness. ``images`` [N, 3, H, W] in
+    [-1, 1]; ``skin`` [N, 1, H, W] weights."""
+    linear = ((images.clamp(-1.0, 1.0) + 1.0) * 0.5).clamp_min(floor) ** 2.2
+    mean = (linear * skin).sum(dim=(2, 3)) / skin.sum(dim=(2, 3)).clamp_min(1.0)
+    log = mean.clamp_min(floor).log()
+    return log - log.mean(dim=1, keepdim=True)
+
+
+def skin_colour_gap(images, skin, reference, reference_skin, min_pixels: float = 16.0):
+    """Mean over the frames of the L1 distance (over R, G, B) between the skin
+    log-chromaticities of ``images`` and ``reference`` (each [N, 3, H, W] with its skin
+    weights [N, 1, H, W]); pairs where either shows fewer than ``min_pixels`` skin pixels
+    count 0. One look rendered at two poses should give one skin colour: this is how far
+    apart they are."""
+    present = ((skin.sum(dim=(1, 2, 3)) >= min_pixels) & (reference_skin.sum(dim=(1, 2, 3)) >= min_pixels)).float()
+    gap = (skin_log_chromaticity(images, skin) - skin_log_chromaticity(reference, reference_skin)).abs().mean(dim=1)
+    return (gap * present).sum() / present.sum().clamp_min(1.0)

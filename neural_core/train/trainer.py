@@ -13,9 +13,10 @@ Run folder::
 
 Per step: the generator gets the multi-scale masked L1 against the target plus
 ``adv_weight`` x the non-saturating loss (plus, with per-frame appearance codes, their L2
-prior); the discriminator (after ``adv_start``) the logistic loss with lazy R1, real and
-fake frames in one batch. Both judge only the head (images times the mask). Forward
-passes run under ``precision.Precision`` (autocast); under torchrun the step is shared
+prior and, with ``colour_consistency``, how far one code's skin colour moves between two
+frames' poses); the discriminator (after ``adv_start``) the logistic loss with lazy R1,
+real and fake frames in one batch. Both judge only the head (images times the mask).
+Forward passes run under ``precision.Precision`` (autocast); under torchrun the step is shared
 by several processes (``distributed.py``) and only rank 0 writes files.
 """
 
@@ -244,8 +245,15 @@ class Trainer:
         out = {}
         # generator
         self.D.requires_grad_(False)
+        consistency = (appearance is not None and cfg.colour_consistency > 0 and len(appearance) > 1
+                       and self.step % cfg.colour_consistency_every == 0)
         with precision.autocast():
-            fake = self.G_train(planes, c, z, **({} if appearance is None else {"appearance": appearance})).float()
+            if consistency:  # one forward of 2N frames: the batch, then each frame with its neighbour's code
+                both = self.G_train(torch.cat([planes, planes]), torch.cat([c, c]), torch.cat([z, z]),
+                                    appearance=torch.cat([appearance, appearance.roll(1, 0)])).float()
+                fake, moved = both[: len(planes)], both[len(planes):]
+            else:
+                fake = self.G_train(planes, c, z, **({} if appearance is None else {"appearance": appearance})).float()
         total_area = self.world.total_area if self.world.size > 1 else None
         rec = losses.masked_l1(fake, target, mask, cfg.rec_scales, self._loss_weights(planes), total_area=total_area)
         loss = cfg.rec_weight * rec
@@ -254,6 +262,11 @@ class Trainer:
             prior = self.G.appearance.codes(appearance).square().sum(dim=1).mean()
             loss = loss + cfg.appearance_prior * prior
             out["prior"] = float(prior.detach())
+        if consistency:  # frame i with code i-1 against frame i-1's own output (held): same look, same skin colour
+            skin = self._skin(planes) * mask
+            gap = losses.skin_colour_gap(moved, skin, fake.detach().roll(1, 0), skin.roll(1, 0))
+            loss = loss + cfg.colour_consistency * cfg.colour_consistency_every * gap
+            out["colour"] = float(gap.detach())
         if adversarial:
             with precision.autocast():
                 logits = self.D(fake * mask, planes, c).float()  # D's weights frozen: not through DDP
@@ -290,6 +303,14 @@ class Trainer:
         self._update_ema()
         self.step += 1
         return self.world.mean(out)
+
+    def _skin(self, planes):
+        """[N, 1, H, W] the skin region plane (region 0 of the one-hot regions, the last planes)."""
+        encoder = self.model_config.encoder
+        if "regions" not in encoder.passes or encoder.passes[-1] != "regions":
+            raise NeuralFaceError("colour_consistency needs the regions pass, last in the encoder's passes")
+        first = encoder.in_planes - encoder.num_regions
+        return planes[:, first:first + 1]
 
     def _loss_weights(self, planes):
         """Per-pixel reconstruction weights [N, 1, H, W], or None for the plain masked mean."""

@@ -168,3 +168,30 @@ def test_resume_with_the_data_named_another_way_continues(data, tmp_path, monkey
     write_sample_folder(other / "chunk_00001", seed=1)
     with pytest.raises(NeuralFaceError, match="saved data order reads .*not under --data now"):
         Trainer(run, other, _tiny(steps=6), resume=True)
+
+
+def test_skin_colour_gap_sees_colour_not_brightness():
+    from neural_core.train.losses import skin_colour_gap
+
+    skin = torch.zeros(2, 1, 8, 8)
+    skin[:, :, 2:6, 2:6] = 1.0
+    warm = torch.tensor([0.6, 0.2, 0.0]).view(1, 3, 1, 1).expand(2, 3, 8, 8).clone()
+    darker = ((warm + 1) * 0.5 * 0.7) * 2 - 1  # the same colour in less light (sRGB scaled: gamma 2.2 keeps ratios)
+    greener = warm.clone()
+    greener[:, 1] += 0.2
+    assert float(skin_colour_gap(darker, skin, warm, skin)) < 1e-4
+    assert float(skin_colour_gap(greener, skin, warm, skin)) > 0.1
+    assert float(skin_colour_gap(greener, torch.zeros_like(skin), warm, skin)) == 0.0  # no skin: no term
+
+
+def test_colour_consistency_renders_each_frame_with_its_neighbours_code(data, tmp_path):
+    trainer = Trainer(tmp_path / "run", data, _tiny(steps=4, colour_consistency=1.0, colour_consistency_every=2))
+    batches = []
+    trainer.G_train.register_forward_hook(lambda module, inputs, output: batches.append(len(output)))
+    trainer.run()
+    assert batches == [4, 2, 4, 2]  # steps 0 and 2: the batch of 2 and the same frames with swapped codes
+    lines = [line for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert ['"colour"' in line for line in lines] == [True, False, True, False]
+    assert all(torch.isfinite(p).all() for p in trainer.G.parameters())
+    with pytest.raises(NeuralFaceError, match="colour consistency"):
+        TrainConfig(colour_consistency=-1.0)
