@@ -176,6 +176,15 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
         ),
         default=False,
     )
+    stabilise_brightness: bpy.props.BoolProperty(
+        name="Stabilise Brightness",
+        description=(
+            "Also hold the skin's mean brightness to the reference: removes the model's flicker, and any real "
+            "change of light, so for shots lit the same throughout (implies Stabilise Colour). "
+            "Passed to the worker as --stabilise-brightness"
+        ),
+        default=False,
+    )
     passes_engine: bpy.props.EnumProperty(
         name="Passes Engine",
         description="Render engine for the input passes of the shot",

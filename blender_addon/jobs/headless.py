@@ -57,6 +57,9 @@ def add_job_arguments(parser):
     parser.add_argument("--stabilise-colour", action=argparse.BooleanOptionalAction, default=None,
                         help="hold the skin's colour to the shot's reference (default: the scene's setting); with "
                              "--only prepare, also export the passes of the frames the reference is taken from")
+    parser.add_argument("--stabilise-brightness", action=argparse.BooleanOptionalAction, default=None,
+                        help="also hold the skin's mean brightness to the reference (shots lit the same throughout; "
+                             "implies --stabilise-colour; default: the scene's setting)")
     parser.add_argument("--profile", choices=("auto", *profiles.PROFILE_NAMES),
                         help="rig profile: which shape keys drive which coefficients (default: the scene's; docs/rigs.md)")
     parser.add_argument("--map", metavar="FILE.json",
@@ -95,6 +98,10 @@ def settings_for(scene, args):
         overrides["passes_samples"] = args.samples
     if args.stabilise_colour is not None:
         overrides["stabilise_colour"] = args.stabilise_colour
+    if args.stabilise_brightness is not None:
+        overrides["stabilise_brightness"] = args.stabilise_brightness
+    if overrides.get("stabilise_brightness", settings.stabilise_brightness):
+        overrides["stabilise_colour"] = True
     return dataclasses.replace(settings, **overrides)
 
 

@@ -41,6 +41,7 @@ class RenderSettings:
     appearance: int = 0  # appearance seed
     smoothing: float = 0.0  # temporal smoothing: Gaussian sigma in frames, 0 = off
     stabilise_colour: bool = False  # the worker holds the skin's colour to the shot's reference
+    stabilise_brightness: bool = False  # and its mean brightness (implies stabilise_colour)
     passes_engine: str = "CYCLES"  # "CYCLES" | "EEVEE" | "WORKBENCH"
     passes_samples: int = 2  # render samples for the passes
     worker_python: str = ""  # the add-on preference; "" = default resolution (worker.py)
@@ -136,7 +137,8 @@ def settings_from_scene(scene, worker_python="", frame_start=None, frame_end=Non
         png_depth=int(props.png_depth),
         appearance=int(props.appearance_seed),
         smoothing=float(props.smoothing),
-        stabilise_colour=bool(props.stabilise_colour),
+        stabilise_colour=bool(props.stabilise_colour or props.stabilise_brightness),
+        stabilise_brightness=bool(props.stabilise_brightness),
         passes_engine=props.passes_engine,
         passes_samples=int(props.passes_samples),
         worker_python=worker_python,
@@ -203,6 +205,7 @@ def start_worker(settings, shot_folder):
         appearance=settings.appearance,
         smoothing=settings.smoothing,
         stabilise_colour=settings.stabilise_colour,
+        stabilise_brightness=settings.stabilise_brightness,
     )
     Path(settings.frames_folder).mkdir(parents=True, exist_ok=True)
     return modal_worker.start(worker_client.render_command(python, request))

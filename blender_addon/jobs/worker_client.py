@@ -152,6 +152,7 @@ class RenderRequest:
     appearance: int = 0  # appearance seed (fixed per shot)
     smoothing: float = 0.0  # temporal filter on the conditioning: Gaussian sigma in frames, 0 = off
     stabilise_colour: bool = False  # hold the skin's colour to the shot's reference (needs the regions pass)
+    stabilise_brightness: bool = False  # and its mean brightness (shots lit the same throughout)
     force: bool = False  # re-render frames the manifest says are up to date
     name: str = frames.DEFAULT_NAME  # output file pattern; the last run of '#' is the padded frame number
     extra: list = field(default_factory=list)  # further arguments, passed verbatim
@@ -178,6 +179,8 @@ def render_command(python, request):
         args += ["--smoothing", f"{request.smoothing:g}"]
     if request.stabilise_colour:
         args.append("--stabilise-colour")
+    if request.stabilise_brightness:
+        args.append("--stabilise-brightness")
     if request.force:
         args.append("--force")
     return args + [str(a) for a in request.extra]

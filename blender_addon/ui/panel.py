@@ -85,6 +85,7 @@ class NEURALFACE_PT_render(bpy.types.Panel):
         col.prop(props, "appearance_seed")
         col.prop(props, "smoothing")
         col.prop(props, "stabilise_colour")
+        col.prop(props, "stabilise_brightness")
 
         col = layout.column(heading="Output")
         col.prop(props, "output_folder")

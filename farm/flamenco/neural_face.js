@@ -50,6 +50,8 @@ const JOB_TYPE = {
           visible: "web", description: "Frame format of the synthesised faces: png or exr" },
         { key: "stabilise_colour", type: "bool", default: false, eval: "C.scene.neural_face.stabilise_colour",
           visible: "submission", description: "Hold the skin's colour to the shot's reference (needs the regions pass)" },
+        { key: "stabilise_brightness", type: "bool", default: false, eval: "C.scene.neural_face.stabilise_brightness",
+          visible: "submission", description: "Also hold the skin's mean brightness (shots lit the same throughout)" },
         { key: "device", type: "string", default: "auto", eval: "C.scene.neural_face.device.lower()",
           visible: "submission", description: "Synthesis device: auto, cpu or cuda" },
         { key: "fps", type: "float", eval: "C.scene.render.fps / C.scene.render.fps_base", visible: "hidden" },
@@ -75,7 +77,8 @@ function compileJob(job) {
     const shotFrames = `${range.first}-${range.last}`;
     const folder = settings.job_folder;
 
-    const colour = settings.stabilise_colour ? ["--stabilise-colour"] : [];
+    const colour = settings.stabilise_colour || settings.stabilise_brightness ? ["--stabilise-colour"] : [];
+    const stabilise = colour.concat(settings.stabilise_brightness ? ["--stabilise-brightness"] : []);
     const prepare = blenderTask(settings, "prepare", ["--shot-frames", shotFrames, "--only", "prepare"].concat(colour));
     job.addTask(prepare);
     const composites = [];
@@ -93,7 +96,7 @@ function compileJob(job) {
                    "--out", path.join(folder, "frames"), "--frames", frames,
                    "--model", settings.model || "default", "--appearance", String(settings.appearance || 0),
                    "--smoothing", String(settings.smoothing || 0), "--format", settings.format || "png",
-                   "--device", settings.device || "auto", "--json"].concat(colour),
+                   "--device", settings.device || "auto", "--json"].concat(stabilise),
         }));
         synthesise.addDependency(exportTask);
         job.addTask(synthesise);

@@ -23,6 +23,9 @@ def add_pixel_arguments(parser):
     parser.add_argument("--stabilise-colour", action="store_true",
                         help="hold the skin's colour to the shot's reference, the same in every chunk (needs the regions "
                              "pass; docs/rendering.md)")
+    parser.add_argument("--stabilise-brightness", action="store_true",
+                        help="also hold the skin's mean brightness to the reference (removes the model's flicker and any "
+                             "real change of light: for shots lit the same throughout; implies --stabilise-colour)")
     parser.add_argument("--name", default=DEFAULT_NAME, help="file name pattern; '#' = padded frame number")
     parser.add_argument("--force", action="store_true", help="render every frame, even those already current")
 
@@ -69,7 +72,8 @@ def render_options(args):
         shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,
         image_format=args.image_format, bit_depth=args.bit_depth, device=args.device, appearance=appearance,
         smoothing=args.smoothing, truncation_psi=args.truncation_psi, name=args.name, force=args.force,
-        stabilise_colour=args.stabilise_colour,
+        stabilise_colour=args.stabilise_colour or args.stabilise_brightness,
+        stabilise_brightness=args.stabilise_brightness,
     )
 
 

@@ -43,6 +43,7 @@ class RenderOptions:
     name: str = DEFAULT_NAME  # output file pattern; the last run of '#' is the padded frame number
     force: bool = False  # render every frame even when the manifest says it is current
     stabilise_colour: bool = False  # hold the skin's chromaticity to the shot's reference (colour_stabiliser.py)
+    stabilise_brightness: bool = False  # also its mean luminance (implies stabilise_colour; shots with constant light)
 
 
 def smoothed_coefficients(shot, wanted_names, sigma):
@@ -100,7 +101,8 @@ class ShotRenderer:
         self.shot = read_shot(self.shot_folder, check_passes=False)
         self.frames = parse_frame_spec(options.frames, self.shot.frame_numbers(), self.shot.frame_step)
         check_pass_files(self.shot_folder, self.shot, frames=self.frames)  # only the frames to render
-        if options.stabilise_colour and "regions" not in self.shot.passes:
+        self.stabilising = options.stabilise_colour or options.stabilise_brightness
+        if self.stabilising and "regions" not in self.shot.passes:
             raise ShotFormatError("--stabilise-colour needs the regions pass, which this shot lacks (export the shot "
                                   "with passes on)", file=self.shot_folder / "shot.json", field="passes")
         self.model = FaceModel(resolve_model_path(options.model), device=options.device,
@@ -117,8 +119,8 @@ class ShotRenderer:
                                            self.shot.rig_profile)
         self.coefficients = smoothed_coefficients(self.shot, self.model.coefficient_names, options.smoothing)
         self.read_names = list(self.model.needed_passes)  # the passes read per frame
-        self._colour_reference = None  # (reference chromaticity [3] or None,) once computed
-        if options.stabilise_colour and "regions" not in self.read_names:
+        self._colour_reference = None  # (reference chromaticity [3] or None, luminance or None) once computed
+        if self.stabilising and "regions" not in self.read_names:
             self.read_names.append("regions")
         self.out = Path(options.out)
         _check_writable(self.out)
@@ -126,8 +128,9 @@ class ShotRenderer:
         fingerprint = asdict(options)
         for key in ("shot", "out", "model", "frames", "device", "force"):
             fingerprint.pop(key)  # where things are and which subset runs do not change pixels
-        if not options.stabilise_colour:
-            fingerprint.pop("stabilise_colour")  # off: the hashes of renders made before the option existed hold
+        for key in ("stabilise_colour", "stabilise_brightness"):
+            if not fingerprint[key]:
+                fingerprint.pop(key)  # off: the hashes of renders made before the option existed hold
         self.fingerprint = {"render_version": RENDER_VERSION, "model_sha256": self.model.sha256,
                             "resolution": list(self.shot.resolution), **fingerprint}
         # this process's chunk of the output folder: frame locks, manifest, log (see .chunks)
@@ -173,22 +176,24 @@ class ShotRenderer:
     def synthesise(self, work: "FrameWork"):
         """The model's part: RGBA [H, W, 4] float32 for a prepared frame."""
         rgba = self.model.render(work.passes, self.coefficients[work.frame], frame=work.frame)
-        if self.options.stabilise_colour:
+        if self.stabilising:
             from .colour_stabiliser import stabilise
 
-            rgba = stabilise(rgba, work.passes["regions"], self.colour_reference())
+            chromaticity, luminance = self.colour_reference()
+            rgba = stabilise(rgba, work.passes["regions"], chromaticity,
+                             luminance if self.options.stabilise_brightness else None)
         return rgba
 
     def colour_reference(self):
-        """[3] the shot's reference skin chromaticity (None: no sample frame shows skin) from
-        the frames ``contract.frames.colour_reference_frames`` picks from the whole shot, so
+        """(chromaticity [3], luminance): the shot's reference skin colour (None, None: no
+        sample frame shows skin) from the frames ``contract.frames.colour_reference_frames`` picks from the whole shot, so
         that every chunk of the shot gets the same one: computed on first use, or read from
         the output folder where another chunk of the same render left it
         (:func:`.colour_stabiliser.shared_reference`)."""
         if self._colour_reference is None:
             from ..contract.frames import colour_reference_frames
             from ..contract.shot.passes import read_passes
-            from .colour_stabiliser import reference_chromaticity, shared_reference, skin_chromaticity
+            from .colour_stabiliser import LUMINANCE, reference_chromaticity, reference_luminance, shared_reference, skin_colour
 
             samples = colour_reference_frames(self.shot.frame_numbers())
             passes = {}
@@ -204,11 +209,13 @@ class ShotRenderer:
                              *[part for f in samples for part in (self.coefficients[f].tobytes(), *array_parts(passes[f]))])
 
             def compute():
-                return reference_chromaticity([skin_chromaticity(self.model.render(passes[f], self.coefficients[f], frame=f),
-                                                                 passes[f]["regions"]) for f in samples])
+                colours = [skin_colour(self.model.render(passes[f], self.coefficients[f], frame=f), passes[f]["regions"])
+                           for f in samples]
+                visible = [c for c in colours if c is not None and float(c @ LUMINANCE) > 1e-6]
+                return reference_chromaticity([c / float(c @ LUMINANCE) for c in visible]), reference_luminance(visible)
 
-            self._colour_reference = (shared_reference(self.out, key, compute),)
-        return self._colour_reference[0]
+            self._colour_reference = shared_reference(self.out, key, compute)
+        return self._colour_reference
 
     def store(self, work: "FrameWork", rgba) -> Path:
         """Write the frame (temporary name, then rename) and record it in the manifest.

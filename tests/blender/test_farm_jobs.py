@@ -88,11 +88,11 @@ def check_job_folder(farm, *render_options):
 
 
 @pytest.mark.skipif(not OPENJD.is_file(), reason="openjd-cli is installed by ./tools/test (requirements/test.txt)")
-@pytest.mark.parametrize("stabilise", ["no", "yes"])
+@pytest.mark.parametrize("stabilise", ["no", "brightness"])
 def test_openjd_run_executes_the_template_in_chunks(farm, stabilise):
-    """With StabiliseColour=yes the first chunk's synthesis needs frames 3 and 4's passes (the
-    colour reference of a 4-frame shot is every frame) before chunk 3-4 exports them: the
-    Prepare step exports them first."""
+    """With StabiliseColour=brightness (the colour stabiliser and its brightness mode) the
+    first chunk's synthesis needs frames 3 and 4's passes (the colour reference of a 4-frame
+    shot is every frame) before chunk 3-4 exports them: the Prepare step exports them first."""
     template = ROOT / "farm" / "openjd" / "neural_face.yaml"
     check = subprocess.run([str(OPENJD), "check", str(template)], capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -106,7 +106,7 @@ def test_openjd_run_executes_the_template_in_chunks(farm, stabilise):
     result = subprocess.run(command, capture_output=True, text=True, timeout=800, cwd=farm["tmp"], env=environment())
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Neural Face chunk 1-2: composite" in result.stdout and "Neural Face chunk 3-4: composite" in result.stdout
-    check_job_folder(farm, *(["--stabilise-colour"] if stabilise == "yes" else []))
+    check_job_folder(farm, *(["--stabilise-colour", "--stabilise-brightness"] if stabilise == "brightness" else []))
 
 
 @pytest.mark.skipif(NODE is None, reason="Node.js is not installed")

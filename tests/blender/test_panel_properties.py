@@ -56,6 +56,7 @@ def test_settings_have_the_documented_defaults(addon):
     assert props.device == "AUTO" and props.output_folder == "//neural_face/"
     assert props.file_format == "PNG" and props.png_depth == "8"
     assert props.appearance_seed == 0 and props.smoothing == 0.0 and props.stabilise_colour is False
+    assert props.stabilise_brightness is False
     assert props.passes_engine == "CYCLES" and props.passes_samples >= 1
     assert not props.is_running and props.progress == 0.0
 
@@ -90,8 +91,11 @@ def test_settings_snapshot_resolves_blend_relative_output(addon, tmp_path):
     assert (settings.frame_start, settings.frame_end) == (5, 9)
     assert (settings.file_format, settings.png_depth, settings.device) == ("exr", 16, "cpu")
     assert (settings.appearance, settings.smoothing, settings.passes_samples) == (7, 0.25, 3)
-    assert settings.stabilise_colour is True
+    assert settings.stabilise_colour is True and settings.stabilise_brightness is False
     assert settings.worker_python == "/usr/bin/python3"
+    props.stabilise_colour, props.stabilise_brightness = False, True  # brightness implies the colour stabiliser
+    settings = render_job.settings_from_scene(scene, "/usr/bin/python3")
+    assert settings.stabilise_colour is True and settings.stabilise_brightness is True
 
 
 def test_relative_output_of_an_unsaved_file_is_refused(addon):
@@ -119,7 +123,7 @@ def test_panel_draws_settings_and_buttons(addon):
     log = draw_panel(bpy.context.scene)
     drawn = {name for kind, name, *rest in log if kind == "prop"}
     assert {"head_object", "model_path", "device", "output_folder", "file_format", "png_depth",
-            "appearance_seed", "smoothing", "stabilise_colour", "passes_engine", "passes_samples"} <= drawn
+            "appearance_seed", "smoothing", "stabilise_colour", "stabilise_brightness", "passes_engine", "passes_samples"} <= drawn
     buttons = {name for kind, name, *rest in log if kind == "operator"}
     assert {f"neural_face.{op}" for op in OPERATORS} <= buttons
     assert not any(kind == "progress" for kind, *rest in log)

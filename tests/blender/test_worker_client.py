@@ -75,6 +75,10 @@ def test_render_command_line_follows_the_documented_options(tmp_path):
     assert "--stabilise-colour" not in argv
     held = worker.RenderRequest(shot="/s", out="/o", frame_start=1, frame_end=1, stabilise_colour=True)
     assert "--stabilise-colour" in worker.render_command("/py", held)
+    assert "--stabilise-brightness" not in worker.render_command("/py", held)
+    bright = worker.RenderRequest(shot="/s", out="/o", frame_start=1, frame_end=1, stabilise_colour=True,
+                                  stabilise_brightness=True)
+    assert worker.render_command("/py", bright)[-2:] == ["--stabilise-colour", "--stabilise-brightness"]
 
 
 def test_environment_puts_the_checkout_on_pythonpath(tmp_path):

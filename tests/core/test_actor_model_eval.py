@@ -296,4 +296,8 @@ def test_the_whole_evaluation_runs_on_two_handmade_frames(model, tmp_path):
     # the same model rendered with the colour stabiliser: its skin colour figures beside the plain ones
     assert figures["actor"]["skin_colour_de2000_max_stabilised"] >= 0.0
     assert (tmp_path / "work" / "renders" / "actor_stabilised").is_dir()
+    # and with its brightness mode (two frames: both hold the reference's brightness, within 8-bit rounding)
+    assert 0.0 <= figures["actor"]["skin_colour_de2000_max_stabilised_brightness"] < 1.0
+    assert 5.0 < figures["actor"]["psnr_db_stabilised_brightness"] < 60.0
+    assert (tmp_path / "work" / "renders" / "actor_steady").is_dir()
     assert (tmp_path / "sheet.png").is_file()

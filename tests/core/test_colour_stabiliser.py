@@ -73,7 +73,7 @@ def test_the_render_holds_the_skin_colour_and_every_chunk_gets_the_same_referenc
     _, plain = render_in_process(tmp_path / "shot", tmp_path / "plain", tiny_model)
     renderer, held = render_in_process(tmp_path / "shot", tmp_path / "held", tiny_model, stabilise_colour=True)
     regions = {f: renderer.prepare(f).passes["regions"] for f in renderer.frames}
-    reference = renderer.colour_reference()
+    reference = renderer.colour_reference()[0]
     spread = {name: np.ptp([cs.skin_chromaticity(rgba, regions[f]) for f, rgba in frames.items()], axis=0).max()
               for name, frames in (("plain", plain), ("held", held))}
     assert spread["held"] < 0.2 * spread["plain"]
@@ -81,11 +81,40 @@ def test_the_render_holds_the_skin_colour_and_every_chunk_gets_the_same_referenc
         # not exact: a pixel pushed past 1.0 by its gain is clipped
         np.testing.assert_allclose(cs.skin_chromaticity(rgba, regions[frame]), reference, atol=2e-2)
     chunk, part = render_in_process(tmp_path / "shot", tmp_path / "chunk", tiny_model, stabilise_colour=True, frames="3-4")
-    np.testing.assert_array_equal(chunk.colour_reference(), reference)
+    np.testing.assert_array_equal(chunk.colour_reference()[0], reference)
     for frame, rgba in part.items():
         np.testing.assert_array_equal(rgba, held[frame])
     assert renderer.fingerprint != render_in_process(tmp_path / "shot", tmp_path / "x", tiny_model)[0].fingerprint
     assert "stabilise_colour" not in render_in_process(tmp_path / "shot", tmp_path / "y", tiny_model)[0].fingerprint
+    assert "stabilise_brightness" not in renderer.fingerprint
+
+
+def test_the_brightness_mode_also_holds_the_skins_mean_luminance(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.setattr(cs, "MAX_GAIN", 8.0)
+    shot = make_shot(n_frames=6, size=(64, 48), coefficient_values=[[v, 1.0 - v, 0.5] for v in np.linspace(0.0, 1.0, 6)])
+    write_shot_folder(tmp_path / "shot", shot=shot)
+    renderer, held = render_in_process(tmp_path / "shot", tmp_path / "held", tiny_model, stabilise_brightness=True)
+    chromaticity, luminance = renderer.colour_reference()
+    regions = {f: renderer.prepare(f).passes["regions"] for f in renderer.frames}
+    brightness = [float(cs.skin_colour(rgba, regions[f]) @ cs.LUMINANCE) for f, rgba in held.items()]
+    np.testing.assert_allclose(brightness, luminance, rtol=5e-2)  # not exact: a pixel pushed past 1.0 is clipped
+    for frame, rgba in held.items():
+        np.testing.assert_allclose(cs.skin_chromaticity(rgba, regions[frame]), chromaticity, atol=2e-2)
+    plain = render_in_process(tmp_path / "shot", tmp_path / "plain", tiny_model, stabilise_colour=True)[1]
+    spread = np.ptp([float(cs.skin_colour(rgba, regions[f]) @ cs.LUMINANCE) for f, rgba in plain.items()])
+    assert np.ptp(brightness) < 0.2 * spread  # the colour mode keeps each frame's own brightness
+    assert renderer.fingerprint["stabilise_brightness"] is True
+
+
+def test_the_brightness_option_implies_the_stabiliser():
+    import argparse
+
+    from neural_core.commands import render
+
+    parser = argparse.ArgumentParser()
+    render.add_arguments(parser)
+    options = render.render_options(parser.parse_args(["SHOT", "--stabilise-brightness"]))
+    assert options.stabilise_colour and options.stabilise_brightness
 
 
 def test_later_chunks_take_the_reference_the_first_left_in_the_output_folder(tmp_path, tiny_model, monkeypatch):
@@ -104,12 +133,12 @@ def test_later_chunks_take_the_reference_the_first_left_in_the_output_folder(tmp
     first, frames = render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="1-4")
     assert rendered == [1, 1, 3, 5, 6, 8, 2, 3, 4]  # frame 1, the reference's 1, 3, 5, 6, 8, then frames 2-4
     records = list((tmp_path / "out").glob(".colour-reference-*.json"))
-    assert len(records) == 1 and json.loads(records[0].read_text())["chromaticity"] == first.colour_reference().tolist()
+    assert len(records) == 1 and json.loads(records[0].read_text())["chromaticity"] == first.colour_reference()[0].tolist()
 
     rendered.clear()
     second, more = render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="5-8")
     assert rendered == [5, 6, 7, 8]
-    np.testing.assert_array_equal(second.colour_reference(), first.colour_reference())
+    np.testing.assert_array_equal(second.colour_reference()[0], first.colour_reference()[0])
     _, whole = render_in_process(tmp_path / "shot", tmp_path / "whole", tiny_model, stabilise_colour=True)
     for frame, rgba in {**frames, **more}.items():
         np.testing.assert_array_equal(rgba, whole[frame])
@@ -118,14 +147,14 @@ def test_later_chunks_take_the_reference_the_first_left_in_the_output_folder(tmp
     record["chromaticity"] = [v * (1 + 1e-6) for v in record["chromaticity"]]
     records[0].write_text(json.dumps(record))
     third, _ = render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="7")
-    assert third.colour_reference().tolist() == record["chromaticity"]
+    assert third.colour_reference()[0].tolist() == record["chromaticity"]
 
     records[0].write_text("{damaged")
     rendered.clear()
     fourth, _ = render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="7")
     assert rendered == [7, 1, 3, 5, 6, 8]  # recomputed (the sample frames of the whole shot) and written again
-    np.testing.assert_array_equal(fourth.colour_reference(), first.colour_reference())
-    assert json.loads(records[0].read_text())["chromaticity"] == first.colour_reference().tolist()
+    np.testing.assert_array_equal(fourth.colour_reference()[0], first.colour_reference()[0])
+    assert json.loads(records[0].read_text())["chromaticity"] == first.colour_reference()[0].tolist()
     render_in_process(tmp_path / "shot", tmp_path / "out", tiny_model, stabilise_colour=True, frames="7", appearance=1)
     assert len(list((tmp_path / "out").glob(".colour-reference-*.json"))) == 2  # another look: its own reference
 

@@ -88,6 +88,10 @@ def test_a_stabilised_job_exports_the_colour_reference_in_prepare_and_stabilises
         assert tasks[f"synthesise-{chunk}"]["commands"][0]["parameters"]["args"][-2:] == ["--json", "--stabilise-colour"]
         assert tasks[f"synthesise-{chunk}"]["dependencies"] == [f"export-{chunk}"]  # prepare holds the barrier
         assert "--stabilise-colour" not in tasks[f"export-{chunk}"]["commands"][0]["parameters"]["args"]
+    job, tasks = compiled(tmp_path, stabilise_brightness=True)  # implies the colour stabiliser
+    assert tasks["prepare"]["commands"][0]["parameters"]["args"][-1] == "--stabilise-colour"
+    assert tasks["synthesise-1-12"]["commands"][0]["parameters"]["args"][-3:] == [
+        "--json", "--stabilise-colour", "--stabilise-brightness"]
 
 
 @pytest.mark.parametrize("settings, words", [

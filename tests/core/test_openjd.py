@@ -42,8 +42,8 @@ def test_the_job_has_a_prepare_step_then_chunks_depending_on_it():
     assert steps["Chunks"]["parameter_definitions"] == [{"name": "Frames", "type": "CHUNK[INT]"}]
 
 
-def test_stabilise_colour_is_yes_or_no():
-    for value in ("yes", "no"):
+def test_stabilise_colour_is_no_yes_or_brightness():
+    for value in ("yes", "no", "brightness"):
         result = openjd("summary", "--output", "json", StabiliseColour=value)
         assert result.returncode == 0, result.stdout + result.stderr
 
