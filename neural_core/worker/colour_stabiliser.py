@@ -20,8 +20,8 @@ The stabiliser removes that drift after synthesis:
    as it is.
 3. The brightness mode (``--stabilise-brightness``): the skin's mean luminance is moved to
    the reference's median luminance too. On a shot lit the same throughout, the mean skin
-   brightness of real footage hardly changes (the synthetic actor's 48-frame video: an L*
-   SD of 0.6), while an actor model's flickers about three times as much (1.7): this
+   brightness of the footage itself hardly changes (the synthetic actor's 48-frame video:
+   an L* SD of 0.6), while an actor model's flickers about three times as much (1.9): this
    removes that flicker, and with it any real change of light, so it is for shots whose
    light does not change.
 """
