@@ -89,6 +89,13 @@ def reference_luminance(colours):
     return float(np.median(found)) if found else None
 
 
+def reference(colours):
+    """(chromaticity [3], luminance) of the shot's reference from the sample frames' mean
+    skin colours [3] (:func:`skin_colour`; None and black ones skipped), or (None, None)."""
+    found = [c for c in colours if c is not None and float(c @ LUMINANCE) > 1e-6]
+    return reference_chromaticity([c / float(c @ LUMINANCE) for c in found]), reference_luminance(found)
+
+
 def stabilise(rgba, regions, reference, luminance=None):
     """``rgba`` [H, W, 4] float (sRGB, straight alpha) with its skin's chromaticity moved to
     ``reference`` [3] (see the module docstring); alpha is kept. ``luminance`` (the

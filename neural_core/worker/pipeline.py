@@ -186,14 +186,14 @@ class ShotRenderer:
 
     def colour_reference(self):
         """(chromaticity [3], luminance): the shot's reference skin colour (None, None: no
-        sample frame shows skin) from the frames ``contract.frames.colour_reference_frames`` picks from the whole shot, so
-        that every chunk of the shot gets the same one: computed on first use, or read from
-        the output folder where another chunk of the same render left it
-        (:func:`.colour_stabiliser.shared_reference`)."""
+        sample frame shows skin) from the frames ``contract.frames.colour_reference_frames``
+        picks from the whole shot, so that every chunk of the shot gets the same one: computed
+        on first use, or read from the output folder where another chunk of the same render
+        left it (:func:`.colour_stabiliser.shared_reference`)."""
         if self._colour_reference is None:
             from ..contract.frames import colour_reference_frames
             from ..contract.shot.passes import read_passes
-            from .colour_stabiliser import LUMINANCE, reference_chromaticity, reference_luminance, shared_reference, skin_colour
+            from .colour_stabiliser import reference, shared_reference, skin_colour
 
             samples = colour_reference_frames(self.shot.frame_numbers())
             passes = {}
@@ -209,10 +209,8 @@ class ShotRenderer:
                              *[part for f in samples for part in (self.coefficients[f].tobytes(), *array_parts(passes[f]))])
 
             def compute():
-                colours = [skin_colour(self.model.render(passes[f], self.coefficients[f], frame=f), passes[f]["regions"])
-                           for f in samples]
-                visible = [c for c in colours if c is not None and float(c @ LUMINANCE) > 1e-6]
-                return reference_chromaticity([c / float(c @ LUMINANCE) for c in visible]), reference_luminance(visible)
+                return reference([skin_colour(self.model.render(passes[f], self.coefficients[f], frame=f), passes[f]["regions"])
+                                  for f in samples])
 
             self._colour_reference = shared_reference(self.out, key, compute)
         return self._colour_reference
