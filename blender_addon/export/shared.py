@@ -256,7 +256,23 @@ def export_chunk(scene, settings, first, last, progress=None):
     """Export the passes of frames ``first..last`` of the shot ``settings`` describes
     (its frame range is the whole shot) into the shared folder ``settings.output``;
     returns the folder. ``progress(done, total)`` after each frame."""
-    steps = export_chunk_steps(scene, settings, first, last)
+    return _run_steps(export_chunk_steps(scene, settings, first, last), progress)
+
+
+def export_colour_reference(scene, settings, progress=None):
+    """Export the passes of the frames the colour stabiliser takes its reference from
+    (``frames.colour_reference_frames`` of the whole shot ``settings`` describes), in one
+    pass, skipping those already there; returns those frame numbers. A farm's prepare task
+    runs it, so that every synthesis chunk of a stabilised job finds them (docs/farm.md).
+    ``progress(done, total)`` after each frame."""
+    shot_frames = exporter.frame_numbers(scene, settings)
+    chosen = frames.colour_reference_frames(shot_frames)
+    _run_steps(_export_frames_steps(scene, settings, shot_frames, chosen), progress)
+    return chosen
+
+
+def _run_steps(steps, progress):
+    """Drive an export generator to its end; returns its value."""
     try:
         while True:
             done, total = next(steps)
@@ -266,28 +282,20 @@ def export_chunk(scene, settings, first, last, progress=None):
         return finished.value
 
 
-def export_colour_reference(scene, settings, progress=None):
-    """Export the passes of the frames the colour stabiliser takes its reference from
-    (``frames.colour_reference_frames`` of the whole shot ``settings`` describes), one
-    frame at a time, skipping those already there; returns those frame numbers. A farm's
-    prepare task runs it, so that every synthesis chunk of a stabilised job finds them
-    (docs/farm.md). ``progress(done, total)`` after each frame."""
-    chosen = frames.colour_reference_frames(exporter.frame_numbers(scene, settings))
-    for done, frame in enumerate(chosen, start=1):
-        export_chunk(scene, settings, frame, frame)
-        if progress is not None:
-            progress(done, len(chosen))
-    return chosen
-
-
 def export_chunk_steps(scene, settings, first, last):
     """:func:`export_chunk` one frame per ``next()`` (yields ``(done, total)``). Every
     check (range, rig, the shot folder against this scene) runs before the first pass."""
-    frames = exporter.frame_numbers(scene, settings)
-    chunk = [frame for frame in frames if first <= frame <= last]
-    if first < frames[0] or last > frames[-1] or not chunk:
-        raise NeuralFaceError(f"chunk {first}-{last} is outside the shot's frames {frames[0]}-{frames[-1]}"
+    shot_frames = exporter.frame_numbers(scene, settings)
+    chunk = [frame for frame in shot_frames if first <= frame <= last]
+    if first < shot_frames[0] or last > shot_frames[-1] or not chunk:
+        raise NeuralFaceError(f"chunk {first}-{last} is outside the shot's frames {shot_frames[0]}-{shot_frames[-1]}"
                               + (f" (every {settings.frame_step})" if settings.frame_step > 1 else ""))
+    return (yield from _export_frames_steps(scene, settings, shot_frames, chunk))
+
+
+def _export_frames_steps(scene, settings, shot_frames, chunk):
+    """The export of ``chunk`` (sorted frame numbers among the shot's ``shot_frames``), one
+    frame per ``next()``."""
     export = _SceneExport(scene, settings)
     lock = ShotLock(export.folder)
     shot_file = export.folder / shot_format.model.SHOT_FILE
@@ -298,7 +306,7 @@ def export_chunk_steps(scene, settings, first, last):
             if not shot_file.is_file():
                 lock.exclusive()  # whoever comes first writes shot.json; the others wait, then check it
                 if not shot_file.is_file():
-                    export.write_new_folder(export.shot(frames))
+                    export.write_new_folder(export.shot(shot_frames))
                 lock.shared()
             difference = export.difference(export.shot(chunk))
             if difference:
