@@ -100,8 +100,6 @@ def settings_for(scene, args):
         overrides["stabilise_colour"] = args.stabilise_colour
     if args.stabilise_brightness is not None:
         overrides["stabilise_brightness"] = args.stabilise_brightness
-    if overrides.get("stabilise_brightness", settings.stabilise_brightness):
-        overrides["stabilise_colour"] = True
     return dataclasses.replace(settings, **overrides)
 
 

@@ -41,11 +41,15 @@ class RenderSettings:
     appearance: int = 0  # appearance seed
     smoothing: float = 0.0  # temporal smoothing: Gaussian sigma in frames, 0 = off
     stabilise_colour: bool = False  # the worker holds the skin's colour to the shot's reference
-    stabilise_brightness: bool = False  # and its mean brightness (implies stabilise_colour)
+    stabilise_brightness: bool = False  # and its mean brightness (implies stabilise_colour: see __post_init__)
     passes_engine: str = "CYCLES"  # "CYCLES" | "EEVEE" | "WORKBENCH"
     passes_samples: int = 2  # render samples for the passes
     worker_python: str = ""  # the add-on preference; "" = default resolution (worker.py)
     preview: bool = False  # render_frame: use preview/ instead of shot/ + frames/
+
+    def __post_init__(self):
+        if self.stabilise_brightness:  # the brightness mode is a mode of the colour stabiliser
+            self.stabilise_colour = True
 
     @property
     def job_folder(self):
@@ -137,7 +141,7 @@ def settings_from_scene(scene, worker_python="", frame_start=None, frame_end=Non
         png_depth=int(props.png_depth),
         appearance=int(props.appearance_seed),
         smoothing=float(props.smoothing),
-        stabilise_colour=bool(props.stabilise_colour or props.stabilise_brightness),
+        stabilise_colour=bool(props.stabilise_colour),
         stabilise_brightness=bool(props.stabilise_brightness),
         passes_engine=props.passes_engine,
         passes_samples=int(props.passes_samples),
