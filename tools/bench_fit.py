@@ -6,8 +6,9 @@ fit <= 20 ms per frame after detection, detection + fit <= 100 ms).
 
 Detection runs on tests/data/photos (resized to 512x512, both photos alternately); the fit
 runs on landmarks the head model makes for random expressions and poses (photo mode:
-per-frame focal length), all frames in one call as `python -m neural_core actor fit`
-does. Times are wall-clock medians of --repeats runs; CPU time is printed beside them.
+per-frame focal length; with the landmarks' relative depth, which photo fits weigh), all
+frames in one call as `python -m neural_core actor fit` does; then once more without the
+depth, for the ratio. Times are wall-clock medians of --repeats runs; CPU time is printed beside them.
 """
 
 import argparse
@@ -54,24 +55,31 @@ def main(argv=None):
     model = load_head_model()
     rng = np.random.default_rng(0)
     identity = rng.uniform(-0.5, 0.5, model.num_identity)
-    detections = []
+    detections, depths = [], []
     for _ in range(args.frames):
         expression = np.clip(rng.normal(0, 0.3, model.num_expression), 0, 1) * (rng.random(model.num_expression) < 0.2)
         turn = rotations.axis_angle(rng.normal(0, 0.2, 3)) @ FRONTAL
         cam = model.landmarks(identity, expression) @ turn.T + np.array([0, 0.03, 0.6])
         detections.append(700.0 * cam[:, :2] / cam[:, 2:3] + 256.0 + rng.normal(0, 0.5, (478, 2)))
+        depths.append(700.0 * (cam[:, 2] - cam[:, 2].mean()) / cam[:, 2].mean() + rng.normal(0, 1.0, 478))
     settings = FitSettings() if args.fit_threads is None else FitSettings(threads=args.fit_threads)
-    walls, cpus = [], []
-    for _ in range(args.repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        fit_actor(detections, [(512, 512)] * args.frames, settings, model=model)
-        walls.append((time.perf_counter() - wall) * 1000 / args.frames)
-        cpus.append((time.process_time() - cpu) * 1000 / args.frames)
-    fit_ms = float(np.median(walls))
+
+    def timed(with_depth):
+        walls, cpus = [], []
+        for _ in range(args.repeats):
+            wall, cpu = time.perf_counter(), time.process_time()
+            fit_actor(detections, [(512, 512)] * args.frames, settings, model=model, depths=depths if with_depth else None)
+            walls.append((time.perf_counter() - wall) * 1000 / args.frames)
+            cpus.append((time.process_time() - cpu) * 1000 / args.frames)
+        return float(np.median(walls)), float(np.median(cpus))
+
+    (fit_ms, fit_cpu), (plain_ms, plain_cpu) = timed(True), timed(False)
     how = "the frame and its mirror image" if args.mirror else "the frame alone"
     print(f"detection: {detect_ms:.1f} ms per 512x512 frame (MediaPipe face mesh, refined landmarks, on {how})")
-    print(f"fit:       {fit_ms:.1f} ms per frame wall ({np.median(cpus):.1f} ms CPU), {args.frames} frames per call, "
+    print(f"fit:       {fit_ms:.1f} ms per frame wall ({fit_cpu:.1f} ms CPU), {args.frames} frames per call, "
           f"{settings.threads} solver thread(s), target <= 20")
+    print(f"  without the landmark depth: {plain_ms:.1f} ms wall ({plain_cpu:.1f} ms CPU); with / without "
+          f"{fit_ms / plain_ms:.2f}")
     print(f"detection + fit: {detect_ms + fit_ms:.1f} ms per frame, target <= 100; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0

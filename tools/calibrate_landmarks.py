@@ -7,7 +7,10 @@
 
 Detects MediaPipe's landmarks on the actors' renders, compares them with the true vertices
 (truth/), and writes neural_core/actor/data/landmark_calibration.npz (``--out`` to put it
-elsewhere). Use actors that no evaluation uses (other --seed values: the evaluation actor
+elsewhere). ``--depth`` writes the depth calibration instead
+(neural_core/actor/data/depth_calibration.npz): the same regression with each detection put
+at MediaPipe's own relative depth, detected as the actor workflow does (each image and its
+mirror image, averaged). Use actors that no evaluation uses (other --seed values: the evaluation actor
 is seed 0), and several of them: with one identity the offsets also learn that person's
 proportions, which then bias every other fit.
 """
@@ -26,6 +29,8 @@ def main(argv=None):
     parser.add_argument("actors", nargs="+", help="synthetic actor folders (tools/make_synthetic_actor.py)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--ridge", type=float, default=1.0, help="pull of the per-key terms towards 0")
+    parser.add_argument("--depth", action="store_true",
+                        help="the depth calibration (MediaPipe's relative depth; mirror-averaged detections)")
     parser.add_argument("--out", default=None, help="calibration file (default: the bundled one)")
     args = parser.parse_args(argv)
 
@@ -41,18 +46,19 @@ def main(argv=None):
         items = fitting.load_split(actor, args.split)
         if not items:
             raise SystemExit(f"calibrate_landmarks: no frames in {actor}/truth/{args.split}")
-        detections, _, _ = fitting.detect(items)
+        detections, _, _, depths = fitting.detect(items, mirror=args.depth)
         truth = json.loads((Path(actor) / "truth" / "actor.json").read_text())
         identity = np.array([truth["identity"][n] for n in model.identity_names])
-        parts.append(fitting.calibration_samples(model, items, detections, identity))
+        parts.append(fitting.calibration_samples(model, items, detections, identity, depths if args.depth else None))
         recipe = json.loads((Path(actor) / "truth" / "recipe.json").read_text())
         described.append(f"seed {recipe.get('seed')}: {len(parts[-1][2])} frames")
         blender = recipe.get("blender_version")
     detected, vertices, expressions = (np.concatenate([p[k] for p in parts]) for k in range(3))
     source = (f"{len(expressions)} frames of {len(parts)} synthetic actors ({'; '.join(described)}; 384 px renders, "
-              f"Blender {blender}), MediaPipe 0.10.21 refined face mesh, ridge {args.ridge}")
+              f"Blender {blender}), MediaPipe 0.10.21 refined face mesh, ridge {args.ridge}"
+              + (", relative depth, mirror-averaged detections" if args.depth else ""))
     result = calibration.estimate(detected, vertices, expressions, model.expression_names, args.ridge, source)
-    out = Path(args.out) if args.out else calibration.DEFAULT_PATH
+    out = Path(args.out) if args.out else (calibration.DEPTH_PATH if args.depth else calibration.DEFAULT_PATH)
     result.save(out)
     offsets = np.linalg.norm(result.offset, axis=1) * 1000
     print(f"{out}: {source}; offset median {np.median(offsets):.2f} mm, max {offsets.max():.2f} mm")

@@ -35,6 +35,8 @@ def main(argv=None):
                         help="fit MediaPipe's detections, or the true projected vertices (no calibration)")
     parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=True,
                         help="average MediaPipe's detections on each image and its mirror image, as the actor workflow does")
+    parser.add_argument("--depth", action=argparse.BooleanOptionalAction, default=True,
+                        help="use MediaPipe's landmark depth where the fit settings weigh it (photos), as the actor workflow does")
     parser.add_argument("--noise", type=float, default=0.0,
                         help="with --landmarks truth: Gaussian noise, percent of the IOD per coordinate (seed 0)")
     args = parser.parse_args(argv)
@@ -52,10 +54,14 @@ def main(argv=None):
     video = args.split == "video"
     if args.landmarks == "truth":
         detections, sizes, detect_s = fitting.true_landmarks(items, args.noise), fitting.image_sizes(items), 0.0
-    else:
-        detections, sizes, detect_s = fitting.detect(items, video=False, mirror=args.mirror)  # tracking mode jitters more (landmarks.py)
+        depths = None
+    else:  # (tracking mode jitters more: landmarks.py)
+        detections, sizes, detect_s, depths = fitting.detect(items, video=False, mirror=args.mirror)
+    settings = FitSettings(video=video)
+    if not args.depth:
+        settings.photo_depth_weight = settings.video_depth_weight = 0.0
     started = time.perf_counter()
-    fit = fit_actor(detections, sizes, FitSettings(video=video), model=model,
+    fit = fit_actor(detections, sizes, settings, model=model, depths=depths,
                     calibration="default" if args.landmarks == "mediapipe" else None)
     fit_s = (time.perf_counter() - started) / len(items)
     identity_truth = json.loads((Path(args.actor) / "truth" / "actor.json").read_text())["identity"]

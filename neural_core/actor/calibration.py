@@ -25,6 +25,9 @@ import numpy as np
 from .head_model import NUM_LANDMARKS, HeadModelError, read_npz
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "landmark_calibration.npz"
+# the same for MediaPipe's relative depth: each detection put at its own depth (``Face.depth``
+# about the mean, scaled to the head's mean depth), not at its vertex's
+DEPTH_PATH = Path(__file__).resolve().parent / "data" / "depth_calibration.npz"
 FORMAT = "neural_face.landmark_calibration"
 KIND = "landmark calibration"  # how errors name the file
 VERSION = 1

@@ -31,6 +31,12 @@ class FitSettings:
     antagonist_prior: float = 5.0  # penalises co-activation of opposite keys (blink and wide, smile and frown)
     identity_prior: float = 1.0  # pulls every identity key towards 0
     focal_prior: float = 10.0  # pulls log(focal) towards the hint (EXIF or default): landmarks barely fix it
+    # weight of MediaPipe's relative landmark depth (per pixel at the head's depth) for photos / a
+    # video; 0: unused. On video it reads the frontal frames' pitch ~2.5 degrees off and costs
+    # blink accuracy (docs/actor.md, "Landmark depth")
+    photo_depth_weight: float = 0.6
+    video_depth_weight: float = 0.0
+    depth_stride: int = 4  # the depth of every this-many-th face landmark is used (1: +50% fit time, no better)
     smooth_expression: float = 3.0  # video: per unit change of a key between frames
     smooth_rotation: float = 60.0  # video: per radian of rotation-vector change
     smooth_translation: float = 300.0  # video: per metre of translation change
@@ -41,6 +47,10 @@ class FitSettings:
     iterations: int = 8  # solver iterations per solve (fewer when every problem has converged)
     coarse_iterations: int = 5  # iterations of the rigid start (expression and gaze held at 0)
     threads: int = 2  # frame solves run in this many threads, each on a contiguous share of the frames
+    batch: int = 32  # frames solved together (one thread's share goes in batches of at most this many)
+
+    def depth_weight_used(self):
+        return self.video_depth_weight if self.video else self.photo_depth_weight
 
 
 @dataclass
@@ -155,7 +165,7 @@ class RigidStart:
 
 
 def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, progress=None, calibration="default",
-              check=None, segments=None):
+              check=None, segments=None, depths=None, depth_calibration="default"):
     """Fit the bundled head to every frame's landmarks.
 
     detections: per frame a [478, 2] array of pixel landmarks, or None (no usable face).
@@ -166,14 +176,19 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
     (fit the vertices themselves). check: called before every solver iteration (a cancel
     token's check that raises stops the fit). segments: video, per frame the clip it comes
     from (temporal smoothness stays inside a clip; all clips share the focal length); None:
-    one clip. Returns an :class:`ActorFit`.
+    one clip. depths: per frame MediaPipe's relative depth [478] (pixels, ``landmarks.Face.depth``)
+    or None; None: landmarks only. depth_calibration: where MediaPipe's depth places the
+    face points (a :class:`~.calibration.LandmarkCalibration`, ``"default"``: the bundled one, or
+    None: where the landmark calibration does). Returns an :class:`ActorFit`.
     """
-    from .calibration import load_calibration
+    from .calibration import DEPTH_PATH, load_calibration
     from .head_model import load_head_model
 
     settings = settings or FitSettings()
     model = model or load_head_model()
-    head = LinearHead(model, load_calibration() if calibration == "default" else calibration)
+    if depth_calibration == "default":
+        depth_calibration = load_calibration(DEPTH_PATH) if depths is not None and calibration is not None else None
+    head = LinearHead(model, load_calibration() if calibration == "default" else calibration, depth_calibration)
     count = len(detections)
     hints = list(focal_hints) if focal_hints is not None else [None] * count
     usable = [i for i, d in enumerate(detections) if d is not None]
@@ -185,6 +200,10 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
     hint = np.array([hints[i] or default_focal(*sizes[i]) for i in usable])
     if settings.video:
         hint[:] = hint[0]
+    depth = None
+    if depths is not None:
+        depth = np.stack([np.full(478, np.nan) if depths[i] is None else np.asarray(depths[i], dtype=np.float64)
+                          for i in usable])
     stages, done = 2 * settings.rounds + 2, 0
 
     def report():
@@ -200,18 +219,26 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
             previous, following, mask = neighbours or _neighbours(state, usable, segments)
             neighbours = (previous.select(rows), following.select(rows), mask[rows])
         return FrameProblem(head, identity, detected[rows], size[rows], settings, own_focal=not settings.video,
-                            focal_hint=hint[rows], neighbours=neighbours)
+                            focal_hint=hint[rows], neighbours=neighbours,
+                            depth=None if depth is None else depth[rows])
 
     def solve_frames(state, rigid=False):
         """Every frame's solve, the frames split over ``settings.threads`` threads. Given the
         identity and the neighbours' values (fixed during a solve) the frames are independent."""
         neighbours = _neighbours(state, usable, segments) if settings.video else None
 
-        def part(rows, part_check):
+        def batch(rows, part_check):
             problem = frames_problem(state, rows, neighbours)
             problem = RigidStart(problem) if rigid else problem
             return solve(problem, state.select(rows), scale=settings.robust_scale, robust_rows=problem.robust_rows,
                          iterations=settings.coarse_iterations if rigid else settings.iterations, check=part_check).state
+
+        def part(rows, part_check):
+            """One thread's share, in batches: a solve's arrays grow with its frames (a 64-frame
+            Jacobian is ~40 MB, past the size the allocator reuses, and every evaluation
+            faults its pages in afresh: 3x slower)."""
+            pieces = np.array_split(rows, -(-len(rows) // max(1, settings.batch)))
+            return FrameState.concatenate([batch(piece, part_check) for piece in pieces])
 
         parts = [rows for rows in np.array_split(np.arange(len(usable)), max(1, settings.threads)) if len(rows)]
         if len(parts) == 1:

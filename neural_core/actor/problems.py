@@ -77,10 +77,12 @@ class LinearHead:
     """The head model with the jaw and neck at rest: face points affine in the keys.
 
     With a :class:`~.calibration.LandmarkCalibration` the points are where MediaPipe would
-    see the landmarks (vertex + offset + per-key change); without one, the vertices.
+    see the landmarks (vertex + offset + per-key change); without one, the vertices. A depth
+    calibration does the same for the points MediaPipe's relative depth is compared with
+    (``depth_mean``, ``depth_expression_basis``; without one, the same points as the landmarks').
     """
 
-    def __init__(self, model, calibration=None):
+    def __init__(self, model, calibration=None, depth_calibration=None):
         self.model = model
         self.I, self.E = model.num_identity, model.num_expression
         self.mean = model.face_mean  # [468, 3]
@@ -97,6 +99,15 @@ class LinearHead:
             self.iris_offset = calibration.offset[np.concatenate([model.iris_landmarks[e] for e in
                                                                   range(len(EYE_SIDES))])]
         self.iris_rows = np.concatenate([model.iris_landmarks[e] for e in range(len(EYE_SIDES))])
+        # where MediaPipe's relative depth places the face points: the same points unless a
+        # depth calibration says otherwise
+        self.depth_mean, self.depth_expression_basis = self.mean, self.expression_basis
+        if depth_calibration is not None:
+            if tuple(depth_calibration.expression_names) != tuple(model.expression_names):
+                raise ValueError("the depth calibration's expression keys differ from the head model's")
+            self.depth_mean = model.face_mean + depth_calibration.offset[:NUM_FACE]
+            self.depth_expression_basis = (np.ascontiguousarray(model.face_expression.transpose(1, 2, 0))
+                                           + depth_calibration.per_key[:, :NUM_FACE].transpose(1, 2, 0))
         names = list(model.expression_names)
         # eyeLook keys per eye: (up, down, toward the head's +X, toward its -X)
         self.look = {side: [names.index(f"eyeLook{d}{side}") for d in
@@ -160,10 +171,10 @@ def _combine(basis, values):
 
 
 def _per_landmark(rows, basis):
-    """rows [B, N, 2, 3] times basis [N, 3, K] per landmark -> [B, N, 2, K] (batched BLAS)."""
-    B, N = rows.shape[:2]
-    stacked = np.ascontiguousarray(rows.transpose(1, 0, 2, 3)).reshape(N, B * 2, 3)
-    return (stacked @ basis).reshape(N, B, 2, -1).transpose(1, 0, 2, 3)
+    """rows [B, N, R, 3] times basis [N, 3, K] per landmark -> [B, N, R, K] (batched BLAS)."""
+    B, N, R = rows.shape[:3]
+    stacked = np.ascontiguousarray(rows.transpose(1, 0, 2, 3)).reshape(N, B * R, 3)
+    return (stacked @ basis).reshape(N, B, R, -1).transpose(1, 0, 2, 3)
 
 
 def landmark_weights(outline_weight, detected, reliability=None):
@@ -176,6 +187,14 @@ def landmark_weights(outline_weight, detected, reliability=None):
         weights[list(FACE_OVAL)] = outline_weight
     scale = 100.0 / np.maximum(interocular(detected), 1e-6)  # [B]
     return np.repeat(weights, 2)[None] * scale[:, None]
+
+
+def depth_rows(settings, depth):
+    """The landmarks whose MediaPipe depth the fit uses (an index array: the face points), or
+    None (no depth given, or its weight is 0)."""
+    if depth is None or settings.depth_weight_used() <= 0:
+        return None
+    return np.arange(0, NUM_FACE, settings.depth_stride)
 
 
 class FrameState:
@@ -209,7 +228,8 @@ class FrameProblem:
     neighbours with a [B, 2] mask of which exist (temporal smoothness), or None.
     """
 
-    def __init__(self, head, identity, detected, sizes, settings, *, own_focal, focal_hint, neighbours=None):
+    def __init__(self, head, identity, detected, sizes, settings, *, own_focal, focal_hint, neighbours=None,
+                 depth=None):
         self.head, self.settings, self.own_focal = head, settings, own_focal
         self.identity = np.broadcast_to(identity, (len(detected), head.I))
         self.detected = np.asarray(detected, dtype=np.float64)  # [B, 478, 2]
@@ -224,7 +244,18 @@ class FrameProblem:
         blocks = [(slice(0, E), settings.smooth_expression), (slice(E, E + 3), settings.smooth_rotation),
                   (slice(E + 3, E + 6), settings.smooth_translation), (slice(E + 6, E + 10), settings.smooth_gaze)]
         self.smooth_blocks = blocks if neighbours is not None else []
-        self.robust_rows = slice(0, 2 * NUM_LANDMARKS)
+        self.depth_rows = depth_rows(settings, depth)
+        if self.depth_rows is not None:  # MediaPipe's relative depth, about its mean, per frame
+            chosen = np.asarray(depth, dtype=np.float64)[:, self.depth_rows]
+            have = np.isfinite(chosen).all(1)
+            self.depth = np.where(have[:, None], chosen - np.nanmean(chosen, 1, keepdims=True), 0.0)  # [B, D]
+            self.depth_weights = np.where(have, settings.depth_weight_used() * 100.0 / np.maximum(
+                interocular(self.detected), 1e-6), 0.0)[:, None]  # [B, 1]
+            self.depth_basis = head.depth_expression_basis[self.depth_rows]  # [D, 3, E]
+            self.depth_identity = (head.depth_mean[self.depth_rows]
+                                   + _combine(head.identity_basis[self.depth_rows], self.identity))  # [B, D, 3]
+        depth_count = 0 if self.depth_rows is None else len(self.depth_rows)
+        self.robust_rows = slice(0, 2 * NUM_LANDMARKS + depth_count)
 
     def _points(self, state):
         points = np.empty((len(state.expression), NUM_LANDMARKS, 3))
@@ -249,7 +280,8 @@ class FrameProblem:
                 (s.focal_prior * (state.log_focal - self.log_focal_hint))[:, None]]
         d_proj = projection_jacobian(cam, focal) * w[..., None]  # [B, 478, 2, 3]
         d_local = d_proj @ state.turn[:, None]  # d pixel / d head-frame point [B, 478, 2, 3]
-        J = np.zeros((B, 2 * NUM_LANDMARKS + E + len(pairs) + 4 + 1, self.P))
+        D = 0 if self.depth_rows is None else len(self.depth_rows)
+        J = np.zeros((B, 2 * NUM_LANDMARKS + D + E + len(pairs) + 4 + 1, self.P))
         landmark = J[:, :2 * NUM_LANDMARKS].reshape(B, NUM_LANDMARKS, 2, self.P)
         landmark[:, :NUM_FACE, :, :E] = _per_landmark(d_local[:, :NUM_FACE], head.expression_basis)
         landmark[..., E:E + 3] = skew_rows(cam - state.translation[:, None], d_proj)
@@ -264,12 +296,15 @@ class FrameProblem:
             gaze_block[..., k] = (d_local[:, iris_rows] @ shift[..., None])[..., 0]
         landmark[:, iris_rows, :, E + 6:E + 10] = gaze_block
         cols = head.look_columns  # the eyeLook keys follow the gaze: their lid motion is the gaze's
-        _, look_jacobian = head.look_values(state.gaze)
+        looks, look_jacobian = head.look_values(state.gaze)
         basis = head.expression_basis[None, ..., cols] @ look_jacobian[:, None, cols]  # [B, 468, 3, 4]
         landmark[:, :NUM_FACE, :, E + 6:E + 10] += d_local[:, :NUM_FACE] @ basis
         if self.own_focal:
             landmark[..., E + 10] = (pixels - self.centre[:, None]) * w
         start = 2 * NUM_LANDMARKS
+        if D:
+            rows.insert(1, self._depth(state, focal, looks, look_jacobian, J[:, start:start + D]))
+            start += D
         J[:, start:start + E, :E] = np.diag(head.prior_scale) * s.expression_prior
         rows_pairs = np.arange(len(pairs)) + start + E
         J[:, rows_pairs, pairs[:, 0]] = s.antagonist_prior * state.expression[:, pairs[:, 1]]
@@ -282,6 +317,34 @@ class FrameProblem:
             rows.append(r_smooth)
             J = np.concatenate([J, J_smooth], 1)
         return np.concatenate(rows, 1), J
+
+    def _depth(self, state, focal, looks, look_jacobian, jacobian):
+        """Residuals [B, D] of the chosen landmarks' depth about their mean, in pixels at the
+        mean depth (``focal / mean z``), against MediaPipe's; their Jacobian [B, D, P] is
+        written into ``jacobian`` (zeros). The points are the head's depth points
+        (:attr:`LinearHead.depth_mean`), face only."""
+        head, E = self.head, self.head.E
+        basis = self.depth_basis  # [D, 3, E]
+        turned = (self.depth_identity + _combine(basis, state.expression + looks)) @ np.swapaxes(state.turn, 1, 2)
+        z = turned[..., 2] + state.translation[:, 2:3]  # [B, D] camera depth
+        dz = jacobian  # first d z / d step, then scaled in place (no temporaries of this size)
+        dz[..., :E] = np.tensordot(state.turn[:, 2], basis, axes=([1], [1]))  # row 2 of R: d z / d head point
+        dz[..., E] = turned[..., 1]  # d z / d w of exp(w) R: turned x (0, 0, 1) (see skew_rows)
+        dz[..., E + 1] = -turned[..., 0]
+        dz[..., E + 5] = 1.0
+        cols = head.look_columns
+        dz[..., E + 6:E + 10] = dz[..., cols] @ look_jacobian[:, cols]
+        mean = z.mean(1, keepdims=True)
+        w = self.depth_weights
+        relative = focal[:, None] * (z - mean) / mean  # pixels at the mean depth
+        # d (f (z_i - m) / m) = f/m (dz_i - dm) - f (z_i - m)/m^2 dm = (f/m) (dz_i - (z_i / m) dm)
+        mean_dz = dz.mean(1)  # [B, P]
+        for b in range(len(z)):  # per frame: [D, P] blocks stay in cache
+            dz[b] -= np.outer(z[b] / mean[b], mean_dz[b])
+            dz[b] *= w[b] * focal[b] / mean[b]
+        if self.own_focal:
+            dz[..., E + 10] = w * relative
+        return w * (relative - self.depth)
 
     def _smoothness(self, state):
         """Residuals towards the previous and next frame (zero where there is none)."""

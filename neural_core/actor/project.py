@@ -358,11 +358,13 @@ def fit_dependencies(video, calibration):
     from dataclasses import asdict
 
     from .calibration import DEFAULT_PATH as CALIBRATION
+    from .calibration import DEPTH_PATH as DEPTH_CALIBRATION
     from .fit import FitSettings
     from .head_model import DEFAULT_PATH as HEAD_MODEL
 
     return {"settings": asdict(FitSettings(video=video)), "head_model": file_digest(HEAD_MODEL),
-            "calibration": file_digest(CALIBRATION) if calibration == "auto" else "none"}
+            "calibration": file_digest(CALIBRATION) if calibration == "auto" else "none",
+            "depth_calibration": file_digest(DEPTH_CALIBRATION) if calibration == "auto" else "none"}
 
 
 def remove_file(path):

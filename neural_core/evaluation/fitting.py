@@ -30,13 +30,14 @@ def load_split(root, split):
 
 
 def detect(items, video=False, mirror=False):
-    """(detections [478, 2] or None per item, image sizes, seconds per frame); ``mirror``:
-    averaged with the mirrored image's detection, as the actor workflow detects."""
+    """(detections [478, 2] or None per item, image sizes, seconds per frame, MediaPipe's
+    relative depths [478] or None per item); ``mirror``: averaged with the mirrored image's
+    detection, as the actor workflow detects."""
     from PIL import Image
 
     from ..actor.landmarks import LandmarkDetector
 
-    detections, sizes, spent = [], [], 0.0
+    detections, depths, sizes, spent = [], [], [], 0.0
     with LandmarkDetector(video=video, mirror=mirror) as detector:
         for path, _ in items:
             image = np.asarray(Image.open(path).convert("RGB"))
@@ -44,8 +45,9 @@ def detect(items, video=False, mirror=False):
             found = detector.detect(image, label=str(path))
             spent += time.perf_counter() - started
             detections.append(None if found.face is None else found.face.points)
+            depths.append(None if found.face is None else found.face.depth)
             sizes.append((image.shape[1], image.shape[0]))
-    return detections, sizes, spent / max(len(items), 1)
+    return detections, sizes, spent / max(len(items), 1), depths
 
 
 def image_sizes(items):
@@ -186,16 +188,18 @@ def static_jitter(rows, items):
     return float(np.sqrt(((stretch - stretch.mean(0)) ** 2).sum(-1).mean()))
 
 
-def calibration_samples(model, items, detections, identity):
+def calibration_samples(model, items, detections, identity, depths=None):
     """(detected [N, 478, 3], vertices [N, 478, 3], expressions [N, E]) in the head frame.
 
-    Each detection is put at its true vertex's depth on its camera ray, then everything is
-    moved into the frame of the truth's (rigid) head bone, the frame the fitter works in.
+    Each detection is put at its true vertex's depth on its camera ray (with ``depths``,
+    MediaPipe's relative depths: at its own depth, the landmarks' mean depth being the true
+    vertices'), then everything is moved into the frame of the truth's (rigid) head bone, the
+    frame the fitter works in.
     """
     names = list(model.expression_names)
     detected, vertices, expressions = [], [], []
-    for (_, truth), found in zip(items, detections):
-        if found is None:
+    for k, ((_, truth), found) in enumerate(zip(items, detections)):
+        if found is None or (depths is not None and depths[k] is None):
             continue
         pose = np.zeros((len(model.bone_names), 3))
         for b, name in enumerate(model.bone_names):
@@ -203,9 +207,14 @@ def calibration_samples(model, items, detections, identity):
         expression = np.array([truth["expression"][n] for n in names])
         camera = np.asarray(truth["head_frame_to_camera"], dtype=np.float64)
         cam = model.landmarks(identity, expression, pose) @ camera[:3, :3].T + camera[:3, 3]
-        rays = np.c_[found, np.ones(len(found))] @ np.linalg.inv(np.asarray(truth["camera"]["K"])).T
+        K = np.asarray(truth["camera"]["K"])
+        rays = np.c_[found, np.ones(len(found))] @ np.linalg.inv(K).T
+        depth = cam[:, 2]
+        if depths is not None:  # MediaPipe's depth is in pixels at the face's depth
+            mean = depth.mean()
+            depth = mean + (depths[k] - depths[k].mean()) * mean / K[0, 0]
         rot, shift = truth_head_to_camera(model, truth)
-        detected.append((rays * cam[:, 2:3] - shift) @ rot)
+        detected.append((rays * depth[:, None] - shift) @ rot)
         vertices.append((cam - shift) @ rot)
         expressions.append(expression)
     return np.stack(detected), np.stack(vertices), np.stack(expressions)

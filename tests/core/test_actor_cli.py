@@ -61,6 +61,8 @@ def test_detect_and_fit_the_photos(fitted_actor):
     landmarks = np.load(root / "detect" / "landmarks.npz")
     assert landmarks["found"].tolist() == [True, True] and landmarks["points"].shape == (2, 478, 2)
     assert landmarks["sizes"].tolist() == [[512, 512], [512, 600]]
+    assert landmarks["depth"].shape == (2, 478) and np.isfinite(landmarks["depth"]).all()
+    assert np.ptp(landmarks["depth"], axis=1).min() > 20  # MediaPipe's relative depth, pixels: a face's relief
     shot = validate_shot(root / "fit" / "shot")
     assert shot.frame_numbers() == [1, 2] and shot.resolution == (512, 512) and len(shot.coefficient_names) == 80
     for number in (1, 2):
@@ -71,6 +73,7 @@ def test_detect_and_fit_the_photos(fitted_actor):
     assert table["left_out"] == []
     summary = Actor.open(root).state("fit")["summary"]
     assert summary["shot_frames"] == 2 and summary["not_converged"] == 0
+    assert summary["landmark_depth_frames"] == 2  # photos: the fit weighs MediaPipe's depth too
     assert summary["median_residual_iod_percent"] <= 2.0  # issue 14: the real photos fit within 2% IOD
     # the shot's landmarks are MediaPipe's points, within a few % IOD, moved into the crop
     for entry, record in zip(table["frames"], shot.frames):

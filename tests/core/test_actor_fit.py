@@ -82,9 +82,12 @@ def test_a_problem_solves_the_same_alone_as_in_a_batch():
     assert len(iterations) > 1  # some problems converged while others went on
 
 
-def test_frame_jacobian_matches_finite_differences(model):
+@pytest.mark.parametrize("depth_weight", [0.0, 0.7])
+def test_frame_jacobian_matches_finite_differences(model, depth_weight):
     rng = np.random.default_rng(2)
-    head = LinearHead(model)
+    # with depth: MediaPipe's depth compared with the depth calibration's points (not the landmarks')
+    head = LinearHead(model, depth_calibration=calibration.load_calibration(calibration.DEPTH_PATH)
+                      if depth_weight else None)
     identity = rng.uniform(-0.5, 0.5, model.num_identity)
     expression = np.clip(rng.normal(0.3, 0.2, (2, model.num_expression)), 0.05, 0.95)
     expression[:, head.look_columns] = 0.0
@@ -94,9 +97,11 @@ def test_frame_jacobian_matches_finite_differences(model):
     detected = np.stack([render_landmarks(model, identity, expression[0] * 0.5, [0.1, 0.2, 0], [0, 0.05, 0.6],
                                           [0.1, 0, 0.1, 0])] * 2)
     neighbours = (state, state, np.ones((2, 2)))
-    problem = FrameProblem(head, identity, detected, [SIZE] * 2, FitSettings(video=True), own_focal=True,
-                           focal_hint=[700.0, 700.0], neighbours=neighbours)
+    depth = rng.normal(0.0, 30.0, (2, 478))  # MediaPipe's relative depth, pixels
+    problem = FrameProblem(head, identity, detected, [SIZE] * 2, FitSettings(video=True, video_depth_weight=depth_weight),
+                           own_focal=True, focal_hint=[700.0, 700.0], neighbours=neighbours, depth=depth)
     r, J = problem.evaluate(state)
+    assert r.shape[1] == J.shape[1] == (956 + 468 // 4 if depth_weight else 956) + 52 + 10 + 4 + 1 + 2 * (52 + 10)
     step = 1e-6
     for column in list(range(0, model.num_expression, 7)) + list(range(model.num_expression, problem.P)):
         delta = np.zeros((2, problem.P))
@@ -162,6 +167,31 @@ def test_fit_recovers_pose_jaw_and_shape_from_perfect_landmarks(model):
     assert all(0.0 <= v <= 1.0 for v in look)
 
 
+def test_landmark_depth_steadies_the_head_turn_of_noisy_landmarks(model):
+    """MediaPipe's relative depth is a second view of the pose: with noisy 2D landmarks and
+    a less noisy depth, the fit that weighs the depth reads the rotation closer to the truth."""
+    rng = np.random.default_rng(6)
+    identity = rng.uniform(-0.5, 0.5, model.num_identity)
+    detections, depths, truths = [], [], []
+    for _ in range(16):
+        rotation = rng.normal(0, 0.25, 3)
+        translation = np.array([0.0, 0.03, 0.6]) + rng.normal(0, 0.02, 3)
+        cam = model.landmarks(identity, None) @ (rotations.axis_angle(rotation) @ FRONTAL).T + translation
+        detections.append(FOCAL * cam[:, :2] / cam[:, 2:3] + np.array(SIZE) / 2.0 + rng.normal(0, 2.0, (478, 2)))
+        depth = FOCAL * (cam[:, 2] - cam[:, 2].mean()) / cam[:, 2].mean()  # pixels at the face's depth
+        depths.append(depth + 50.0 + rng.normal(0, 1.0, 478))  # (its origin is MediaPipe's: any)
+        truths.append(rotation)
+
+    def median_error(weight):
+        fit = fit_actor(detections, [SIZE] * 16, FitSettings(photo_depth_weight=weight), focal_hints=[FOCAL] * 16,
+                        model=model, calibration=None, depths=depths, depth_calibration=None)
+        return np.median([np.degrees(np.linalg.norm(rotations.rotation_vector(
+            rotations.axis_angle(f.rotation).T @ rotations.axis_angle(t)))) for f, t in zip(fit.frames, truths)])
+
+    without, weighed = median_error(0.0), median_error(1.0)
+    assert weighed < 0.7 * without, (without, weighed)
+
+
 def test_calibration_estimate_recovers_a_known_offset_and_round_trips(model, tmp_path):
     rng = np.random.default_rng(5)
     offset = rng.normal(0, 0.002, (478, 3))
@@ -225,9 +255,10 @@ def test_temporal_neighbours_stay_inside_a_clip():
     assert clips.tolist() == [[0, 1], [1, 0], [0, 1], [1, 0], [0, 0]]
 
 
-def test_frames_solved_in_two_threads_match_one_thread(model):
-    """The frame solves are independent given the identity: two threads give the same fit (within the
-    solver's tolerance: each share stops iterating when all of its own frames have converged)."""
+def test_frames_solved_in_two_threads_or_batches_match_one_thread(model):
+    """The frame solves are independent given the identity: two threads, or batches of 4 frames, give
+    the same fit (within the solver's tolerance: each share stops iterating when all of its own
+    frames have converged)."""
     rng = np.random.default_rng(9)
     identity = rng.uniform(-0.5, 0.5, model.num_identity)
     detections = []
@@ -236,12 +267,13 @@ def test_frames_solved_in_two_threads_match_one_thread(model):
         detections.append(render_landmarks(model, identity, expression, rng.normal(0, 0.2, 3), [0, 0.03, 0.6], np.zeros(4),
                                            noise=0.3, rng=rng))
     for video in (False, True):
-        fits = [fit_actor(detections, [SIZE] * 9, FitSettings(video=video, threads=t), focal_hints=[FOCAL] * 9, model=model,
-                          calibration=None) for t in (1, 2)]
-        np.testing.assert_allclose(fits[1].identity, fits[0].identity, atol=2e-3)
-        for one, two in zip(fits[0].frames, fits[1].frames):
-            np.testing.assert_allclose(two.expression, one.expression, atol=5e-3)
-            np.testing.assert_allclose(two.rotation, one.rotation, atol=1e-3)
+        fits = [fit_actor(detections, [SIZE] * 9, FitSettings(video=video, threads=t, batch=b), focal_hints=[FOCAL] * 9,
+                          model=model, calibration=None) for t, b in ((1, 32), (2, 32), (1, 4))]
+        for other in fits[1:]:
+            np.testing.assert_allclose(other.identity, fits[0].identity, atol=2e-3)
+            for one, two in zip(fits[0].frames, other.frames):
+                np.testing.assert_allclose(two.expression, one.expression, atol=5e-3)
+                np.testing.assert_allclose(two.rotation, one.rotation, atol=1e-3)
 
 
 def test_true_landmarks_are_the_truth_plus_noise_scaled_by_the_iod(model):

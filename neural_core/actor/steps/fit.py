@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from ...contract.atomic import write_text_atomically
+from ..calibration import DEPTH_PATH
 from ..fit import ActorFit, FitSettings, FrameFit, fit_actor
 from ..fit_shot import PHOTO_FPS, make_fit_shot, projected_vertices, write_crop, write_fit_shot
 from ..head_model import load_head_model
@@ -108,12 +109,32 @@ def video_fps(actor):
     return (len(times) - 1) / (times[-1] - times[0]) / actor.stride
 
 
+def landmark_depths(landmarks):
+    """Per input frame MediaPipe's relative depth [478], or None (no face, or gathered by a
+    version that did not keep depth)."""
+    depth = landmarks.get("depth")
+    return [depth[i] if ok and depth is not None and np.isfinite(depth[i]).all() else None
+            for i, ok in enumerate(landmarks["found"])]
+
+
+def depth_frames(actor, landmarks):
+    """How many detected frames the fit weighs MediaPipe's depth in."""
+    weight = FitSettings(video=actor.kind == "video").depth_weight_used()
+    return sum(d is not None for d in landmark_depths(landmarks)) if weight > 0 else 0
+
+
 def solve(context, landmarks):
     """Run the fit (cancel checked before every solver iteration); returns (ActorFit, seconds, calibration name)."""
     actor, job = context.actor, context.job
     calibration, name = calibration_for(actor.setting("calibration"), job.warning)
     found = landmarks["found"]
     detections = [landmarks["points"][i] if ok else None for i, ok in enumerate(found)]
+    depths = landmark_depths(landmarks)
+    depth_calibration = "default"
+    if calibration is not None and not DEPTH_PATH.is_file():
+        job.warning(f"no depth calibration at {DEPTH_PATH}: MediaPipe's landmark depth is compared with the "
+                    "landmark calibration's points")
+        depth_calibration = None
     sizes = [tuple(int(v) for v in s) for s in landmarks["sizes"]]
     hints = [float(f) if np.isfinite(f) else None for f in landmarks["focal"]]
 
@@ -124,7 +145,7 @@ def solve(context, landmarks):
     context.stage("fit: solving")
     started = time.perf_counter()
     fit = fit_actor(detections, sizes, FitSettings(video=actor.kind == "video"), focal_hints=hints, progress=progress,
-                    calibration=calibration, check=job.token.check,
+                    calibration=calibration, check=job.token.check, depths=depths, depth_calibration=depth_calibration,
                     segments=[int(e) for e in landmarks["entries"]])  # a video entry is a clip
     return fit, time.perf_counter() - started, name
 
@@ -204,7 +225,8 @@ def run(context):
                "left_out_frames": [entry["reason"] for entry in left_out[:100]],
                "median_residual_iod_percent": round(float(np.median([fit.frames[i].residual for i in fit_shot.inputs])), 3),
                "median_vertex_distance_iod_percent": round(float(np.median(kept)), 3),
-               "fit_ms_per_frame": round(1000.0 * seconds / max(len(detected), 1), 1), "calibration": calibration}
+               "fit_ms_per_frame": round(1000.0 * seconds / max(len(detected), 1), 1), "calibration": calibration,
+               "landmark_depth_frames": depth_frames(actor, landmarks)}
     actor.finish("fit", inputs, digest([file_digest(fit_path), file_digest(shot_file)]), summary)
     context.note(f"actor fit: {usable} shot frame(s) -> {folder / 'shot'}; median residual "
                  f"{summary['median_residual_iod_percent']}% IOD; {summary['fit_ms_per_frame']} ms per frame")
