@@ -34,7 +34,7 @@ class FitSettings:
     # weight of MediaPipe's relative landmark depth (per pixel at the head's depth) for photos / a
     # video; 0: unused. On video it reads the frontal frames' pitch ~2.5 degrees off and costs
     # blink accuracy (docs/actor.md, "Landmark depth")
-    photo_depth_weight: float = 0.6
+    photo_depth_weight: float = 0.3
     video_depth_weight: float = 0.0
     depth_stride: int = 4  # the depth of every this-many-th face landmark is used (1: +50% fit time, no better)
     smooth_expression: float = 3.0  # video: per unit change of a key between frames
