@@ -265,7 +265,9 @@ class FrameProblem:
         points[:, self.head.iris_rows] = iris
         return points
 
-    def evaluate(self, state):
+    def evaluate(self, state, rigid=False):
+        """(residuals [B, M], Jacobian [B, M, P]); ``rigid``: the expression and gaze columns
+        of the Jacobian are left at 0 (for :class:`RigidStart`, which does not use them)."""
         head, s = self.head, self.settings
         B, E = len(state.expression), head.E
         local = self._points(state)
@@ -283,27 +285,17 @@ class FrameProblem:
         D = 0 if self.depth_rows is None else len(self.depth_rows)
         J = np.zeros((B, 2 * NUM_LANDMARKS + D + E + len(pairs) + 4 + 1, self.P))
         landmark = J[:, :2 * NUM_LANDMARKS].reshape(B, NUM_LANDMARKS, 2, self.P)
-        landmark[:, :NUM_FACE, :, :E] = _per_landmark(d_local[:, :NUM_FACE], head.expression_basis)
         landmark[..., E:E + 3] = skew_rows(cam - state.translation[:, None], d_proj)
         landmark[..., E + 3:E + 6] = d_proj
-        iris_rows = head.iris_rows
-        base = local[:, iris_rows]
-        gaze_block = np.empty((B, len(iris_rows), 2, 4))
-        for k in range(4):
-            moved = state.gaze.copy()
-            moved[:, k] += GAZE_STEP
-            shift = (head.iris(self.identity, moved)[0] - base) / GAZE_STEP  # [B, 10, 3]
-            gaze_block[..., k] = (d_local[:, iris_rows] @ shift[..., None])[..., 0]
-        landmark[:, iris_rows, :, E + 6:E + 10] = gaze_block
-        cols = head.look_columns  # the eyeLook keys follow the gaze: their lid motion is the gaze's
         looks, look_jacobian = head.look_values(state.gaze)
-        basis = head.expression_basis[None, ..., cols] @ look_jacobian[:, None, cols]  # [B, 468, 3, 4]
-        landmark[:, :NUM_FACE, :, E + 6:E + 10] += d_local[:, :NUM_FACE] @ basis
+        if not rigid:
+            landmark[:, :NUM_FACE, :, :E] = _per_landmark(d_local[:, :NUM_FACE], head.expression_basis)
+            self._gaze_columns(state, local, d_local, look_jacobian, landmark[..., E + 6:E + 10])
         if self.own_focal:
             landmark[..., E + 10] = (pixels - self.centre[:, None]) * w
         start = 2 * NUM_LANDMARKS
         if D:
-            rows.insert(1, self._depth(state, focal, looks, look_jacobian, J[:, start:start + D]))
+            rows.insert(1, self._depth(state, focal, looks, None if rigid else look_jacobian, J[:, start:start + D]))
             start += D
         J[:, start:start + E, :E] = np.diag(head.prior_scale) * s.expression_prior
         rows_pairs = np.arange(len(pairs)) + start + E
@@ -318,22 +310,42 @@ class FrameProblem:
             J = np.concatenate([J, J_smooth], 1)
         return np.concatenate(rows, 1), J
 
+    def _gaze_columns(self, state, local, d_local, look_jacobian, out):
+        """d pixel / d gaze [B, 478, 2, 4] into ``out`` (zeros): the iris points turn with the
+        eyes (forward differences), and the eyeLook keys follow the gaze (their lid motion is
+        the gaze's)."""
+        head = self.head
+        iris_rows = head.iris_rows
+        base = local[:, iris_rows]
+        block = np.empty((len(local), len(iris_rows), 2, 4))
+        for k in range(4):
+            moved = state.gaze.copy()
+            moved[:, k] += GAZE_STEP
+            shift = (head.iris(self.identity, moved)[0] - base) / GAZE_STEP  # [B, 10, 3]
+            block[..., k] = (d_local[:, iris_rows] @ shift[..., None])[..., 0]
+        out[:, iris_rows] = block
+        cols = head.look_columns
+        basis = head.expression_basis[None, ..., cols] @ look_jacobian[:, None, cols]  # [B, 468, 3, 4]
+        out[:, :NUM_FACE] += d_local[:, :NUM_FACE] @ basis
+
     def _depth(self, state, focal, looks, look_jacobian, jacobian):
         """Residuals [B, D] of the chosen landmarks' depth about their mean, in pixels at the
         mean depth (``focal / mean z``), against MediaPipe's; their Jacobian [B, D, P] is
-        written into ``jacobian`` (zeros). The points are the head's depth points
+        written into ``jacobian`` (zeros; the expression and gaze columns left at 0 when
+        ``look_jacobian`` is None). The points are the head's depth points
         (:attr:`LinearHead.depth_mean`), face only."""
         head, E = self.head, self.head.E
         basis = self.depth_basis  # [D, 3, E]
         turned = (self.depth_identity + _combine(basis, state.expression + looks)) @ np.swapaxes(state.turn, 1, 2)
         z = turned[..., 2] + state.translation[:, 2:3]  # [B, D] camera depth
         dz = jacobian  # first d z / d step, then scaled in place (no temporaries of this size)
-        dz[..., :E] = np.tensordot(state.turn[:, 2], basis, axes=([1], [1]))  # row 2 of R: d z / d head point
         dz[..., E] = turned[..., 1]  # d z / d w of exp(w) R: turned x (0, 0, 1) (see skew_rows)
         dz[..., E + 1] = -turned[..., 0]
         dz[..., E + 5] = 1.0
-        cols = head.look_columns
-        dz[..., E + 6:E + 10] = dz[..., cols] @ look_jacobian[:, cols]
+        if look_jacobian is not None:
+            dz[..., :E] = np.tensordot(state.turn[:, 2], basis, axes=([1], [1]))  # row 2 of R: d z / d head point
+            cols = head.look_columns
+            dz[..., E + 6:E + 10] = dz[..., cols] @ look_jacobian[:, cols]
         mean = z.mean(1, keepdims=True)
         w = self.depth_weights
         relative = focal[:, None] * (z - mean) / mean  # pixels at the mean depth

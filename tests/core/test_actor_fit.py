@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from neural_core.actor import calibration, rotations
-from neural_core.actor.fit import FitSettings, fit_actor
+from neural_core.actor.fit import FitSettings, RigidStart, fit_actor
 from neural_core.actor.head_model import HeadModelError, load_head_model
 from neural_core.actor.problems import FRONTAL, FrameProblem, FrameState, IdentityProblem, LinearHead, gaze_pose
 from neural_core.actor.solver import solve
@@ -102,6 +102,10 @@ def test_frame_jacobian_matches_finite_differences(model, depth_weight):
                            own_focal=True, focal_hint=[700.0, 700.0], neighbours=neighbours, depth=depth)
     r, J = problem.evaluate(state)
     assert r.shape[1] == J.shape[1] == (956 + 468 // 4 if depth_weight else 956) + 52 + 10 + 4 + 1 + 2 * (52 + 10)
+    rigid = RigidStart(problem)  # the rigid start's unknowns: rotation, translation, focal
+    r_rigid, J_rigid = rigid.evaluate(state)
+    np.testing.assert_array_equal(r_rigid, r)
+    np.testing.assert_array_equal(J_rigid, J[..., list(range(52, 58)) + [62]])
     step = 1e-6
     for column in list(range(0, model.num_expression, 7)) + list(range(model.num_expression, problem.P)):
         delta = np.zeros((2, problem.P))
