@@ -197,6 +197,35 @@ def depth_rows(settings, depth):
     return np.arange(0, NUM_FACE, settings.depth_stride)
 
 
+def depth_inputs(settings, depth, detected):
+    """(rows, MediaPipe's depth of those rows about its mean [B, D], weights [B, 1]) of
+    :func:`depth_rows`, or (None, None, None); a frame without depth weighs 0."""
+    rows = depth_rows(settings, depth)
+    if rows is None:
+        return None, None, None
+    chosen = np.asarray(depth, dtype=np.float64)[:, rows]
+    have = np.isfinite(chosen).all(1)
+    centred = np.where(have[:, None], chosen - np.nanmean(chosen, 1, keepdims=True), 0.0)
+    weights = np.where(have, settings.depth_weight_used() * 100.0 / np.maximum(interocular(detected), 1e-6), 0.0)
+    return rows, centred, weights[:, None]
+
+
+def relative_depth(z, dz, focal, target, weights):
+    """Residuals [B, D] of camera depths ``z`` [B, D] about their mean, in pixels at the mean
+    depth (``focal`` [B] / mean z), against ``target`` [B, D], times ``weights`` [B, 1].
+    ``dz`` [B, D, K]: d z / d unknowns, turned in place into the residuals' Jacobian (no
+    temporaries of its size). Also returns the weighted relative depth, the residuals'
+    derivative with respect to log focal."""
+    mean = z.mean(1, keepdims=True)
+    relative = focal[:, None] * (z - mean) / mean  # pixels at the mean depth
+    # d (f (z_i - m) / m) = f/m (dz_i - dm) - f (z_i - m)/m^2 dm = (f/m) (dz_i - (z_i / m) dm)
+    mean_dz = dz.mean(1)  # [B, K]
+    for b in range(len(z)):  # per frame: [D, K] blocks stay in cache
+        dz[b] -= np.outer(z[b] / mean[b], mean_dz[b])
+        dz[b] *= weights[b] * focal[b] / mean[b]
+    return weights * (relative - target), weights * relative
+
+
 class FrameState:
     """Per-frame unknowns of a batch of B frames (arrays, copied on every change)."""
 
@@ -244,13 +273,8 @@ class FrameProblem:
         blocks = [(slice(0, E), settings.smooth_expression), (slice(E, E + 3), settings.smooth_rotation),
                   (slice(E + 3, E + 6), settings.smooth_translation), (slice(E + 6, E + 10), settings.smooth_gaze)]
         self.smooth_blocks = blocks if neighbours is not None else []
-        self.depth_rows = depth_rows(settings, depth)
-        if self.depth_rows is not None:  # MediaPipe's relative depth, about its mean, per frame
-            chosen = np.asarray(depth, dtype=np.float64)[:, self.depth_rows]
-            have = np.isfinite(chosen).all(1)
-            self.depth = np.where(have[:, None], chosen - np.nanmean(chosen, 1, keepdims=True), 0.0)  # [B, D]
-            self.depth_weights = np.where(have, settings.depth_weight_used() * 100.0 / np.maximum(
-                interocular(self.detected), 1e-6), 0.0)[:, None]  # [B, 1]
+        self.depth_rows, self.depth, self.depth_weights = depth_inputs(settings, depth, self.detected)
+        if self.depth_rows is not None:
             self.depth_basis = head.depth_expression_basis[self.depth_rows]  # [D, 3, E]
             self.depth_identity = (head.depth_mean[self.depth_rows]
                                    + _combine(head.identity_basis[self.depth_rows], self.identity))  # [B, D, 3]
@@ -346,17 +370,10 @@ class FrameProblem:
             dz[..., :E] = np.tensordot(state.turn[:, 2], basis, axes=([1], [1]))  # row 2 of R: d z / d head point
             cols = head.look_columns
             dz[..., E + 6:E + 10] = dz[..., cols] @ look_jacobian[:, cols]
-        mean = z.mean(1, keepdims=True)
-        w = self.depth_weights
-        relative = focal[:, None] * (z - mean) / mean  # pixels at the mean depth
-        # d (f (z_i - m) / m) = f/m (dz_i - dm) - f (z_i - m)/m^2 dm = (f/m) (dz_i - (z_i / m) dm)
-        mean_dz = dz.mean(1)  # [B, P]
-        for b in range(len(z)):  # per frame: [D, P] blocks stay in cache
-            dz[b] -= np.outer(z[b] / mean[b], mean_dz[b])
-            dz[b] *= w[b] * focal[b] / mean[b]
+        residual, weighted_relative = relative_depth(z, dz, focal, self.depth, self.depth_weights)
         if self.own_focal:
-            dz[..., E + 10] = w * relative
-        return w * (relative - self.depth)
+            dz[..., E + 10] = weighted_relative
+        return residual
 
     def _smoothness(self, state):
         """Residuals towards the previous and next frame (zero where there is none)."""
@@ -408,7 +425,8 @@ class IdentityProblem:
     problem (batch of 1) whose residual rows are every given frame's landmarks.
 
     ``frames``: a :class:`FrameState` of F frames, with their detections [F, 478, 2] and
-    image sizes [F, 2]. The state is ``(identity [1, I], log_focal [1])``.
+    image sizes [F, 2]. The state is ``(identity [1, I], log_focal [1])``. (MediaPipe's depth
+    is not used here: it did not move the identity's figures, docs/actor.md.)
     """
 
     def __init__(self, head, frames, detected, sizes, settings, *, shared_focal, focal_hint=None):
