@@ -70,6 +70,11 @@ SELF_UPDATING = ("build",)
 WRITE_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+# what a detect step's per-frame records hold; a new value makes older detections stale
+# (2: MediaPipe's relative depth kept beside the points, which photo fits weigh)
+DETECT_RECORDS = 2
+
+
 class ActorError(NeuralFaceError):
     """An actor folder or one of its steps cannot be used as asked (one line for the user)."""
 
@@ -275,7 +280,8 @@ class Actor:
         """Hash of everything ``step``'s results depend on, or None while a step before it is not done."""
         parts = {"step": step, "settings": self.step_settings(step)}
         if step == "detect":
-            parts.update(footage=self.footage_listing(), kind=self.kind, stride=self.stride)
+            parts.update(footage=self.footage_listing(), kind=self.kind, stride=self.stride,
+                         records=DETECT_RECORDS)
         else:
             before = self.upstream(step)
             if not self.is_done(before):

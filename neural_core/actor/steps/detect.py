@@ -7,8 +7,8 @@ uninterrupted one, and it is not more precise; see :mod:`..landmarks`). At the e
 frames are gathered into ``detect/landmarks.npz``:
 
     points [N, 478, 2] float64 pixels (NaN where no usable face), depth [N, 478] float64
-    (MediaPipe's relative depth in pixels, ``landmarks.Face.depth``; NaN where no usable face
-    or where the frame was detected by a version that did not keep it), found [N] bool,
+    (MediaPipe's relative depth in pixels, ``landmarks.Face.depth``; NaN where no usable
+    face), found [N] bool,
     reasons [N] str (why not; "" when found), sizes [N, 2] int (width, height; 0 when
     unreadable), focal [N] float64 (focal length hint in pixels from EXIF / video
     metadata, NaN when none), faces [N] int (faces MediaPipe found), warnings [N] str,
@@ -27,7 +27,7 @@ from ..project import ActorError, file_digest, storage_errors
 from . import up_to_date
 
 FORMAT = "neural-face-actor-landmarks"
-VERSION = 1
+VERSION = 2  # 2: with depth
 LANDMARKS = "landmarks.npz"
 LISTED = 10  # frames named in one warning
 
