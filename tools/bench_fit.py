@@ -60,8 +60,11 @@ def main(argv=None):
         expression = np.clip(rng.normal(0, 0.3, model.num_expression), 0, 1) * (rng.random(model.num_expression) < 0.2)
         turn = rotations.axis_angle(rng.normal(0, 0.2, 3)) @ FRONTAL
         cam = model.landmarks(identity, expression) @ turn.T + np.array([0, 0.03, 0.6])
-        detections.append(700.0 * cam[:, :2] / cam[:, 2:3] + 256.0 + rng.normal(0, 0.5, (478, 2)))
-        depths.append(700.0 * (cam[:, 2] - cam[:, 2].mean()) / cam[:, 2].mean() + rng.normal(0, 1.0, 478))
+        pixels = 700.0 * cam[:, :2] / cam[:, 2:3] + 256.0
+        detections.append(pixels + rng.normal(0, 0.5, (478, 2)))
+        axis = np.r_[(pixels[:468].mean(0) - 256.0) / 700.0, 1.0]  # depth runs along the line of sight
+        along = cam @ (axis / np.linalg.norm(axis))
+        depths.append(700.0 * (along - along.mean()) / along.mean() + rng.normal(0, 1.0, 478))
     settings = FitSettings() if args.fit_threads is None else FitSettings(threads=args.fit_threads)
 
     def timed(with_depth):

@@ -36,7 +36,7 @@ def main(argv=None):
     parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=True,
                         help="average MediaPipe's detections on each image and its mirror image, as the actor workflow does")
     parser.add_argument("--depth", action=argparse.BooleanOptionalAction, default=True,
-                        help="use MediaPipe's landmark depth where the fit settings weigh it (photos), as the actor workflow does")
+                        help="fit MediaPipe's landmark depth too, as the actor workflow does")
     parser.add_argument("--noise", type=float, default=0.0,
                         help="with --landmarks truth: Gaussian noise, percent of the IOD per coordinate (seed 0)")
     args = parser.parse_args(argv)
@@ -59,7 +59,7 @@ def main(argv=None):
         detections, sizes, detect_s, depths = fitting.detect(items, video=False, mirror=args.mirror)
     settings = FitSettings(video=video)
     if not args.depth:
-        settings.photo_depth_weight = settings.video_depth_weight = 0.0
+        settings.depth_weight = 0.0
     started = time.perf_counter()
     fit = fit_actor(detections, sizes, settings, model=model, depths=depths,
                     calibration="default" if args.landmarks == "mediapipe" else None)

@@ -31,11 +31,7 @@ class FitSettings:
     antagonist_prior: float = 5.0  # penalises co-activation of opposite keys (blink and wide, smile and frown)
     identity_prior: float = 1.0  # pulls every identity key towards 0
     focal_prior: float = 10.0  # pulls log(focal) towards the hint (EXIF or default): landmarks barely fix it
-    # weight of MediaPipe's relative landmark depth (per pixel at the head's depth) for photos / a
-    # video; 0: unused. On video it reads the frontal frames' pitch ~2.5 degrees off and costs
-    # blink accuracy (docs/actor.md, "Landmark depth")
-    photo_depth_weight: float = 0.3
-    video_depth_weight: float = 0.0
+    depth_weight: float = 0.3  # MediaPipe's relative landmark depth, per pixel at the face's depth; 0: unused
     depth_stride: int = 4  # the depth of every this-many-th face landmark is used (1: +50% fit time, no better)
     smooth_expression: float = 3.0  # video: per unit change of a key between frames
     smooth_rotation: float = 60.0  # video: per radian of rotation-vector change
@@ -48,9 +44,6 @@ class FitSettings:
     coarse_iterations: int = 5  # iterations of the rigid start (expression and gaze held at 0)
     threads: int = 2  # frame solves run in this many threads, each on a contiguous share of the frames
     batch: int = 32  # frames solved together (one thread's share goes in batches of at most this many)
-
-    def depth_weight_used(self):
-        return self.video_depth_weight if self.video else self.photo_depth_weight
 
 
 @dataclass

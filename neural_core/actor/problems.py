@@ -192,7 +192,7 @@ def landmark_weights(outline_weight, detected, reliability=None):
 def depth_rows(settings, depth):
     """The landmarks whose MediaPipe depth the fit uses (an index array: the face points), or
     None (no depth given, or its weight is 0)."""
-    if depth is None or settings.depth_weight_used() <= 0:
+    if depth is None or settings.depth_weight <= 0:
         return None
     return np.arange(0, NUM_FACE, settings.depth_stride)
 
@@ -206,8 +206,15 @@ def depth_inputs(settings, depth, detected):
     chosen = np.asarray(depth, dtype=np.float64)[:, rows]
     have = np.isfinite(chosen).all(1)
     centred = np.where(have[:, None], chosen - np.nanmean(chosen, 1, keepdims=True), 0.0)
-    weights = np.where(have, settings.depth_weight_used() * 100.0 / np.maximum(interocular(detected), 1e-6), 0.0)
+    weights = np.where(have, settings.depth_weight * 100.0 / np.maximum(interocular(detected), 1e-6), 0.0)
     return rows, centred, weights[:, None]
+
+
+def view_axis(detected, centre, focal):
+    """[B, 3] unit camera ray through the centre of each frame's detected face points
+    (detected [B, 478, 2] pixels, principal point centre [B, 2], focal [B] pixels)."""
+    ray = np.concatenate([(detected[:, :NUM_FACE].mean(1) - centre) / focal[:, None], np.ones((len(focal), 1))], 1)
+    return ray / np.linalg.norm(ray, axis=1, keepdims=True)
 
 
 def relative_depth(z, dz, focal, target, weights):
@@ -275,6 +282,10 @@ class FrameProblem:
         self.smooth_blocks = blocks if neighbours is not None else []
         self.depth_rows, self.depth, self.depth_weights = depth_inputs(settings, depth, self.detected)
         if self.depth_rows is not None:
+            # MediaPipe's depth runs along the line of sight to the face, not the camera's axis
+            # (off-centre faces would read as pitched or turned): the ray through the detected
+            # face's centre, at the hinted focal length (data, so the Jacobian stays exact)
+            self.depth_axis = view_axis(self.detected, self.centre, np.exp(self.log_focal_hint))  # [B, 3]
             self.depth_basis = head.depth_expression_basis[self.depth_rows]  # [D, 3, E]
             self.depth_identity = (head.depth_mean[self.depth_rows]
                                    + _combine(head.identity_basis[self.depth_rows], self.identity))  # [B, D, 3]
@@ -357,17 +368,21 @@ class FrameProblem:
         mean depth (``focal / mean z``), against MediaPipe's; their Jacobian [B, D, P] is
         written into ``jacobian`` (zeros; the expression and gaze columns left at 0 when
         ``look_jacobian`` is None). The points are the head's depth points
-        (:attr:`LinearHead.depth_mean`), face only."""
+        (:attr:`LinearHead.depth_mean`), face only; depth is along :attr:`depth_axis`."""
         head, E = self.head, self.head.E
-        basis = self.depth_basis  # [D, 3, E]
+        basis, axis = self.depth_basis, self.depth_axis  # [D, 3, E], [B, 3]
         turned = (self.depth_identity + _combine(basis, state.expression + looks)) @ np.swapaxes(state.turn, 1, 2)
-        z = turned[..., 2] + state.translation[:, 2:3]  # [B, D] camera depth
+        z = turned @ axis[..., None]  # [B, D, 1] depth along the axis (plus the translation's, below)
+        z = z[..., 0] + (state.translation * axis).sum(1, keepdims=True)
         dz = jacobian  # first d z / d step, then scaled in place (no temporaries of this size)
-        dz[..., E] = turned[..., 1]  # d z / d w of exp(w) R: turned x (0, 0, 1) (see skew_rows)
-        dz[..., E + 1] = -turned[..., 0]
-        dz[..., E + 5] = 1.0
+        a = axis[:, None]  # d z / d w of exp(w) R: turned x axis (see skew_rows)
+        dz[..., E] = turned[..., 1] * a[..., 2] - turned[..., 2] * a[..., 1]
+        dz[..., E + 1] = turned[..., 2] * a[..., 0] - turned[..., 0] * a[..., 2]
+        dz[..., E + 2] = turned[..., 0] * a[..., 1] - turned[..., 1] * a[..., 0]
+        dz[..., E + 3:E + 6] = a
         if look_jacobian is not None:
-            dz[..., :E] = np.tensordot(state.turn[:, 2], basis, axes=([1], [1]))  # row 2 of R: d z / d head point
+            toward = (axis[:, None] @ state.turn)[:, 0]  # [B, 3] d z / d head-frame point
+            dz[..., :E] = np.tensordot(toward, basis, axes=([1], [1]))
             cols = head.look_columns
             dz[..., E + 6:E + 10] = dz[..., cols] @ look_jacobian[:, cols]
         residual, weighted_relative = relative_depth(z, dz, focal, self.depth, self.depth_weights)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..actor import rotations
-from ..actor.problems import EYE_CORNERS
+from ..actor.problems import EYE_CORNERS, view_axis
 
 BLINKS = ("eyeBlinkLeft", "eyeBlinkRight")
 
@@ -192,9 +192,9 @@ def calibration_samples(model, items, detections, identity, depths=None):
     """(detected [N, 478, 3], vertices [N, 478, 3], expressions [N, E]) in the head frame.
 
     Each detection is put at its true vertex's depth on its camera ray (with ``depths``,
-    MediaPipe's relative depths: at its own depth, the landmarks' mean depth being the true
-    vertices'), then everything is moved into the frame of the truth's (rigid) head bone, the
-    frame the fitter works in.
+    MediaPipe's relative depths: at its own depth along the line of sight to the face, as
+    the fit reads it, the landmarks' mean depth being the true vertices'), then everything
+    is moved into the frame of the truth's (rigid) head bone, the frame the fitter works in.
     """
     names = list(model.expression_names)
     detected, vertices, expressions = [], [], []
@@ -209,12 +209,14 @@ def calibration_samples(model, items, detections, identity, depths=None):
         cam = model.landmarks(identity, expression, pose) @ camera[:3, :3].T + camera[:3, 3]
         K = np.asarray(truth["camera"]["K"])
         rays = np.c_[found, np.ones(len(found))] @ np.linalg.inv(K).T
-        depth = cam[:, 2]
-        if depths is not None:  # MediaPipe's depth is in pixels at the face's depth
-            mean = depth.mean()
-            depth = mean + (depths[k] - depths[k].mean()) * mean / K[0, 0]
+        along = rays * cam[:, 2:3]  # on each ray at its vertex's camera depth
+        if depths is not None:  # at MediaPipe's depth: along the line of sight, pixels at the face's depth
+            axis = view_axis(np.asarray(found)[None], K[:2, 2][None], np.array([K[0, 0]]))[0]
+            mean = (cam @ axis).mean()
+            wanted = mean + (depths[k] - depths[k].mean()) * mean / K[0, 0]
+            along = rays * (wanted / (rays @ axis))[:, None]
         rot, shift = truth_head_to_camera(model, truth)
-        detected.append((rays * depth[:, None] - shift) @ rot)
+        detected.append((along - shift) @ rot)
         vertices.append((cam - shift) @ rot)
         expressions.append(expression)
     return np.stack(detected), np.stack(vertices), np.stack(expressions)

@@ -98,7 +98,7 @@ def test_frame_jacobian_matches_finite_differences(model, depth_weight):
                                           [0.1, 0, 0.1, 0])] * 2)
     neighbours = (state, state, np.ones((2, 2)))
     depth = rng.normal(0.0, 30.0, (2, 478))  # MediaPipe's relative depth, pixels
-    problem = FrameProblem(head, identity, detected, [SIZE] * 2, FitSettings(video=True, video_depth_weight=depth_weight),
+    problem = FrameProblem(head, identity, detected, [SIZE] * 2, FitSettings(video=True, depth_weight=depth_weight),
                            own_focal=True, focal_hint=[700.0, 700.0], neighbours=neighbours, depth=depth)
     r, J = problem.evaluate(state)
     assert r.shape[1] == J.shape[1] == (956 + 468 // 4 if depth_weight else 956) + 52 + 10 + 4 + 1 + 2 * (52 + 10)
@@ -181,13 +181,17 @@ def test_landmark_depth_steadies_the_head_turn_of_noisy_landmarks(model):
         rotation = rng.normal(0, 0.25, 3)
         translation = np.array([0.0, 0.03, 0.6]) + rng.normal(0, 0.02, 3)
         cam = model.landmarks(identity, None) @ (rotations.axis_angle(rotation) @ FRONTAL).T + translation
-        detections.append(FOCAL * cam[:, :2] / cam[:, 2:3] + np.array(SIZE) / 2.0 + rng.normal(0, 2.0, (478, 2)))
-        depth = FOCAL * (cam[:, 2] - cam[:, 2].mean()) / cam[:, 2].mean()  # pixels at the face's depth
+        pixels = FOCAL * cam[:, :2] / cam[:, 2:3] + np.array(SIZE) / 2.0
+        detections.append(pixels + rng.normal(0, 2.0, (478, 2)))
+        # MediaPipe's depth: along the line of sight to the face, in pixels at the face's depth
+        axis = np.r_[(pixels[:468].mean(0) - np.array(SIZE) / 2.0) / FOCAL, 1.0]
+        along = cam @ (axis / np.linalg.norm(axis))
+        depth = FOCAL * (along - along.mean()) / along.mean()
         depths.append(depth + 50.0 + rng.normal(0, 1.0, 478))  # (its origin is MediaPipe's: any)
         truths.append(rotation)
 
     def median_error(weight):
-        fit = fit_actor(detections, [SIZE] * 16, FitSettings(photo_depth_weight=weight), focal_hints=[FOCAL] * 16,
+        fit = fit_actor(detections, [SIZE] * 16, FitSettings(depth_weight=weight), focal_hints=[FOCAL] * 16,
                         model=model, calibration=None, depths=depths, depth_calibration=None)
         return np.median([np.degrees(np.linalg.norm(rotations.rotation_vector(
             rotations.axis_angle(f.rotation).T @ rotations.axis_angle(t)))) for f, t in zip(fit.frames, truths)])

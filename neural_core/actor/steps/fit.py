@@ -119,7 +119,7 @@ def landmark_depths(landmarks):
 
 def depth_frames(actor, landmarks):
     """How many detected frames the fit weighs MediaPipe's depth in."""
-    weight = FitSettings(video=actor.kind == "video").depth_weight_used()
+    weight = FitSettings().depth_weight
     return sum(d is not None for d in landmark_depths(landmarks)) if weight > 0 else 0
 
 
