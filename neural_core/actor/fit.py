@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import rotations
-from .problems import EYE_CORNERS, FRONTAL, FrameProblem, FrameState, IdentityProblem, LinearHead, interocular
+from .linear_head import LinearHead
+from .problems import EYE_CORNERS, FRONTAL, FrameProblem, FrameState, IdentityProblem, interocular
 from .solver import solve
 
 
@@ -26,7 +27,7 @@ class FitSettings:
     video: bool = False  # frames are consecutive video frames: shared focal, temporal smoothness
     outline_weight: float = 0.3  # weight of the face-outline landmarks (others 1)
     robust_scale: float = 1.0  # soft_l1 scale: residuals beyond ~1% IOD count less than squared
-    expression_prior: float = 10.0  # pulls every ARKit value towards 0 (scaled per key: problems.PRIOR_SCALE)
+    expression_prior: float = 10.0  # pulls every ARKit value towards 0 (scaled per key: linear_head.PRIOR_SCALE)
     gaze_prior: float = 10.0  # per radian: pulls the eyes towards straight ahead (iris points are ~1 px signals)
     antagonist_prior: float = 5.0  # penalises co-activation of opposite keys (blink and wide, smile and frown)
     identity_prior: float = 1.0  # pulls every identity key towards 0

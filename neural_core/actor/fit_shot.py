@@ -37,7 +37,8 @@ from ..contract.rig.arkit import ARKIT_52
 from ..contract.shot import FrameRecord, Shot, Transform, write_shot
 from . import rotations
 from .head_model import NUM_FACE
-from .problems import FRONTAL, gaze_pose
+from .linear_head import gaze_pose
+from .problems import FRONTAL
 
 # world -> camera rotation: the camera at the origin looking along world +Y (see the module docstring)
 WORLD_TO_CAMERA = np.eye(4)

@@ -111,7 +111,7 @@ def pearson(a, b):
 
 def fitted_pixels(model, fit, frame_fit):
     """[478, 2] projected landmarks of one fitted frame."""
-    from ..actor.problems import gaze_pose
+    from ..actor.linear_head import gaze_pose
 
     pose = {k: v[0] for k, v in gaze_pose(frame_fit.gaze[None]).items()}
     local = model.landmarks(fit.identity, frame_fit.expression, pose)

@@ -7,7 +7,8 @@ import pytest
 from neural_core.actor import calibration, rotations
 from neural_core.actor.fit import FitSettings, RigidStart, fit_actor
 from neural_core.actor.head_model import HeadModelError, load_head_model
-from neural_core.actor.problems import FRONTAL, FrameProblem, FrameState, IdentityProblem, LinearHead, gaze_pose
+from neural_core.actor.linear_head import LinearHead, gaze_pose
+from neural_core.actor.problems import FRONTAL, FrameProblem, FrameState, IdentityProblem
 from neural_core.actor.solver import solve
 
 SIZE = (512, 512)

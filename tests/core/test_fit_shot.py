@@ -15,7 +15,8 @@ from neural_core.actor.fit import ActorFit, FitSettings, FrameFit, fit_actor
 from neural_core.actor.fit_shot import (WORLD_TO_CAMERA, CropBox, crop_box, crop_image, make_fit_shot, projected_vertices,
                                         write_crop, write_fit_shot)
 from neural_core.actor.head_model import load_head_model
-from neural_core.actor.problems import FRONTAL, gaze_pose, interocular
+from neural_core.actor.linear_head import gaze_pose
+from neural_core.actor.problems import FRONTAL, interocular
 from neural_core.contract.rig import profiles
 from neural_core.contract.rig.arkit import ARKIT_52
 from neural_core.contract.shot import read_shot
