@@ -72,8 +72,7 @@ def render_options(args):
         shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,
         image_format=args.image_format, bit_depth=args.bit_depth, device=args.device, appearance=appearance,
         smoothing=args.smoothing, truncation_psi=args.truncation_psi, name=args.name, force=args.force,
-        stabilise_colour=args.stabilise_colour or args.stabilise_brightness,
-        stabilise_brightness=args.stabilise_brightness,
+        stabilise_colour=args.stabilise_colour, stabilise_brightness=args.stabilise_brightness,
     )
 
 

@@ -45,6 +45,9 @@ class RenderOptions:
     stabilise_colour: bool = False  # hold the skin's chromaticity to the shot's reference (colour_stabiliser.py)
     stabilise_brightness: bool = False  # also its mean luminance (implies stabilise_colour; shots with constant light)
 
+    def __post_init__(self):
+        self.stabilise_colour = self.stabilise_colour or self.stabilise_brightness  # one rule, every caller
+
 
 def smoothed_coefficients(shot, wanted_names, sigma):
     """{frame: [len(wanted_names)] float32}: the shot's coefficients in the model's order,
@@ -101,8 +104,7 @@ class ShotRenderer:
         self.shot = read_shot(self.shot_folder, check_passes=False)
         self.frames = parse_frame_spec(options.frames, self.shot.frame_numbers(), self.shot.frame_step)
         check_pass_files(self.shot_folder, self.shot, frames=self.frames)  # only the frames to render
-        self.stabilising = options.stabilise_colour or options.stabilise_brightness
-        if self.stabilising and "regions" not in self.shot.passes:
+        if options.stabilise_colour and "regions" not in self.shot.passes:
             raise ShotFormatError("--stabilise-colour needs the regions pass, which this shot lacks (export the shot "
                                   "with passes on)", file=self.shot_folder / "shot.json", field="passes")
         self.model = FaceModel(resolve_model_path(options.model), device=options.device,
@@ -120,7 +122,7 @@ class ShotRenderer:
         self.coefficients = smoothed_coefficients(self.shot, self.model.coefficient_names, options.smoothing)
         self.read_names = list(self.model.needed_passes)  # the passes read per frame
         self._colour_reference = None  # (reference chromaticity [3] or None, luminance or None) once computed
-        if self.stabilising and "regions" not in self.read_names:
+        if options.stabilise_colour and "regions" not in self.read_names:
             self.read_names.append("regions")
         self.out = Path(options.out)
         _check_writable(self.out)
@@ -176,7 +178,7 @@ class ShotRenderer:
     def synthesise(self, work: "FrameWork"):
         """The model's part: RGBA [H, W, 4] float32 for a prepared frame."""
         rgba = self.model.render(work.passes, self.coefficients[work.frame], frame=work.frame)
-        if self.stabilising:
+        if self.options.stabilise_colour:
             from .colour_stabiliser import stabilise
 
             chromaticity, luminance = self.colour_reference()

@@ -115,6 +115,9 @@ def test_the_brightness_option_implies_the_stabiliser():
     render.add_arguments(parser)
     options = render.render_options(parser.parse_args(["SHOT", "--stabilise-brightness"]))
     assert options.stabilise_colour and options.stabilise_brightness
+    from neural_core.worker.pipeline import RenderOptions
+
+    assert RenderOptions(shot="SHOT", out="OUT", stabilise_brightness=True).stabilise_colour  # any caller, not only the CLI
 
 
 def test_later_chunks_take_the_reference_the_first_left_in_the_output_folder(tmp_path, tiny_model, monkeypatch):
