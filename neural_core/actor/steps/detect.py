@@ -83,9 +83,7 @@ def gather(actor, frames):
         record = load_npz(frame_path(actor, frame.number))
         i = frame.number
         if record["points"].shape == (478, 2):
-            out["points"][i], out["found"][i] = record["points"], True
-            if record.get("depth", np.zeros(0)).shape == (478,):
-                out["depth"][i] = record["depth"]
+            out["points"][i], out["depth"][i], out["found"][i] = record["points"], record["depth"], True
         out["sizes"][i], out["focal"][i], out["faces"][i] = record["size"], record["focal"], record["faces"]
         reasons.append(str(record["reason"]))
         warnings.append("\n".join(str(w) for w in record["warnings"]))

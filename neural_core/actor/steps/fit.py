@@ -109,27 +109,13 @@ def video_fps(actor):
     return (len(times) - 1) / (times[-1] - times[0]) / actor.stride
 
 
-def landmark_depths(landmarks):
-    """Per input frame MediaPipe's relative depth [478], or None (no face, or gathered by a
-    version that did not keep depth)."""
-    depth = landmarks.get("depth")
-    return [depth[i] if ok and depth is not None and np.isfinite(depth[i]).all() else None
-            for i, ok in enumerate(landmarks["found"])]
-
-
-def depth_frames(actor, landmarks):
-    """How many detected frames the fit weighs MediaPipe's depth in."""
-    weight = FitSettings().depth_weight
-    return sum(d is not None for d in landmark_depths(landmarks)) if weight > 0 else 0
-
-
 def solve(context, landmarks):
     """Run the fit (cancel checked before every solver iteration); returns (ActorFit, seconds, calibration name)."""
     actor, job = context.actor, context.job
     calibration, name = calibration_for(actor.setting("calibration"), job.warning)
     found = landmarks["found"]
     detections = [landmarks["points"][i] if ok else None for i, ok in enumerate(found)]
-    depths = landmark_depths(landmarks)
+    depths = [landmarks["depth"][i] if ok else None for i, ok in enumerate(found)]
     depth_calibration = "default"
     if calibration is not None and not DEPTH_PATH.is_file():
         job.warning(f"no depth calibration at {DEPTH_PATH}: MediaPipe's landmark depth is compared with the "
@@ -226,7 +212,7 @@ def run(context):
                "median_residual_iod_percent": round(float(np.median([fit.frames[i].residual for i in fit_shot.inputs])), 3),
                "median_vertex_distance_iod_percent": round(float(np.median(kept)), 3),
                "fit_ms_per_frame": round(1000.0 * seconds / max(len(detected), 1), 1), "calibration": calibration,
-               "landmark_depth_frames": depth_frames(actor, landmarks)}
+               "landmark_depth_frames": len(detected) if FitSettings().depth_weight > 0 else 0}
     actor.finish("fit", inputs, digest([file_digest(fit_path), file_digest(shot_file)]), summary)
     context.note(f"actor fit: {usable} shot frame(s) -> {folder / 'shot'}; median residual "
                  f"{summary['median_residual_iod_percent']}% IOD; {summary['fit_ms_per_frame']} ms per frame")
