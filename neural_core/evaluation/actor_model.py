@@ -398,13 +398,13 @@ def evaluate(settings, sheet_path=None, json_path=None):
         # PSNR on the straight RGB (inside the mask alpha is 1), the rest on what MediaPipe saw
         figures[name] = measure(rgba[..., :3], data, analysis, name)
     # the same model with the render's colour stabiliser, and with its brightness mode (the verdicts stay on the plain render)
-    for name, option, suffix in (("actor_stabilised", "--stabilise-colour", "stabilised"),
-                                 ("actor_steady", "--stabilise-brightness", "stabilised_brightness")):
-        if "actor" in outputs:
-            held = read_outputs(render(settings, build, name, settings.model, [option]), data.records)
-            colour = measure(held[..., :3], data)
-            figures["actor"].update({f"{key}_{suffix}": colour[key] for key in colour
-                                     if key.startswith("skin_colour") or key == "psnr_db"})
+    stabilised = (("actor_stabilised", "--stabilise-colour", "stabilised"),
+                  ("actor_steady", "--stabilise-brightness", "stabilised_brightness"))
+    for name, option, suffix in stabilised if "actor" in outputs else ():
+        held = read_outputs(render(settings, build, name, settings.model, [option]), data.records)
+        colour = measure(held[..., :3], data)
+        figures["actor"].update({f"{key}_{suffix}": colour[key] for key in colour
+                                 if key.startswith("skin_colour") or key == "psnr_db"})
     fitted_images = None
     if "actor" in outputs and settings.fit_appearance:
         fitted, fitted_images = fitted_look(settings, build, data, outputs["actor"])
