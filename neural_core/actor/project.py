@@ -25,7 +25,10 @@ renamed, state files last.
 
 Footage is listed by name, size and modification time (not content): touching a photo
 makes detection run again. Footage paths are stored absolute, or relative to the actor
-folder when inside it (the folder can then be moved with its footage).
+folder when inside it (the folder can then be moved with its footage). Footage that
+cannot be read at all (the folder was copied to a training machine without it, or the
+footage was archived) leaves a done detect step as it was recorded: the steps after it
+go on from their results (``Actor.missing_footage`` says why, for a warning).
 """
 
 import datetime
@@ -240,6 +243,14 @@ class Actor:
         """Absolute paths of the footage entries, in order."""
         return [Path(p) if Path(p).is_absolute() else self.root / p for p in self.data["footage"]]
 
+    def missing_footage(self):
+        """Why the footage cannot be listed (a one-line message), or None when it can."""
+        try:
+            self.footage_listing()
+        except FootageError as error:
+            return f"{error}: the footage is not here; the steps after detect use its recorded results"
+        return None
+
     def footage_listing(self):
         """What detection depends on: per entry its photo files or video (name, size, mtime)."""
         listing = []
@@ -280,8 +291,14 @@ class Actor:
         """Hash of everything ``step``'s results depend on, or None while a step before it is not done."""
         parts = {"step": step, "settings": self.step_settings(step)}
         if step == "detect":
-            parts.update(footage=self.footage_listing(), kind=self.kind, stride=self.stride,
-                         records=DETECT_RECORDS)
+            try:
+                footage = self.footage_listing()
+            except FootageError:
+                recorded = self.state("detect")
+                if recorded is None or recorded.get("status") != "done":
+                    raise  # nothing to go on from: detection needs the footage
+                return recorded["inputs"]  # footage absent, not changed: detect stands as recorded
+            parts.update(footage=footage, kind=self.kind, stride=self.stride, records=DETECT_RECORDS)
         else:
             before = self.upstream(step)
             if not self.is_done(before):

@@ -171,6 +171,9 @@ def run_step(args, job, note):
     options = {"minutes": getattr(args, "minutes", 0.0), "device": getattr(args, "device", "auto")}
     module = importlib.import_module(f"..actor.steps.{args.actor_step}", __package__)
     module.run(Context(actor, job, note, options))
+    missing = actor.missing_footage()  # after the step's start event: a warning, the job went on
+    if missing:
+        job.warning(missing)
 
 
 def new_actor(args, job, note):
@@ -202,11 +205,14 @@ def show_status(args, job):
         record = actor.state(step) or {}
         steps[step] = {"status": actor.status(step), "summary": record.get("summary")}
     left_out = left_out_frames(actor)
+    missing = actor.missing_footage()
     job.start(0, [], step="status", actor=str(actor.root), kind=actor.kind, footage=actor.data["footage"], steps=steps,
-              left_out=left_out)
+              left_out=left_out, footage_missing=missing)
     if isinstance(job.reporter, JsonLinesReporter):  # the start event says it all
         return
     lines = [f"actor {actor.root} ({actor.kind}: {', '.join(actor.data['footage'])})"]
+    if missing:
+        lines.append(f"  {missing}")
     for step, info in steps.items():
         summary = info["summary"] or {}
         described = ", ".join(f"{k} {v}" for k, v in summary.items() if not isinstance(v, (list, dict)))

@@ -270,6 +270,37 @@ def test_build_train_report_through_a_stand_in_blender_side(fitted_actor, tmp_pa
         assert sheet.size == (6 * 192, 18 + 192)
 
 
+def test_the_steps_after_detect_go_on_where_the_footage_is_not(tmp_path, capfd, monkeypatch):
+    """An actor folder copied to a training machine without its footage (or the footage
+    archived): the done steps stand, training goes on with build/ alone, each step warns
+    once; detection itself still needs the footage."""
+    root, photos = tmp_path / "actor", two_photos(tmp_path / "photos")
+    for argv in (["new", root, "--footage", photos, "--min-frames", "2"], ["detect", root], ["fit", root]):
+        assert actor(capfd, *argv)[0] == 0
+    monkeypatch.setattr(build_step, "MODULE", "tests.core.actor_build_stub")
+    assert actor(capfd, "build", root, "--resolution", "32")[0] == 0
+    shutil.rmtree(photos)
+    warning = (f"{photos}: cannot be read (No such file or directory): "
+               "the footage is not here; the steps after detect use its recorded results")
+    for step in ("detect", "fit", "build"):
+        code, events = actor(capfd, step, root)
+        assert code == 0 and kinds(events, "start")[0]["up_to_date"], step
+        assert [e["message"] for e in kinds(events, "warning")] == [warning]
+    for folder in ("detect", "fit"):  # training reads build/ (and actor.json, state/) alone
+        shutil.rmtree(root / folder)
+    code, events = actor(capfd, "train", root, "--steps", "1", "--config", "model=tiny", "--config", "resolution=32",
+                         "--config", "sample_every=0", "--device", "cpu")
+    assert code == 0 and kinds(events, "progress")[-1]["done"] == 1 and kinds(events, "warning")[-1]["message"] == warning
+    start = kinds(actor(capfd, "status", root)[1], "start")[0]
+    assert start["footage_missing"] == warning
+    assert [start["steps"][s]["status"] for s in ("detect", "fit", "build", "train")] == ["done"] * 4
+    fresh, more = tmp_path / "fresh", two_photos(tmp_path / "more")
+    assert actor(capfd, "new", fresh, "--footage", more, "--min-frames", "2")[0] == 0
+    shutil.rmtree(more)
+    code, events = actor(capfd, "detect", fresh)
+    assert code == 2 and kinds(events, "error")[0]["message"] == f"{more}: cannot be read (No such file or directory)"
+
+
 def test_a_cancelled_build_passes_the_signal_on(fitted_actor, tmp_path, capfd, monkeypatch):
     root = tmp_path / "actor"
     shutil.copytree(fitted_actor, root)
