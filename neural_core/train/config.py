@@ -41,7 +41,7 @@ PRESETS = {
                     adv_start=1000, sample_every=200, checkpoint_minutes=5.0, init="default", lr=0.0005,
                     appearance_lr_scale=40.0, feature_weight=4.0),
     "cuda-512": dict(resolution=512, model="wide", batch=16, precision="auto", appearance_codes=16, adv_weight=0.1,
-                     adv_start=1000, r1_gamma=2.0, d_channel_base=16384, d_channel_max=512, sample_every=500,
+                     adv_start=1000, r1_gamma=2.0, d_channel_base=16384, d_channel_max=512, d_equalized=True, sample_every=500,
                      checkpoint_minutes=10.0),
 }
 
@@ -81,6 +81,9 @@ class TrainConfig:
     seed: int = 0  # torch/numpy seed of the run (data order, latents, initial weights)
     d_channel_base: int = 2048  # discriminator width at resolution r: min(base // r, d_channel_max)
     d_channel_max: int = 128  # cap on discriminator widths
+    # equalized learning rate in the discriminator (discriminator.py): needed by wide ones (the
+    # cuda-512 preset's 512 channels blew up without it); off by default, as runs before it were
+    d_equalized: bool = False
     appearance_dim: int = 16  # z size when the data carries no appearance record (random z)
     appearance_codes: int = 0  # size of a learnt appearance code per training frame (0 = off: z from the data, else random)
     appearance_prior: float = 0.001  # L2 prior on the codes: weight x mean over the batch of |code|^2

@@ -4,6 +4,13 @@ Input: RGB [N, 3, R, R] (multiplied by the mask: the background is not judged) a
 pass planes [N, C_in, R, R]; a 1x1 conv reads both, residual stride-2 blocks go down to
 4x4, then a linear layer gives the unconditional logit, plus the projection term
 <embed(c), h> (Miyato & Koyama) for the coefficients c [N, c_dim].
+
+``equalized``: every layer's weight is stored ~N(0, 1) and scaled by 1/sqrt(fan-in) in the
+forward pass (StyleGAN's equalized learning rate), so an Adam step moves every layer by
+the same share of its weights whatever its width. Without it (PyTorch's default init, as
+runs made before 2026-11-26 keep), Adam's steps are large against a wide layer's small
+weights: the `cuda-512` discriminator (512 channels, lr 0.002) blew up within five steps of
+the adversarial term starting, to losses of 1e7 (tests/core/test_discriminator.py).
 """
 
 import math
@@ -15,14 +22,46 @@ from torch import nn
 LRELU_SLOPE = 0.2
 
 
+class ScaledConv2d(nn.Conv2d):
+    """nn.Conv2d (same parameters and state-dict keys) whose weight is multiplied by
+    ``gain`` in the forward pass: 1/sqrt(fan-in) when ``equalized``, else 1."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, equalized: bool, **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+        self.gain = _equalize(self) if equalized else 1.0
+
+    def forward(self, x):
+        return self._conv_forward(x, self.weight * self.gain, self.bias) if self.gain != 1.0 else super().forward(x)
+
+
+class ScaledLinear(nn.Linear):
+    """nn.Linear with the same rule as :class:`ScaledConv2d`."""
+
+    def __init__(self, in_features: int, out_features: int, equalized: bool):
+        super().__init__(in_features, out_features)
+        self.gain = _equalize(self) if equalized else 1.0
+
+    def forward(self, x):
+        return F.linear(x, self.weight * self.gain, self.bias) if self.gain != 1.0 else super().forward(x)
+
+
+def _equalize(layer):
+    """Weights ~N(0, 1), biases 0; returns the forward gain 1/sqrt(fan-in)."""
+    with torch.no_grad():
+        layer.weight.normal_()
+        if layer.bias is not None:
+            layer.bias.zero_()
+    return 1.0 / math.sqrt(layer.weight[0].numel())
+
+
 class DownBlock(nn.Module):
     """Two 3x3 convs and an average-pool, with a 1x1 skip; output scaled by 1/sqrt(2)."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, equalized: bool = False):
         super().__init__()
-        self.conv0 = nn.Conv2d(in_channels, in_channels, 3, padding=1)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.skip = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.conv0 = ScaledConv2d(in_channels, in_channels, 3, equalized, padding=1)
+        self.conv1 = ScaledConv2d(in_channels, out_channels, 3, equalized, padding=1)
+        self.skip = ScaledConv2d(in_channels, out_channels, 1, equalized, bias=False)
 
     def forward(self, x):
         y = F.leaky_relu(self.conv0(x), LRELU_SLOPE)
@@ -38,18 +77,19 @@ class ConditionalDiscriminator(nn.Module):
         c_dim: int,  # coefficient vector size (0 = no projection term)
         channel_base: int = 2048,  # width at resolution r: min(channel_base // r, channel_max)
         channel_max: int = 128,  # cap on widths
+        equalized: bool = False,  # equalized learning rate (module docstring); the same state-dict keys either way
     ):
         super().__init__()
         self.resolution, self.in_planes, self.c_dim = resolution, in_planes, c_dim
         resolutions = [2**i for i in range(int(math.log2(resolution)), 2, -1)]  # R, R/2, ..., 8
         width = lambda r: max(8, min(channel_base // r, channel_max))  # noqa: E731
-        self.from_input = nn.Conv2d(3 + in_planes, width(resolution), 1)
-        self.blocks = nn.ModuleList(DownBlock(width(r), width(r // 2)) for r in resolutions)
+        self.from_input = ScaledConv2d(3 + in_planes, width(resolution), 1, equalized)
+        self.blocks = nn.ModuleList(DownBlock(width(r), width(r // 2), equalized) for r in resolutions)
         final = width(4)
-        self.conv = nn.Conv2d(final, final, 3, padding=1)
-        self.fc = nn.Linear(final * 16, final)
-        self.out = nn.Linear(final, 1)
-        self.embed = nn.Linear(c_dim, final) if c_dim else None
+        self.conv = ScaledConv2d(final, final, 3, equalized, padding=1)
+        self.fc = ScaledLinear(final * 16, final, equalized)
+        self.out = ScaledLinear(final, 1, equalized)
+        self.embed = ScaledLinear(c_dim, final, equalized) if c_dim else None
 
     def forward(self, image, planes, c=None):
         """image [N, 3, R, R], planes [N, C_in, R, R], c [N, c_dim] -> logits [N]."""

@@ -141,6 +141,7 @@ class Trainer:
             self.model_config.generator.c_dim,
             self.config.d_channel_base,
             self.config.d_channel_max,
+            equalized=self.config.d_equalized,
         ).to(self.device)
         betas = self.config.betas
         # learning rates: _apply_learning_rates, after any checkpoint is loaded
