@@ -256,6 +256,7 @@ def test_build_train_report_through_a_stand_in_blender_side(fitted_actor, tmp_pa
     code, events = actor(capfd, "train", root, "--steps", "2", "--config", "model=tiny", "--config", "resolution=32",
                          "--config", "sample_every=0", "--device", "cpu")
     assert code == 0 and kinds(events, "progress")[-1]["done"] == 2 and (root / "model" / "ema.safetensors").is_file()
+    assert (kinds(events, "done")[0]["done"], kinds(events, "done")[0]["total"]) == (2, 2)  # steps, not frames (was 0)
     assert kinds(actor(capfd, "train", root)[1], "start")[0]["up_to_date"]
     # a setting a run may change as it goes (the lr) continues the run instead of starting a new one
     code, events = actor(capfd, "train", root, "--steps", "3", "--config", "lr=0.0005", "--device", "cpu")

@@ -84,6 +84,7 @@ def run(context):
     job.token.check()
     with storage_errors():
         step = trainer.run(minutes, progress)
+    job.done = step  # the done event counts steps, as the progress events do (a client shows it last)
     summary = {"steps": step, "preset": preset, "frames": len(trainer.dataset), "train_seconds": round(trainer.elapsed, 1)}
     if step < total:
         if any(m.startswith("stopped by signal") for m in messages):
