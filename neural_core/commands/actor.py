@@ -231,7 +231,8 @@ def left_out_frames(actor):
             return [entry["reason"] for entry in json.loads(path.read_text())["left_out"]]
         except (OSError, ValueError, KeyError):
             pass
-    if (actor.folder("detect") / "landmarks.npz").is_file():
+    # a stale detect's landmarks may be another version's (the detect step redoes them)
+    if actor.status("detect") in ("done", "running") and (actor.folder("detect") / "landmarks.npz").is_file():
         from ..actor.steps.detect import load_landmarks
 
         data = load_landmarks(actor)

@@ -271,6 +271,24 @@ def test_build_train_report_through_a_stand_in_blender_side(fitted_actor, tmp_pa
         assert sheet.size == (6 * 192, 18 + 192)
 
 
+def test_status_shows_a_stale_detect_whose_landmarks_an_older_version_wrote(fitted_actor, tmp_path, capfd):
+    root = tmp_path / "actor"
+    shutil.copytree(fitted_actor, root)
+    path = root / "detect" / "landmarks.npz"
+    with np.load(path) as data:
+        old = {**data, "version": np.array(1)}  # landmarks.npz v1: before the depth
+    np.savez(path, **old)
+    assert Actor.open(root).update_settings({"min_face_px": 65})  # detect is stale now (as records v2 made it in session 21)
+    code, events = actor(capfd, "status", root)
+    assert code == 0 and [kinds(events, "start")[0]["steps"][s]["status"] for s in ("detect", "fit")] == ["stale", "stale"]
+    code, events = actor(capfd, "fit", root)
+    assert code == 2 and "step 'detect' is stale" in kinds(events, "error")[0]["message"]
+    Actor.open(root).update_settings({"min_face_px": 64})  # detect done again, over an old version's file
+    code, events = actor(capfd, "fit", root, "--crop-size", "256")
+    assert code == 2 and kinds(events, "error")[0]["message"] == (f"{path}: landmarks version 1; this Neural Face reads version 2: "
+                                                                   f"run python -m neural_core actor detect {root} again")
+
+
 def test_the_steps_after_detect_go_on_where_the_footage_is_not(tmp_path, capfd, monkeypatch):
     """An actor folder copied to a training machine without its footage (or the footage
     archived): the done steps stand, training goes on with build/ alone, each step warns

@@ -99,8 +99,11 @@ def load_landmarks(actor):
         data = load_npz(path)
     except (OSError, ValueError) as error:
         raise ActorError(f"{path}: cannot be read ({error}); run python -m neural_core actor detect {actor.root} again") from None
-    if str(data.get("format")) != FORMAT or int(data.get("version", -1)) != VERSION:
-        raise ActorError(f"{path}: not a landmarks file of this Neural Face")
+    if str(data.get("format")) != FORMAT:
+        raise ActorError(f"{path}: not a Neural Face landmarks file")
+    if int(data.get("version", -1)) != VERSION:
+        raise ActorError(f"{path}: landmarks version {int(data.get('version', -1))}; this Neural Face reads version {VERSION}: "
+                         f"run python -m neural_core actor detect {actor.root} again")
     return data
 
 
