@@ -27,8 +27,9 @@ Footage is listed by name, size and modification time (not content): touching a 
 makes detection run again. Footage paths are stored absolute, or relative to the actor
 folder when inside it (the folder can then be moved with its footage). Footage that
 cannot be read at all (the folder was copied to a training machine without it, or the
-footage was archived) leaves a done detect step as it was recorded: the steps after it
-go on from their results (``Actor.missing_footage`` says why, for a warning).
+footage was archived) leaves a done detect step as it was recorded, unless detect's own
+settings changed since: the steps after it go on from their results
+(``Actor.missing_footage`` says why, for a warning).
 """
 
 import datetime
@@ -293,10 +294,13 @@ class Actor:
         if step == "detect":
             try:
                 footage = self.footage_listing()
-            except FootageError:
+            except FootageError as error:
                 recorded = self.state("detect")
                 if recorded is None or recorded.get("status") != "done":
                     raise  # nothing to go on from: detection needs the footage
+                if recorded.get("terms", self._detect_terms()) != self._detect_terms():
+                    raise FootageError(f"{error.reason}; detection must run again (its settings changed since it ran), "
+                                       "which needs the footage", file=error.file) from None
                 return recorded["inputs"]  # footage absent, not changed: detect stands as recorded
             parts.update(footage=footage, kind=self.kind, stride=self.stride, records=DETECT_RECORDS)
         else:
@@ -309,6 +313,10 @@ class Actor:
         if step == "report":  # the report also shows the build's passes and the model when they are there
             parts["optional"] = {s: self.state(s)["outputs"] for s in ("build", "train") if self.is_done(s)}
         return digest(parts)
+
+    def _detect_terms(self):
+        """detect's inputs besides the footage, kept in its state (where footage goes missing)."""
+        return {"settings": self.step_settings("detect"), "kind": self.kind, "stride": self.stride, "records": DETECT_RECORDS}
 
     def is_done(self, step):
         record = self.state(step)
@@ -343,9 +351,11 @@ class Actor:
 
     def finish(self, step, inputs, outputs, summary):
         """Mark ``step`` done: ``outputs`` is the hash the next step depends on."""
+        record = {"step": step, "inputs": inputs, "status": "done", "outputs": outputs, "finished": now_text(), "summary": summary}
+        if step == "detect":
+            record["terms"] = self._detect_terms()
         with storage_errors():
-            self._write_state(step, {"step": step, "inputs": inputs, "status": "done", "outputs": outputs,
-                                     "finished": now_text(), "summary": summary})
+            self._write_state(step, record)
 
     def _write_state(self, step, record):
         path = self.state_path(step)

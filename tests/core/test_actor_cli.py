@@ -313,6 +313,11 @@ def test_the_steps_after_detect_go_on_where_the_footage_is_not(tmp_path, capfd, 
     start = kinds(actor(capfd, "status", root)[1], "start")[0]
     assert start["footage_missing"] == warning
     assert [start["steps"][s]["status"] for s in ("detect", "fit", "build", "train")] == ["done"] * 4
+    Actor.open(root).update_settings({"min_face_px": 65})  # a detect setting changed: detection needs the footage
+    code, events = actor(capfd, "train", root)
+    assert code == 2 and kinds(events, "error")[0]["message"] == (
+        f"{photos}: cannot be read (No such file or directory); detection must run again (its settings changed since it ran), "
+        "which needs the footage")
     fresh, more = tmp_path / "fresh", two_photos(tmp_path / "more")
     assert actor(capfd, "new", fresh, "--footage", more, "--min-frames", "2")[0] == 0
     shutil.rmtree(more)
