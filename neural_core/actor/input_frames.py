@@ -8,7 +8,8 @@ image again later (the fit step's crops) without decoding a whole video.
 from dataclasses import dataclass
 from pathlib import Path
 
-from .footage import PhotoFolder, Video, load_photo
+from .photos import PhotoFolder, load_photo
+from .video import Video
 
 
 @dataclass(frozen=True)

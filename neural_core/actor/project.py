@@ -43,7 +43,9 @@ from pathlib import Path
 
 from ..contract.atomic import write_text_atomically
 from ..contract.errors import NeuralFaceError
-from .footage import PHOTO_EXTENSIONS, FootageError, PhotoFolder, Video
+from .footage import PHOTO_EXTENSIONS, FootageError
+from .photos import PhotoFolder
+from .video import Video
 
 FORMAT = "neural-face-actor"
 VERSION = 1

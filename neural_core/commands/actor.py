@@ -185,7 +185,7 @@ def new_actor(args, job, note):
     count = len(list_input_frames(actor))
     job.start(0, [], step="new", actor=str(actor.root), kind=actor.kind, input_frames=count, changed=changed)
     if actor.kind == "photos":
-        from ..actor.footage import PhotoFolder
+        from ..actor.photos import PhotoFolder
 
         for path in actor.footage_paths():
             for message in PhotoFolder(path).warnings:  # files that are no JPEG or PNG

@@ -421,7 +421,7 @@ def test_two_clips_fit_as_one_video_actor_without_smoothing_across_the_cut(tmp_p
 
 
 def test_detect_averages_with_the_mirror_image_unless_told_not_to(tmp_path, capfd):
-    from neural_core.actor.footage import load_photo
+    from neural_core.actor.photos import load_photo
     from neural_core.actor.landmarks import LandmarkDetector
 
     root = tmp_path / "actor"

@@ -1,4 +1,4 @@
-"""neural_core.actor.footage: photos (Pillow) and videos (PyAV) as upright RGB frames."""
+"""neural_core.actor.footage, photos, video: photos (Pillow) and videos (PyAV) as upright RGB frames."""
 
 import io
 import math
@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neural_core.actor.footage import FootageError, PhotoFolder, Video, load_photo, open_footage
+from neural_core.actor.footage import FootageError, open_footage
+from neural_core.actor.photos import PhotoFolder, load_photo
+from neural_core.actor.video import Video
 from tests.conftest import ROOT
 
 PHOTOS = ROOT / "tests" / "data" / "photos"
@@ -309,7 +311,7 @@ def test_truncated_videos(tmp_path):
 
 def test_importing_the_actor_modules_loads_no_heavy_packages():
     script = (
-        "import sys, neural_core.actor.footage, neural_core.actor.landmarks\n"
+        "import sys, neural_core.actor.footage, neural_core.actor.photos, neural_core.actor.video, neural_core.actor.landmarks\n"
         "print(sorted(m for m in ('torch', 'mediapipe', 'av', 'cv2', 'matplotlib') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)

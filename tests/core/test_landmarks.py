@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neural_core.actor.footage import Video, load_photo
+from neural_core.actor.photos import load_photo
+from neural_core.actor.video import Video
 from neural_core.actor.landmarks import NUM_LANDMARKS, LandmarkDetector, detect_frames
 from tests.conftest import ROOT
 from tests.core.test_footage import PHOTOS, moving_face, write_video

@@ -100,7 +100,7 @@ def vertex_distances(model, fit, points):
 def video_fps(actor):
     """Frames per second of the input frames of a video (its mean rate over the stride; with
     several clips, the first clip's)."""
-    from ..footage import Video
+    from ..video import Video
 
     with Video(actor.footage_paths()[0], stride=actor.stride) as video:
         times = video.times
