@@ -98,17 +98,6 @@ class Frame:
         return self.source.name if self.time is None else f"{self.source.name} frame {self.index}"
 
 
-def open_footage(path, *, stride=1):
-    """A :class:`PhotoFolder` for a folder or a JPEG/PNG file, else a :class:`Video`."""
-    from .photos import PhotoFolder
-    from .video import Video
-
-    path = Path(path)
-    if path.is_dir() or path.suffix.lower() in PHOTO_EXTENSIONS:
-        return PhotoFolder(path)
-    return Video(path, stride=stride)
-
-
 def positive_number(value):
     """An EXIF rational/int as a positive finite float, else None."""
     try:

@@ -8,8 +8,17 @@ image again later (the fit step's crops) without decoding a whole video.
 from dataclasses import dataclass
 from pathlib import Path
 
+from .footage import PHOTO_EXTENSIONS
 from .photos import PhotoFolder, load_photo
 from .video import Video
+
+
+def open_footage(path, *, stride=1):
+    """A :class:`PhotoFolder` for a folder or a JPEG/PNG file, else a :class:`Video`."""
+    path = Path(path)
+    if path.is_dir() or path.suffix.lower() in PHOTO_EXTENSIONS:
+        return PhotoFolder(path)
+    return Video(path, stride=stride)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neural_core.actor.footage import FootageError, open_footage
+from neural_core.actor.footage import FootageError
+from neural_core.actor.input_frames import open_footage
 from neural_core.actor.photos import PhotoFolder, load_photo
 from neural_core.actor.video import Video
 from tests.conftest import ROOT
