@@ -308,8 +308,10 @@ def test_the_steps_after_detect_go_on_where_the_footage_is_not(tmp_path, capfd, 
     for folder in ("detect", "fit"):  # training reads build/ (and actor.json, state/) alone
         shutil.rmtree(root / folder)
     code, events = actor(capfd, "train", root, "--steps", "1", "--config", "model=tiny", "--config", "resolution=32",
-                         "--config", "sample_every=0", "--device", "cpu")
+                         "--config", "sample_every=0", "--device", "cpu", "--preset", "cuda-512")
     assert code == 0 and kinds(events, "progress")[-1]["done"] == 1 and kinds(events, "warning")[-1]["message"] == warning
+    # the GPU preset on a CPU says so (a tiny model here; the preset's own takes minutes per step)
+    assert kinds(events, "warning")[0]["message"].startswith("the cuda-512 preset is training on the CPU")
     start = kinds(actor(capfd, "status", root)[1], "start")[0]
     assert start["footage_missing"] == warning
     assert [start["steps"][s]["status"] for s in ("detect", "fit", "build", "train")] == ["done"] * 4

@@ -78,6 +78,9 @@ def run(context):
     total = trainer.config.steps
     job.start(total, [], step="train", actor=str(actor.root), preset=preset, resumed_at=trainer.step if resuming else None,
               device=trainer.device_note)
+    if preset == "cuda-512" and trainer.device.type == "cpu":
+        job.warning("the cuda-512 preset is training on the CPU: its 512 px model takes minutes per step there; "
+                    "rerun with --preset cpu-256 for the CPU's preset (this run is then moved aside)")
     json_lines = isinstance(job.reporter, JsonLinesReporter)
     progress = ProtocolProgress(job, total) if json_lines else Progress(total, stream=sys.stderr)
     minutes = float(context.option("minutes") or 0.0)
