@@ -294,17 +294,18 @@ class Actor:
         """Hash of everything ``step``'s results depend on, or None while a step before it is not done."""
         parts = {"step": step, "settings": self.step_settings(step)}
         if step == "detect":
+            terms = self._detect_terms()  # with the footage listing, all that detect depends on
             try:
                 footage = self.footage_listing()
             except FootageError as error:
                 recorded = self.state("detect")
                 if recorded is None or recorded.get("status") != "done":
                     raise  # nothing to go on from: detection needs the footage
-                if recorded.get("terms", self._detect_terms()) != self._detect_terms():
+                if recorded.get("terms", terms) != terms:
                     raise FootageError(f"{error.reason}; detection must run again (its settings changed since it ran), "
                                        "which needs the footage", file=error.file) from None
                 return recorded["inputs"]  # footage absent, not changed: detect stands as recorded
-            parts.update(footage=footage, kind=self.kind, stride=self.stride, records=DETECT_RECORDS)
+            parts.update(terms, footage=footage)
         else:
             before = self.upstream(step)
             if not self.is_done(before):
@@ -317,7 +318,7 @@ class Actor:
         return digest(parts)
 
     def _detect_terms(self):
-        """detect's inputs besides the footage, kept in its state (where footage goes missing)."""
+        """detect's inputs besides the footage (its settings, too), kept in its state for when the footage goes missing."""
         return {"settings": self.step_settings("detect"), "kind": self.kind, "stride": self.stride, "records": DETECT_RECORDS}
 
     def is_done(self, step):

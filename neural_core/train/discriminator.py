@@ -6,7 +6,8 @@ pass planes [N, C_in, R, R]; a 1x1 conv reads both, residual stride-2 blocks go 
 <embed(c), h> (Miyato & Koyama) for the coefficients c [N, c_dim].
 
 ``equalized``: every layer's weight is stored ~N(0, 1) and scaled by 1/sqrt(fan-in) in the
-forward pass (StyleGAN's equalized learning rate), so an Adam step moves every layer by
+forward pass (StyleGAN's equalized learning rate: the generator's ``EqualizedLinear``, and
+:class:`ScaledConv2d` here), so an Adam step moves every layer by
 the same share of its weights whatever its width. Without it (PyTorch's default init, as
 runs made before 2026-11-26 keep), Adam's steps are large against a wide layer's small
 weights: the `cuda-512` discriminator (512 channels, lr 0.002) blew up within five steps of
@@ -18,6 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..generator.layers import EqualizedLinear
 
 LRELU_SLOPE = 0.2
 
@@ -34,17 +37,6 @@ class ScaledConv2d(nn.Conv2d):
         return self._conv_forward(x, self.weight * self.gain, self.bias) if self.gain != 1.0 else super().forward(x)
 
 
-class ScaledLinear(nn.Linear):
-    """nn.Linear with the same rule as :class:`ScaledConv2d`."""
-
-    def __init__(self, in_features: int, out_features: int, equalized: bool):
-        super().__init__(in_features, out_features)
-        self.gain = _equalize(self) if equalized else 1.0
-
-    def forward(self, x):
-        return F.linear(x, self.weight * self.gain, self.bias) if self.gain != 1.0 else super().forward(x)
-
-
 def _equalize(layer):
     """Weights ~N(0, 1), biases 0; returns the forward gain 1/sqrt(fan-in)."""
     with torch.no_grad():
@@ -52,6 +44,11 @@ def _equalize(layer):
         if layer.bias is not None:
             layer.bias.zero_()
     return 1.0 / math.sqrt(layer.weight[0].numel())
+
+
+def _linear(in_features: int, out_features: int, equalized: bool):
+    """The generator's EqualizedLinear, or nn.Linear (the same parameters and state-dict keys)."""
+    return EqualizedLinear(in_features, out_features) if equalized else nn.Linear(in_features, out_features)
 
 
 class DownBlock(nn.Module):
@@ -87,9 +84,9 @@ class ConditionalDiscriminator(nn.Module):
         self.blocks = nn.ModuleList(DownBlock(width(r), width(r // 2), equalized) for r in resolutions)
         final = width(4)
         self.conv = ScaledConv2d(final, final, 3, equalized, padding=1)
-        self.fc = ScaledLinear(final * 16, final, equalized)
-        self.out = ScaledLinear(final, 1, equalized)
-        self.embed = ScaledLinear(c_dim, final, equalized) if c_dim else None
+        self.fc = _linear(final * 16, final, equalized)
+        self.out = _linear(final, 1, equalized)
+        self.embed = _linear(c_dim, final, equalized) if c_dim else None
 
     def forward(self, image, planes, c=None):
         """image [N, 3, R, R], planes [N, C_in, R, R], c [N, c_dim] -> logits [N]."""
