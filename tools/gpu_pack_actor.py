@@ -15,12 +15,13 @@ its passes quantised, each frame as three lossless WebP images plus a JPEG targe
   index, the object index x 255;
 - target: JPEG quality 95.
 
-About 50 KB per frame (30 MB for 600 frames at 256 px). It is LOSSY: use it for comparing
+About 60 KB per frame (36 MB for 600 frames at 256 px; the JSON records gzipped). It is LOSSY: use it for comparing
 training recipes with one another on a GPU, not for the figures in docs/actor.md, which
 come from the actor's own build.
 """
 
 import argparse
+import gzip
 import json
 import shutil
 import sys
@@ -58,9 +59,9 @@ def pack(actor: Path, out: Path) -> None:
     (out / "targets").mkdir()
     shutil.copy2(actor / "actor.json", out / "actor.json")
     shutil.copytree(actor / "state", out / "state", ignore=shutil.ignore_patterns("train.json"))
-    for name in ("frames.json", "shot/shot.json"):
+    for name in ("frames.json", "shot/shot.json"):  # shot.json holds every frame's landmarks: 13 MB for 600
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(build / name, out / name)
+        (out / f"{name}.gz").write_bytes(gzip.compress((build / name).read_bytes()))
     for exr in sorted((build / "shot" / passes_folder).glob("*.exr")):
         channels = read_exr_channels(exr, [c for n in names.values() for c in n])
         normal = np.stack([channels[c] for c in names["normal"]], axis=-1)
@@ -96,7 +97,7 @@ def unpack(pack_dir: Path, actor: Path) -> None:
     shutil.copytree(pack_dir / "state", actor / "state")
     for name in ("frames.json", "shot/shot.json"):
         (build / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(pack_dir / name, build / name)
+        (build / name).write_bytes(gzip.decompress((pack_dir / f"{name}.gz").read_bytes()))
     names = _channels(build)
     passes = build / "shot" / json.loads((build / "shot" / "shot.json").read_text())["passes_folder"]
     passes.mkdir(parents=True)
