@@ -39,6 +39,9 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     parser.add_argument("--batch", type=int, default=None, help="frames per step (default 4)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.002)")
+    parser.add_argument("--lr-drop-step", type=int, default=None,
+                        help="from this step on, the learning rates times --lr-drop (default 0: never)")
+    parser.add_argument("--lr-drop", type=float, default=None, help="factor of the learning rates after --lr-drop-step (default 0.4)")
     parser.add_argument("--adv-weight", type=float, default=None, help="weight of the adversarial term (default 0.05)")
     parser.add_argument(
         "--adv-start", type=int, default=None, help="reconstruction-only steps before the discriminator starts (default 200)"
@@ -77,6 +80,8 @@ OPTIONS = {
     "steps": "steps",
     "batch": "batch",
     "lr": "lr",
+    "lr_drop_step": "lr_drop_step",
+    "lr_drop": "lr_drop",
     "adv_weight": "adv_weight",
     "adv_start": "adv_start",
     "r1_gamma": "r1_gamma",

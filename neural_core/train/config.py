@@ -12,6 +12,8 @@ RESUME_CHANGEABLE = frozenset(
         "steps",
         "batch",
         "lr",
+        "lr_drop_step",
+        "lr_drop",
         "adv_weight",
         "adv_start",
         "r1_gamma",
@@ -35,11 +37,13 @@ PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # auto: bfloat16 on CUD
 # discriminator keeps beta1 = 0; a diverging run stops and keeps best.safetensors).
 # cpu-256 starts from the bundled model (warm_start.py) at a fine-tuning lr: from random weights
 # a 2-hour CPU run reached 13.5 dB on the synthetic actor and then diverged; warm, 150 steps gave 18.4.
+# Its lr drops to a fifth after step 3,222 (about 75 of a 2-hour budget on 2 cores): of five recipes
+# compared side by side on a GPU (docs/training.md), lr 0.001 then 0.0002 gave the best actor model.
 # Codes learn at lr x 40: each frame's code moves only when its frame is drawn (once per epoch).
 PRESETS = {
     "cpu-256": dict(resolution=256, model="default", batch=4, precision="float32", appearance_codes=16, adv_weight=0.02,
-                    adv_start=1000, sample_every=200, checkpoint_minutes=5.0, init="default", lr=0.0005,
-                    appearance_lr_scale=40.0, feature_weight=4.0),
+                    adv_start=1000, sample_every=200, checkpoint_minutes=5.0, init="default", lr=0.001, lr_drop_step=3222,
+                    lr_drop=0.2, appearance_lr_scale=40.0, feature_weight=4.0),
     "cuda-512": dict(resolution=512, model="wide", batch=16, precision="auto", appearance_codes=16, adv_weight=0.1,
                      adv_start=1000, r1_gamma=2.0, d_channel_base=16384, d_channel_max=512, d_equalized=True, sample_every=500,
                      checkpoint_minutes=10.0),
@@ -62,6 +66,9 @@ class TrainConfig:
     steps: int = 100000  # total optimiser steps of the run
     batch: int = 4  # frames per step
     lr: float = 0.002  # Adam learning rate of the generator and discriminator
+    # from this step on every learning rate is lr x lr_drop: a finer second phase (0 = never)
+    lr_drop_step: int = 0
+    lr_drop: float = 0.4  # the factor of that second phase (0 < lr_drop <= 1)
     encoder_lr_scale: float = 0.5  # the pass encoder (plain convs) learns at lr * this
     betas: tuple[float, float] = (0.5, 0.99)  # Adam betas (StyleGAN2 uses beta1 = 0; momentum helps the reconstruction-led run)
     rec_weight: float = 1.0  # multi-scale masked L1 against the rendered target
@@ -106,6 +113,9 @@ class TrainConfig:
             raise NeuralFaceError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.precision not in PRECISIONS:
             raise NeuralFaceError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.lr_drop_step < 0 or not 0 < self.lr_drop <= 1:
+            raise NeuralFaceError(f"bad learning-rate drop: from step {self.lr_drop_step}, factor {self.lr_drop} "
+                                  "(a step >= 0, a factor in (0, 1])")
         if self.colour_consistency < 0 or self.colour_consistency_every < 1:
             raise NeuralFaceError(f"bad colour consistency settings: weight {self.colour_consistency}, "
                                   f"every {self.colour_consistency_every} steps")

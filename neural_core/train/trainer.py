@@ -189,15 +189,21 @@ class Trainer:
             self.config = dataclasses.replace(self.config, **changes)
         return changed
 
+    def learning_rate(self) -> float:
+        """The generator's learning rate at this step: ``lr``, times ``lr_drop`` from ``lr_drop_step`` on."""
+        cfg = self.config
+        return cfg.lr * (cfg.lr_drop if 0 < cfg.lr_drop_step <= self.step else 1.0)
+
     def _apply_learning_rates(self):
-        """Set the optimisers' learning rates from the config (a loaded checkpoint brings its
-        own; a resume may have changed ``lr``). The discriminator's is scaled for lazy R1."""
+        """Set the optimisers' learning rates from the config and the step (a loaded checkpoint
+        brings its own; a resume may have changed ``lr``). The discriminator's is scaled for lazy R1."""
+        lr = self.learning_rate()
         generator, encoder, *codes = self.opt_G.param_groups
-        generator["lr"], encoder["lr"] = self.config.lr, self.config.lr * self.config.encoder_lr_scale
+        generator["lr"], encoder["lr"] = lr, lr * self.config.encoder_lr_scale
         for group in codes:
-            group["lr"] = self.config.lr * self.config.appearance_lr_scale
+            group["lr"] = lr * self.config.appearance_lr_scale
         for group in self.opt_D.param_groups:
-            group["lr"] = self.config.lr * self.config.r1_interval / (self.config.r1_interval + 1)
+            group["lr"] = lr * self.config.r1_interval / (self.config.r1_interval + 1)
 
     # -- one step ------------------------------------------------------------------------
     def _batch(self, keys):
@@ -358,6 +364,9 @@ class Trainer:
                     if out_of_time:
                         self.log(f"time limit of {max_minutes} min reached at step {self.step}")
                     break
+                if self.step == cfg.lr_drop_step > 0:
+                    self._apply_learning_rates()
+                    self.log(f"step {self.step}: learning rate {cfg.lr:g} -> {self.learning_rate():g} (lr_drop)")
                 t0 = time.monotonic()
                 out = self.train_step()
                 if not all(np.isfinite(v) for v in out.values()):

@@ -181,6 +181,34 @@ def test_checkpoint_and_resume_give_identical_state(data, tmp_path):
     assert Image.open(tmp_path / "resumed" / "samples" / grids[0]).size == (3 * SIZE, 8 * SIZE)
 
 
+def test_the_learning_rate_drops_at_its_step_and_a_resume_across_it_matches_a_straight_run(data, tmp_path):
+    settings = dict(steps=5, lr=0.004, lr_drop_step=3, lr_drop=0.25)
+    messages = []
+    straight = Trainer(tmp_path / "straight", data, _config(**settings), log=messages.append)
+    rates = []
+    step = straight.train_step
+    straight.train_step = lambda: rates.append(straight.opt_G.param_groups[0]["lr"]) or step()
+    straight.run()
+    assert rates == [0.004] * 3 + [0.001] * 2  # steps 1-3 at lr, 4-5 at lr x lr_drop
+    assert straight.opt_D.param_groups[0]["lr"] == pytest.approx(0.001 * 2 / 3)  # r1_interval 2
+    assert straight.opt_G.param_groups[1]["lr"] == pytest.approx(0.001 * straight.config.encoder_lr_scale)
+    assert sum("learning rate 0.004 -> 0.001" in m for m in messages) == 1
+    interrupted = Trainer(tmp_path / "resumed", data, _config(**{**settings, "steps": 4}))
+    interrupted.run()
+    resumed = Trainer(tmp_path / "resumed", data, _config(**settings), resume=True)
+    assert resumed.opt_G.param_groups[0]["lr"] == pytest.approx(0.001)  # resumed past the drop: dropped
+    resumed.run()
+    _states_equal(straight.state(), resumed.state())
+    plain = Trainer(tmp_path / "plain", data, _config(**{**settings, "lr_drop_step": 0}))
+    plain.run()
+    straight_weights = straight.state()["G"]
+    assert any(not torch.equal(value, straight_weights[name]) for name, value in plain.state()["G"].items())
+    with pytest.raises(NeuralFaceError, match="bad learning-rate drop"):
+        _config(lr_drop=0.0)
+    with pytest.raises(NeuralFaceError, match="bad learning-rate drop"):
+        _config(lr_drop_step=-1)
+
+
 def test_feature_weights_grow_the_features_and_tilt_the_mean_towards_them():
     regions = torch.zeros(1, 7, 16, 16)
     regions[:, 0] = 1  # all skin ...
