@@ -39,11 +39,13 @@ PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # auto: bfloat16 on CUD
 # a 2-hour CPU run reached 13.5 dB on the synthetic actor and then diverged; warm, 150 steps gave 18.4.
 # Its lr drops to a fifth after step 3,222 (about 75 of a 2-hour budget on 2 cores): of five recipes
 # compared side by side on a GPU (docs/training.md), lr 0.001 then 0.0002 gave the best actor model.
+# At lr 0.001 the plain discriminator died on the CPU (its loss stuck at 2 ln 2 from the first steps
+# of the adversarial term); with the equalized learning rate it learns.
 # Codes learn at lr x 40: each frame's code moves only when its frame is drawn (once per epoch).
 PRESETS = {
     "cpu-256": dict(resolution=256, model="default", batch=4, precision="float32", appearance_codes=16, adv_weight=0.02,
                     adv_start=1000, sample_every=200, checkpoint_minutes=5.0, init="default", lr=0.001, lr_drop_step=3222,
-                    lr_drop=0.2, appearance_lr_scale=40.0, feature_weight=4.0),
+                    lr_drop=0.2, d_equalized=True, appearance_lr_scale=40.0, feature_weight=4.0),
     "cuda-512": dict(resolution=512, model="wide", batch=16, precision="auto", appearance_codes=16, adv_weight=0.1,
                      adv_start=1000, r1_gamma=2.0, d_channel_base=16384, d_channel_max=512, d_equalized=True, sample_every=500,
                      checkpoint_minutes=10.0),

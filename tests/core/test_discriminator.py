@@ -51,8 +51,8 @@ def test_both_layouts_share_parameters_and_the_forward_pass_scales_the_weights()
     torch.testing.assert_close(layer(x), reference)
 
 
-def test_the_gpu_preset_equalizes_and_runs_saved_before_keep_their_layout():
-    assert preset_config("cuda-512").d_equalized and not preset_config("cpu-256").d_equalized
+def test_both_presets_equalize_and_runs_saved_before_keep_their_layout():
+    assert preset_config("cuda-512").d_equalized and preset_config("cpu-256").d_equalized
     saved = json.loads(TrainConfig(d_channel_base=16384, d_channel_max=512).to_json())
     del saved["d_equalized"]  # a run's config.json from before the setting
     assert TrainConfig.from_dict(saved).d_equalized is False
