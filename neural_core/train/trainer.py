@@ -42,7 +42,7 @@ from .config import RESUME_CHANGEABLE, TrainConfig
 from .dataset import FaceDataset, Sampler
 from .discriminator import ConditionalDiscriminator
 from .distributed import World
-from .divergence import DivergenceWatch
+from .divergence import DeadDiscriminatorWatch, DivergenceWatch
 from .precision import Precision
 from .progress import Progress
 from .warm_start import warm_start
@@ -160,6 +160,7 @@ class Trainer:
         self.recent_rec = []  # reconstruction losses since the last checkpoint
         self.best_rec = float("inf")  # lowest mean reconstruction loss between two checkpoints so far
         self.watch = DivergenceWatch()  # a finite blow-up of the reconstruction loss stops the run
+        self.d_watch = DeadDiscriminatorWatch()  # a discriminator stuck at 2 ln 2 is reported once per session
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resuming:
             self._load_checkpoint()
@@ -380,6 +381,9 @@ class Trainer:
                         f"training diverged at step {self.step}: {diverged}. Stopped without a checkpoint: the last one and "
                         "best.safetensors are kept; resume with a lower --lr or --adv-weight"
                     )
+                stuck = self.d_watch.update(out["d"]) if "d" in out else None
+                if stuck:
+                    self.log(f"warning at step {self.step}: {stuck}")
                 self.recent_rec.append(out["rec"])
                 seconds = time.monotonic() - t0
                 self.elapsed += seconds

@@ -1,5 +1,6 @@
 """The actor training recipe: presets, mixed precision, the time budget, divergence, previews."""
 
+import math
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ from PIL import Image
 from neural_core.contract.errors import NeuralFaceError
 from neural_core.face_model import load_conditional
 from neural_core.train.config import PRESETS, TrainConfig, preset_config
+from neural_core.train.divergence import DeadDiscriminatorWatch
 from neural_core.train.precision import Precision
 from neural_core.train.trainer import Trainer, model_config_for
 from tests.core.test_train_loop import ROOT, SIZE, _states_equal, write_sample_folder
@@ -109,6 +111,26 @@ def test_a_forced_divergence_stops_and_keeps_the_best_checkpoint(data, tmp_path)
     assert calm.step == 4
     calm.run()
     assert calm.step == 5
+
+
+def test_a_dead_discriminator_is_reported_once(data, tmp_path):
+    watch = DeadDiscriminatorWatch(window=4)
+    assert [watch.update(d) for d in (1.2, 0.9, 1.3, 1.1, 1.0)] == [None] * 5  # a discriminator at work
+    said = [watch.update(2 * math.log(2) + e) for e in (1e-4, -2e-4, 0.0, 3e-4, 1e-4, 0.0)]
+    assert said[:2] == [None] * 2 and "stopped learning" in said[2] and said[3:] == [None] * 3  # a median over 4: once 3 sat
+    messages = []
+    trainer = Trainer(tmp_path / "run", data, _tiny(steps=6, lr=1e-9), log=messages.append)
+    trainer.d_watch = DeadDiscriminatorWatch(window=3)
+    with torch.no_grad():  # logits 0 for everything: the loss of a discriminator that tells nothing apart
+        for parameter in trainer.D.parameters():
+            parameter.zero_()
+    trainer.run()
+    assert sum("discriminator has stopped learning" in m for m in messages) == 1
+    lively = []
+    trainer = Trainer(tmp_path / "lively", data, _tiny(steps=6), log=lively.append)
+    trainer.d_watch = DeadDiscriminatorWatch(window=3)
+    trainer.run()
+    assert not any("stopped learning" in m for m in lively)
 
 
 def test_previews_every_n_steps_show_outputs_next_to_targets(data, tmp_path):
