@@ -22,7 +22,6 @@ come from the actor's own build.
 
 import argparse
 import gzip
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -36,24 +35,24 @@ DEPTH_STEP = 1e-4  # metres per depth unit in the pack
 NOTHING_HIT = 1e10  # what Cycles writes as the depth of the background
 
 
-def _channels(build: Path) -> dict:
-    """Canonical pass -> its EXR channel names (the shot's records)."""
+def _passes(build: Path) -> tuple:
+    """(the folder of the pass EXRs, {canonical pass: its EXR channel names}) from the build's shot."""
     from neural_core.contract.shot.folder import read_shot
 
     shot = read_shot(build / "shot", check_passes=False)
     if set(shot.passes) != {"depth", "normal", "albedo", "mask", "regions"}:
         raise SystemExit(f"{build}: passes {sorted(shot.passes)}, the pack knows depth normal albedo mask regions")
-    return {name: info.channel_names() for name, info in shot.passes.items()}
+    return build / "shot" / shot.passes_folder, {name: info.channel_names() for name, info in shot.passes.items()}
 
 
 def pack(actor: Path, out: Path) -> None:
     from PIL import Image
 
     from neural_core.contract.shot.exr import read_exr_channels
+    from neural_core.contract.shot.passes import BACKGROUND_DEPTH
 
     build = actor / "build"
-    names = _channels(build)
-    passes_folder = json.loads((build / "shot" / "shot.json").read_text())["passes_folder"]
+    passes, names = _passes(build)
     shutil.rmtree(out, ignore_errors=True)
     (out / "passes").mkdir(parents=True)
     (out / "targets").mkdir()
@@ -62,24 +61,24 @@ def pack(actor: Path, out: Path) -> None:
     for name in ("frames.json", "shot/shot.json"):  # shot.json holds every frame's landmarks: 13 MB for 600
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / f"{name}.gz").write_bytes(gzip.compress((build / name).read_bytes()))
-    for exr in sorted((build / "shot" / passes_folder).glob("*.exr")):
+    for exr in sorted(passes.glob("*.exr")):
         channels = read_exr_channels(exr, [c for n in names.values() for c in n])
         normal = np.stack([channels[c] for c in names["normal"]], axis=-1)
         albedo = np.stack([channels[c] for c in names["albedo"]], axis=-1)
         depth = channels[names["depth"][0]].astype(np.float64)
-        hit = depth < 1e9
+        hit = depth < BACKGROUND_DEPTH
         units = np.where(hit, np.rint(depth / DEPTH_STEP), 0)
         if hit.any() and (units[hit].max() > 65535 or units[hit].min() < 1):
             raise SystemExit(f"{exr}: depth outside 0.1 mm .. 6.55 m")
         units = units.astype(np.uint16)
         regions = np.rint(channels[names["regions"][0]])
-        mask = np.rint(np.clip(channels[names["mask"][0]], 0, 1) * 255)
+        mask = channels[names["mask"][0]] > 0.5
         stem = exr.stem
         Image.fromarray((np.rint(np.clip(normal, -1, 1) * 127) + 128).astype(np.uint8)).save(
             out / "passes" / f"{stem}_n.webp", lossless=True, method=6)
         Image.fromarray(np.rint(np.clip(albedo, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)).save(
             out / "passes" / f"{stem}_a.webp", lossless=True, method=6)
-        packed = np.stack([units >> 8, units & 255, regions.astype(np.uint16) * 16 + (mask > 127)], axis=-1)
+        packed = np.stack([units >> 8, units & 255, regions.astype(np.uint16) * 16 + mask], axis=-1)
         Image.fromarray(packed.astype(np.uint8)).save(out / "passes" / f"{stem}_d.webp", lossless=True, method=6)
     for target in sorted((build / "targets").glob("*.png")):
         Image.open(target).convert("RGB").save(out / "targets" / f"{target.stem}.jpg", quality=95)
@@ -98,8 +97,7 @@ def unpack(pack_dir: Path, actor: Path) -> None:
     for name in ("frames.json", "shot/shot.json"):
         (build / name).parent.mkdir(parents=True, exist_ok=True)
         (build / name).write_bytes(gzip.decompress((pack_dir / f"{name}.gz").read_bytes()))
-    names = _channels(build)
-    passes = build / "shot" / json.loads((build / "shot" / "shot.json").read_text())["passes_folder"]
+    passes, names = _passes(build)
     passes.mkdir(parents=True)
     for normal_file in sorted((pack_dir / "passes").glob("*_n.webp")):
         stem = normal_file.name[: -len("_n.webp")]

@@ -65,8 +65,10 @@ class DeadDiscriminatorWatch:
 
     def update(self, d_loss: float) -> str | None:
         """Record one discriminator loss; a message the first time the last ``window`` sat at 2 ln 2."""
+        if self.told:
+            return None
         self.recent.append(abs(float(d_loss) - self.LOSS_OF_NOTHING))
-        if self.told or len(self.recent) < self.window or float(np.median(self.recent)) >= self.tolerance:
+        if len(self.recent) < self.window or float(np.median(self.recent)) >= self.tolerance:
             return None
         self.told = True
         return (f"the discriminator has stopped learning: its loss has stayed at 2 ln 2 = {self.LOSS_OF_NOTHING:.3f} "

@@ -191,7 +191,8 @@ class Trainer:
         return changed
 
     def learning_rate(self) -> float:
-        """The generator's learning rate at this step: ``lr``, times ``lr_drop`` from ``lr_drop_step`` on."""
+        """The base learning rate at this step (the generator's; the others scale it): ``lr``, times
+        ``lr_drop`` from ``lr_drop_step`` on."""
         cfg = self.config
         return cfg.lr * (cfg.lr_drop if 0 < cfg.lr_drop_step <= self.step else 1.0)
 
