@@ -61,7 +61,7 @@ def main(argv=None):
         write_data(scratch / "data", config.resolution, args.frames)
         trainer = Trainer(scratch / "run", scratch / "data", config, device=args.device)
         loading = []  # wall seconds of each batch's reading (the trainer reads a batch's frames in parallel threads)
-        load = trainer._load_samples
+        load = trainer.batches.load_samples
 
         def timed_load(keys):
             start = time.perf_counter()
@@ -69,7 +69,7 @@ def main(argv=None):
             loading.append(time.perf_counter() - start)
             return samples
 
-        trainer._load_samples = timed_load
+        trainer.batches.load_samples = timed_load
         for _ in range(2):
             trainer.train_step()
         with FlopCounterMode(display=False) as counter:

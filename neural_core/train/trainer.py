@@ -23,58 +23,32 @@ by several processes (``distributed.py``) and only rank 0 writes files.
 import copy
 import dataclasses
 import json
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..face_model import ConditionalModel
-from ..face_model.config import ConditionalConfig, default_config, tiny_config, wide_config
+from ..face_model.config import ConditionalConfig
 from ..contract.atomic import write_text_atomically
 from ..contract.cancel import CancelToken
 from ..contract.errors import NeuralFaceError
 from . import checkpoints, losses, previews
 from .checkpoints import CHECKPOINT  # re-exported: the actor workflow looks for it
+from .batches import BatchReader
 from .config import RESUME_CHANGEABLE, TrainConfig
 from .dataset import FaceDataset, Sampler
 from .discriminator import ConditionalDiscriminator
 from .distributed import World
 from .divergence import DeadDiscriminatorWatch, DivergenceWatch
+from .model_setup import model_config_for, probe_config
 from .precision import Precision
 from .progress import Progress
+from .timing import StepTimer
 from .warm_start import warm_start
 
 CONFIG = "config.json"
-SHAPES = {"default": default_config, "wide": wide_config, "tiny": tiny_config}
-# threads reading a batch's samples (EXR and PNG decoding release the GIL): on an H200 the
-# cuda-512 preset spent 41% of each step reading its 16 frames one after another
-LOAD_THREADS = min(8, os.cpu_count() or 1)
-
-
-def model_config_for(train_config: TrainConfig, dataset: FaceDataset | None, coefficient_names=None, appearance_names=None):
-    """The ConditionalConfig of a new run: coefficient order and appearance size from the data;
-    with ``appearance_codes``, one code per frame of the (frozen) dataset, in sorted key order."""
-    folder = dataset.first_folder() if dataset is not None else None
-    names = tuple(coefficient_names or (folder.shot.coefficient_names if folder else ()))
-    appearance = tuple(appearance_names if appearance_names is not None else (folder.appearance_names if folder else ()))
-    if train_config.appearance_codes:
-        appearance = ()  # z is 0 in a run with codes: the data's appearance records are not used
-    z_dim = len(appearance) or train_config.appearance_dim
-    config = SHAPES[train_config.model](names, z_dim, train_config.resolution)
-    config.appearance_names = appearance
-    if train_config.appearance_codes and dataset is not None:
-        config.appearance_code_dim = train_config.appearance_codes
-        config.appearance_frames = tuple(dataset.label(k) for k in sorted(dataset.keys))
-        if len(set(config.appearance_frames)) < len(config.appearance_frames):
-            twice = next(label for label in config.appearance_frames if config.appearance_frames.count(label) > 1)
-            raise NeuralFaceError(
-                f"two training frames are both named {twice!r} (sample folders of the same name under "
-                "--data folders of the same name): rename one, each frame needs its own appearance code"
-            )
-    return config
 
 
 class Trainer:
@@ -99,7 +73,7 @@ class Trainer:
         self.world = world or World()
         self.log = (log or (lambda message: None)) if self.world.main else (lambda message: None)
         self.device, self.device_note = resolve_device(device)
-        self.clock = time.monotonic  # wall clock of the time budget and checkpoint timing (tests replace it)
+        self.clock = time.monotonic  # wall clock of the time budget, checkpoint timing and step times (tests replace it)
         config_path = self.run_dir / CONFIG
         resuming = resume and (self.run_dir / CHECKPOINT).is_file()
         if resuming:
@@ -114,7 +88,7 @@ class Trainer:
                 raise NeuralFaceError(f"{self.run_dir} already holds a run: pass --resume to continue it, or choose another --out")
             self.config = train_config or TrainConfig(**(changes or {}))  # --resume with no checkpoint yet starts the run
         torch.manual_seed(self.config.seed)
-        self.dataset = FaceDataset(data, self.model_config if resuming else _probe_config(self.config))
+        self.dataset = FaceDataset(data, self.model_config if resuming else probe_config(self.config))
         if self.config.appearance_codes:  # one code per frame: the frame list is fixed for the run
             dropped = self.dataset.freeze(self.model_config.appearance_frames if resuming else None)
             if dropped:
@@ -128,7 +102,8 @@ class Trainer:
             self.code_index = {key: rows[self.dataset.label(key)] for key in self.dataset.keys}
         self.sampler = Sampler(self.dataset, self.config.seed)
         self.latents = torch.Generator().manual_seed(self.config.seed + 1)  # z when the data has no appearance
-        self.loader = None  # the sample-reading threads, started by the first batch
+        self.batches = BatchReader(self.dataset, self.model_config.generator.z_dim, self.code_index, self.latents,
+                                   self.world, self.device)
 
         self.G = ConditionalModel(self.model_config).train()
         if self.config.init and not resuming:
@@ -208,47 +183,11 @@ class Trainer:
             group["lr"] = lr * self.config.r1_interval / (self.config.r1_interval + 1)
 
     # -- one step ------------------------------------------------------------------------
-    def _batch(self, keys):
-        """This process's share of the global batch ``keys``: planes, c, z, appearance, target, mask.
-
-        z: the data's appearance latent, else a draw from the run's latent generator, drawn
-        for every frame of the global batch in order (so any number of processes draws the
-        same); 0 in a run with codes, whose ``appearance`` are the frames' code rows (else None).
-        """
-        z_dim = self.model_config.generator.z_dim
-        if self.code_index is not None:
-            z = [torch.zeros([z_dim]) for _ in keys]
-        else:
-            z = []
-            for key in keys:
-                data_z = self.dataset.appearance_of(key)
-                z.append(
-                    torch.from_numpy(data_z)
-                    if data_z is not None and len(data_z) == z_dim
-                    else torch.randn([z_dim], generator=self.latents)
-                )
-        mine = self.world.shard(list(range(len(keys))))
-        samples = self._load_samples([keys[i] for i in mine])
-        to = lambda name: torch.from_numpy(np.stack([s[name] for s in samples])).to(self.device)  # noqa: E731
-        appearance = None
-        if self.code_index is not None:
-            appearance = torch.tensor([self.code_index[keys[i]] for i in mine], dtype=torch.int64, device=self.device)
-        z = torch.stack([z[i] for i in mine]).to(self.device)
-        return to("planes"), to("coefficients"), z, appearance, to("target"), to("mask")
-
-    def _load_samples(self, keys) -> list:
-        """The samples of ``keys`` in order, read by ``LOAD_THREADS`` threads (the same arrays as one by one)."""
-        if len(keys) == 1 or LOAD_THREADS == 1:
-            return [self.dataset.load(key) for key in keys]
-        if self.loader is None:
-            self.loader = ThreadPoolExecutor(max_workers=LOAD_THREADS, thread_name_prefix="neural-face-load")
-        return list(self.loader.map(self.dataset.load, keys))
-
     def train_step(self) -> dict:
         """One generator step (and discriminator step after ``adv_start``); returns the losses
         (averaged over the processes)."""
         cfg = self.config
-        planes, c, z, appearance, target, mask = self._batch(self.sampler.next_keys(cfg.batch))
+        planes, c, z, appearance, target, mask = self.batches.read(self.sampler.next_keys(cfg.batch))
         adversarial = cfg.adv_weight > 0 and self.step >= cfg.adv_start
         precision = self.precision
         out = {}
@@ -359,9 +298,10 @@ class Trainer:
         main = self.world.main
         started = self.clock()
         last_checkpoint = started
+        timer = StepTimer(self.clock).__enter__()  # a step that held a SIGSTOP pause counts as a usual one
         try:
             while self.step < cfg.steps:
-                out_of_time = bool(max_minutes) and self.clock() - started >= max_minutes * 60
+                out_of_time = bool(max_minutes) and self.clock() - started - timer.paused >= max_minutes * 60
                 if self.world.any(out_of_time or token.cancelled):
                     if out_of_time:
                         self.log(f"time limit of {max_minutes} min reached at step {self.step}")
@@ -369,7 +309,7 @@ class Trainer:
                 if self.step == cfg.lr_drop_step > 0:
                     self._apply_learning_rates()
                     self.log(f"step {self.step}: learning rate {cfg.lr:g} -> {self.learning_rate():g} (lr_drop)")
-                t0 = time.monotonic()
+                timer.start()
                 out = self.train_step()
                 if not all(np.isfinite(v) for v in out.values()):
                     raise NeuralFaceError(
@@ -386,10 +326,10 @@ class Trainer:
                 if stuck:
                     self.log(f"warning at step {self.step}: {stuck}")
                 self.recent_rec.append(out["rec"])
-                seconds = time.monotonic() - t0
+                seconds = timer.stop()
                 self.elapsed += seconds
                 if progress is not None:
-                    deadline = max_minutes * 60 - (self.clock() - started) if max_minutes else None
+                    deadline = max_minutes * 60 - (self.clock() - started - timer.paused) if max_minutes else None
                     progress.update(self.step, out, seconds, deadline)
                 if main and cfg.log_every and self.step % cfg.log_every == 0:
                     self._log_line(out, seconds)
@@ -400,12 +340,11 @@ class Trainer:
                     self.save_checkpoint()
                     last_checkpoint = self.clock()
         finally:
+            timer.__exit__(None, None, None)
             token.__exit__(None, None, None)
             if progress is not None:
                 progress.close()
-            if self.loader is not None:  # the reading threads end with the run (a later run starts new ones)
-                self.loader.shutdown(wait=True)
-                self.loader = None
+            self.batches.shutdown()  # the reading threads end with the run (a later run starts new ones)
         self.save_checkpoint()
         if token.cancelled:
             self.log(f"stopped by {token.signal_name} at step {self.step}; resume with --resume")
@@ -458,7 +397,3 @@ class Trainer:
     def _fixed_batch(self):
         return previews.fixed_batch(self)
 
-
-def _probe_config(train_config):
-    """A placeholder model config for the first scan (only its passes and resolution matter)."""
-    return SHAPES[train_config.model](("x",), 1, train_config.resolution)

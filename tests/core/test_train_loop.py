@@ -304,9 +304,9 @@ def test_divergence_stops_the_run_and_keeps_the_last_checkpoint(data, tmp_path):
 def test_a_batch_is_read_by_threads_in_key_order(data, tmp_path, monkeypatch):
     import threading
 
-    from neural_core.train import trainer as trainer_module
+    from neural_core.train import batches
 
-    monkeypatch.setattr(trainer_module, "LOAD_THREADS", 3)
+    monkeypatch.setattr(batches, "LOAD_THREADS", 3)
     trainer = Trainer(tmp_path / "run", data, _config())
     readers = set()
     load = trainer.dataset.load
@@ -317,7 +317,7 @@ def test_a_batch_is_read_by_threads_in_key_order(data, tmp_path, monkeypatch):
 
     trainer.dataset.load = recording_load
     keys = list(reversed(trainer.dataset.keys))
-    threaded = trainer._load_samples(keys)
+    threaded = trainer.batches.load_samples(keys)
     assert all(name.startswith("neural-face-load") for name in readers)
     for key, sample in zip(keys, threaded):
         alone = load(key)
@@ -333,7 +333,7 @@ def test_the_reading_threads_end_with_the_run(data, tmp_path):
     before = readers()
     trainer = Trainer(tmp_path / "run", data, _config(steps=2))
     trainer.run()
-    assert trainer.step == 2 and readers() <= before and trainer.loader is None
+    assert trainer.step == 2 and readers() <= before and trainer.batches.threads is None
     trainer.config.steps = 3  # a second run on the same trainer starts new ones
     trainer.run()
     assert trainer.step == 3 and readers() <= before
