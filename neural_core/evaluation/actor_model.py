@@ -371,6 +371,20 @@ def fitted_look(settings, build, data, mean_look):
     return figures, images
 
 
+FITTED = "actorfitted"  # the analysis file prefix of the actor model's renders with the looks fitted
+FITTED_FACE_FIGURES = ("landmark_error_pct_iod", "faces_found", "mouth_jaw_r", "identity_distance", "identity_pairs")
+
+
+def fitted_look_faces(images, data, analysis):
+    """MediaPipe's and dlib's figures of the renders with each frame's look fitted (uint8
+    [N, H, W, 3], over grey), keys ending in ``_fitted_look``; {} without face analysis. The
+    verdicts stay on the mean look: a look fitted on half the head has seen that frame."""
+    if analysis is None:
+        return {}
+    figures = measure(images, data, analysis, FITTED)
+    return {f"{key}_fitted_look": figures[key] for key in FITTED_FACE_FIGURES}
+
+
 def evaluate(settings, sheet_path=None, json_path=None):
     """Run every step; returns the figures (a JSON-able dict)."""
     build = prepare(settings)
@@ -380,9 +394,13 @@ def evaluate(settings, sheet_path=None, json_path=None):
     for name, spec in models.items():
         settings.log(f"rendering {len(data.records)} frames with the {name} model ({spec})")
         outputs[name] = read_outputs(render(settings, build, name, spec), data.records)
+    fitted, fitted_images = None, None
+    if "actor" in outputs and settings.fit_appearance:
+        fitted, fitted_images = fitted_look(settings, build, data, outputs["actor"])
     shown = {name: over_grey(rgba) for name, rgba in outputs.items()}
     masked_crops = over_grey(np.concatenate([data.targets, (data.masks[..., None] > 0.5).astype(np.uint8) * 255], axis=-1))
-    analysis = analyse(settings, {**shown, "crop": data.targets, "cropmasked": masked_crops})
+    extra = {} if fitted_images is None else {FITTED: over_grey(fitted_images)}
+    analysis = analyse(settings, {**shown, "crop": data.targets, "cropmasked": masked_crops, **extra})
     figures = {"split": settings.split, "frames": len(data.records), "resolution": int(data.targets.shape[1]),
                "synthetic_actor": str(settings.synthetic_actor), "models": {n: str(s) for n, s in models.items()},
                "model_info": {n: model_facts(s)[1] for n, s in models.items()},
@@ -405,17 +423,16 @@ def evaluate(settings, sheet_path=None, json_path=None):
         colour = measure(held[..., :3], data)
         figures["actor"].update({f"{key}_{suffix}": colour[key] for key in colour
                                  if key.startswith("skin_colour") or key == "psnr_db"})
-    fitted_images = None
-    if "actor" in outputs and settings.fit_appearance:
-        fitted, fitted_images = fitted_look(settings, build, data, outputs["actor"])
-        figures["actor"].update(fitted or {})
+    if fitted:  # the actor model has appearance codes and the fit was asked for
+        figures["actor"].update(fitted)
+        figures["actor"].update(fitted_look_faces(extra[FITTED], data, analysis))
     if "actor" in outputs:
         figures["targets"] = verdicts(figures["actor"], figures.get("default"), figures["ground_truth"])
     if sheet_path:
         columns = [data.targets] + [shown[n] for n in models]
         titles = ["ground-truth crop"] + [f"{n} model (mean look)" for n in models]
         if fitted_images is not None:
-            columns.insert(2, over_grey(fitted_images))
+            columns.insert(2, extra[FITTED])
             titles.insert(2, "actor (look fitted, left half)")
         contact_sheet(sheet_path, columns, titles)
         figures["contact_sheet"] = str(sheet_path)
