@@ -42,9 +42,11 @@ PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # auto: bfloat16 on CUD
 # At lr 0.001 the plain discriminator died on the CPU (its loss stuck at 2 ln 2 from the first steps
 # of the adversarial term); with the equalized learning rate it learns.
 # Codes learn at lr x 40: each frame's code moves only when its frame is drawn (once per epoch).
+# It ends at step 5,451, the schedule measured (docs/actor.md: about 100 minutes on 2 cores; on a GPU
+# every variant tried scored a little better at step 3,590 than at 5,451, so longer is not better).
 PRESETS = {
     "cpu-256": dict(resolution=256, model="default", batch=4, precision="float32", appearance_codes=16, adv_weight=0.02,
-                    adv_start=1000, sample_every=200, checkpoint_minutes=5.0, init="default", lr=0.001, lr_drop_step=3222,
+                    adv_start=1000, sample_every=200, checkpoint_minutes=5.0, init="default", steps=5451, lr=0.001, lr_drop_step=3222,
                     lr_drop=0.2, d_equalized=True, appearance_lr_scale=40.0, feature_weight=4.0),
     "cuda-512": dict(resolution=512, model="wide", batch=16, precision="auto", appearance_codes=16, adv_weight=0.1,
                      adv_start=1000, r1_gamma=2.0, d_channel_base=16384, d_channel_max=512, d_equalized=True, sample_every=500,

@@ -36,6 +36,7 @@ def test_presets_build_their_configs():
     cpu, cuda = preset_config("cpu-256"), preset_config("cuda-512", steps=10)
     assert (cpu.resolution, cpu.model, cpu.precision) == (256, "default", "float32")
     assert (cpu.lr, cpu.lr_drop_step, cpu.lr_drop) == (0.001, 3222, 0.2) and cuda.lr_drop_step == 0
+    assert cpu.steps == 5451 and preset_config("cpu-256", steps=9).steps == 9  # the measured schedule; --steps wins
     assert (cuda.resolution, cuda.model, cuda.precision, cuda.steps) == (512, "wide", "auto", 10)
     assert cpu.adv_weight > 0 and cuda.adv_weight > 0 and cpu.appearance_codes and cuda.appearance_codes
     model = model_config_for(cuda, None, coefficient_names=["jawOpen", "eyeBlinkLeft"])
