@@ -169,15 +169,23 @@ def measure(images, data, analysis=None, prefix=None):
     out = {"psnr_db": float(np.mean(psnr)), "psnr_db_median": float(np.median(psnr)),
            "skin_colour_de2000_max": nan_stat(colour, np.max), "skin_colour_de2000_median": nan_stat(colour, np.median),
            "skin_colour_de2000_p95": nan_stat(colour, lambda v: np.percentile(v, 95))}
-    if analysis is not None and prefix is not None:  # identity: each image vs its frame's crop
-        marks = [analysis[f"{prefix}_{i:04d}.png"]["landmarks"] for i in range(len(images))]
-        embeddings = [analysis[f"{prefix}_{i:04d}.png"]["embedding"] for i in range(len(images))]
-        crops = [analysis[f"crop_{i:04d}.png"]["embedding"] for i in range(len(images))]
-        error, found = landmark_error_pct(marks, data.records)
+    if analysis is not None and prefix is not None:
+        out.update(face_figures(len(images), data, analysis, prefix))
+    return out
+
+
+def face_figures(count, data, analysis, prefix):
+    """MediaPipe's and dlib's figures of the ``count`` analysed images named ``prefix_NNNN.png``:
+    landmark error, faces found, mouth response and (not for the crops themselves) identity,
+    each image against its frame's crop."""
+    marks = [analysis[f"{prefix}_{i:04d}.png"]["landmarks"] for i in range(count)]
+    error, found = landmark_error_pct(marks, data.records)
+    out = {"landmark_error_pct_iod": error, "faces_found": found, "mouth_jaw_r": mouth_response(marks, data.jaw)}
+    if prefix != "crop":
+        embeddings = [analysis[f"{prefix}_{i:04d}.png"]["embedding"] for i in range(count)]
+        crops = [analysis[f"crop_{i:04d}.png"]["embedding"] for i in range(count)]
         distances = paired_distances(embeddings, crops)
-        out.update(landmark_error_pct_iod=error, faces_found=found, mouth_jaw_r=mouth_response(marks, data.jaw))
-        if prefix != "crop":
-            out.update(identity_distance=nan_stat(distances, np.median), identity_pairs=int(np.sum(~np.isnan(distances))))
+        out.update(identity_distance=nan_stat(distances, np.median), identity_pairs=int(np.sum(~np.isnan(distances))))
     return out
 
 
@@ -372,17 +380,15 @@ def fitted_look(settings, build, data, mean_look):
 
 
 FITTED = "actorfitted"  # the analysis file prefix of the actor model's renders with the looks fitted
-FITTED_FACE_FIGURES = ("landmark_error_pct_iod", "faces_found", "mouth_jaw_r", "identity_distance", "identity_pairs")
 
 
-def fitted_look_faces(images, data, analysis):
-    """MediaPipe's and dlib's figures of the renders with each frame's look fitted (uint8
-    [N, H, W, 3], over grey), keys ending in ``_fitted_look``; {} without face analysis. The
-    verdicts stay on the mean look: a look fitted on half the head has seen that frame."""
+def fitted_look_faces(count, data, analysis):
+    """:func:`face_figures` of the ``count`` renders with each frame's look fitted, keys ending in
+    ``_fitted_look``; {} without face analysis. The verdicts stay on the mean look: a look
+    fitted on half the head has seen that frame."""
     if analysis is None:
         return {}
-    figures = measure(images, data, analysis, FITTED)
-    return {f"{key}_fitted_look": figures[key] for key in FITTED_FACE_FIGURES}
+    return {f"{key}_fitted_look": value for key, value in face_figures(count, data, analysis, FITTED).items()}
 
 
 def evaluate(settings, sheet_path=None, json_path=None):
@@ -399,8 +405,9 @@ def evaluate(settings, sheet_path=None, json_path=None):
         fitted, fitted_images = fitted_look(settings, build, data, outputs["actor"])
     shown = {name: over_grey(rgba) for name, rgba in outputs.items()}
     masked_crops = over_grey(np.concatenate([data.targets, (data.masks[..., None] > 0.5).astype(np.uint8) * 255], axis=-1))
-    extra = {} if fitted_images is None else {FITTED: over_grey(fitted_images)}
-    analysis = analyse(settings, {**shown, "crop": data.targets, "cropmasked": masked_crops, **extra})
+    if fitted_images is not None:
+        shown[FITTED] = over_grey(fitted_images)
+    analysis = analyse(settings, {**shown, "crop": data.targets, "cropmasked": masked_crops})
     figures = {"split": settings.split, "frames": len(data.records), "resolution": int(data.targets.shape[1]),
                "synthetic_actor": str(settings.synthetic_actor), "models": {n: str(s) for n, s in models.items()},
                "model_info": {n: model_facts(s)[1] for n, s in models.items()},
@@ -425,14 +432,14 @@ def evaluate(settings, sheet_path=None, json_path=None):
                                  if key.startswith("skin_colour") or key == "psnr_db"})
     if fitted:  # the actor model has appearance codes and the fit was asked for
         figures["actor"].update(fitted)
-        figures["actor"].update(fitted_look_faces(extra[FITTED], data, analysis))
+        figures["actor"].update(fitted_look_faces(len(fitted_images), data, analysis))
     if "actor" in outputs:
         figures["targets"] = verdicts(figures["actor"], figures.get("default"), figures["ground_truth"])
     if sheet_path:
         columns = [data.targets] + [shown[n] for n in models]
         titles = ["ground-truth crop"] + [f"{n} model (mean look)" for n in models]
         if fitted_images is not None:
-            columns.insert(2, extra[FITTED])
+            columns.insert(2, shown[FITTED])
             titles.insert(2, "actor (look fitted, left half)")
         contact_sheet(sheet_path, columns, titles)
         figures["contact_sheet"] = str(sheet_path)

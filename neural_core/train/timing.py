@@ -58,5 +58,4 @@ class StepTimer:
             counted = min(seconds, statistics.median(self.recent))
             self.paused += seconds - counted
             seconds = counted
-        self.continued = False
         return seconds

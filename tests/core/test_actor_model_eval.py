@@ -136,22 +136,21 @@ def test_the_renders_with_fitted_looks_get_their_own_face_figures():
     rig = np.zeros((468, 2))
     rig[[33, 133, 362, 263]] = [[0, 0], [20, 0], [40, 0], [60, 0]]  # IOD 40
     records = [SimpleNamespace(landmarks=rig.tolist()) for _ in range(frames)]
-    image, regions, mask = _regions_image()
-    data = SimpleNamespace(targets=np.stack([image] * frames), masks=np.stack([mask] * frames),
-                           regions=np.stack([regions] * frames), records=records, jaw=[0.1, 0.5, 0.9])
+    data = SimpleNamespace(records=records, jaw=[0.1, 0.5, 0.9])  # only what the face figures read
     analysis = {}
     for i, jaw in enumerate(data.jaw):
         marks = rig + 2.0  # 2 px off diagonally: sqrt(8) / 40 of the IOD
         marks[13], marks[14] = [30, 0], [30, 20 * jaw]  # the inner lips open with the jaw
         analysis[f"crop_{i:04d}.png"] = {"landmarks": rig.tolist(), "embedding": [0.0] * 128}
         analysis[f"{actor_model.FITTED}_{i:04d}.png"] = {"landmarks": marks.tolist(), "embedding": [0.05] * 128}
-    figures = actor_model.fitted_look_faces(data.targets, data, analysis)
-    assert set(figures) == {f"{key}_fitted_look" for key in actor_model.FITTED_FACE_FIGURES}
+    figures = actor_model.fitted_look_faces(frames, data, analysis)
+    assert set(figures) == {f"{key}_fitted_look" for key in ("landmark_error_pct_iod", "faces_found", "mouth_jaw_r",
+                                                              "identity_distance", "identity_pairs")}
     assert figures["landmark_error_pct_iod_fitted_look"] == pytest.approx(100 * np.sqrt(8) / 40)
     assert figures["identity_distance_fitted_look"] == pytest.approx(0.05 * np.sqrt(128))
     assert figures["mouth_jaw_r_fitted_look"] == pytest.approx(1.0)
     assert figures["faces_found_fitted_look"] == figures["identity_pairs_fitted_look"] == frames
-    assert actor_model.fitted_look_faces(data.targets, data, None) == {}  # no face analysis
+    assert actor_model.fitted_look_faces(frames, data, None) == {}  # no face analysis
 
 
 def test_verdicts_compare_with_the_floor_and_the_default_model():
