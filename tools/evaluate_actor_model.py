@@ -36,6 +36,8 @@ def parse_args(argv=None):
     parser.add_argument("--no-analysis", action="store_true", help="skip MediaPipe and dlib (PSNR and skin colour only)")
     parser.add_argument("--no-appearance-fit", action="store_true",
                         help="skip the measure with each frame's look fitted on its left half (about 12 min on 2 cores)")
+    parser.add_argument("--appearance", default="mean",
+                        help="the actor model's look: mean (default), typical or frame:N (the figures called 'mean look' are this look's)")
     parser.add_argument("--contact-sheet", help="write crop | actor output | default output for 8 frames here (PNG)")
     parser.add_argument("--json", help="write every figure to this file")
     return parser.parse_args(argv)
@@ -76,6 +78,7 @@ def main(argv=None):
     settings = Settings(synthetic_actor=Path(args.synthetic_actor), work=Path(args.work), model=model, actor=actor,
                         default_model=default, split=args.split, limit=args.limit, threads=args.threads,
                         eval_python=None if args.no_analysis else EVAL_VENV, fit_appearance=not args.no_appearance_fit,
+                        appearance=args.appearance,
                         log=lambda line: print(line, file=sys.stderr, flush=True))
     try:
         figures = evaluate(settings, sheet_path=args.contact_sheet, json_path=args.json)

@@ -14,7 +14,8 @@ def add_pixel_arguments(parser):
     parser.add_argument("--depth", dest="bit_depth", type=int, choices=(8, 16), default=8, help="PNG bits per channel")
     parser.add_argument("--appearance", type=seed_or_mean, default=0,
                         help="appearance seed (skin, lighting), fixed for the shot; 0 = the model's median look; 'mean' = the mean "
-                             "of a model's per-frame appearance codes (actor models; 0 means the same there)")
+                             "of a model's per-frame appearance codes (actor models; 0 means the same there); "
+                             "'typical' = the training photo's look nearest that mean (actor models)")
     parser.add_argument("--appearance-frame", type=int, default=None, metavar="N",
                         help="actor models: the appearance (lighting, exposure) learnt for training frame N (0-based)")
     parser.add_argument("--smoothing", type=float, default=0.0,
@@ -53,8 +54,8 @@ def thread_count(text):
 
 
 def seed_or_mean(text):
-    """--appearance: an integer seed or "mean"."""
-    return "mean" if text == "mean" else int(text)
+    """--appearance: an integer seed, "mean" or "typical"."""
+    return text if text in ("mean", "typical") else int(text)
 
 
 def render_options(args):

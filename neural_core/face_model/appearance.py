@@ -12,9 +12,11 @@ without changing the image). Because ``to_w`` is linear, the *mean code* gives e
 mean of the frames' W offsets: the training set's average look.
 
 A render chooses (``--appearance`` / ``--appearance-frame``): ``"mean"`` (the mean code),
-``"frame:N"`` (training frame N's code, N counted from 0 in ``appearance_frames`` order)
-or an integer seed: 0 = the mean code, any other seed one training frame's code drawn
-from it. Models without codes keep their z behaviour (see ``worker/model.py``).
+``"typical"`` (the code of the training frame whose W offset lies nearest the mean's: one
+photo's real look, the most ordinary one; the mean code itself renders a paler face than
+any photo, the generator not being linear in W), ``"frame:N"`` (training frame N's code,
+N counted from 0 in ``appearance_frames`` order) or an integer seed: 0 = the mean code,
+any other seed one training frame's code drawn from it. Models without codes keep their z behaviour (see ``worker/model.py``).
 """
 
 import torch
@@ -57,20 +59,21 @@ class AppearanceCodes(nn.Module):
 
 
 def parse_appearance(spec) -> tuple[str, int]:
-    """("seed", k) | ("mean", 0) | ("frame", n) from an int, "mean", "frame:N" or a digit string."""
+    """("seed", k) | ("mean", 0) | ("typical", 0) | ("frame", n) from an int, "mean", "typical",
+    "frame:N" or a digit string."""
     if isinstance(spec, bool):
         raise NeuralFaceError(f"bad appearance {spec!r}")
     if isinstance(spec, int):
         return "seed", spec
     text = str(spec).strip()
-    if text == "mean":
-        return "mean", 0
+    if text in ("mean", "typical"):
+        return text, 0
     if text.startswith("frame:") and text[6:].isdigit():
         return "frame", int(text[6:])
     try:
         return "seed", int(text)
     except ValueError:
-        raise NeuralFaceError(f"bad appearance {spec!r}: use a seed (integer), 'mean' or 'frame:N'") from None
+        raise NeuralFaceError(f"bad appearance {spec!r}: use a seed (integer), 'mean', 'typical' or 'frame:N'") from None
 
 
 @torch.no_grad()
@@ -86,4 +89,13 @@ def choose_code(model, spec, model_name="the model") -> torch.Tensor:
     if kind == "seed" and value != 0:
         index = int(torch.randint(len(frames), [1], generator=torch.Generator().manual_seed(value)))
         return codes[index][None].clone()
+    if kind == "typical":
+        return codes[typical_frame(model.appearance)][None].clone()
     return model.appearance.mean()[None].clone()
+
+
+@torch.no_grad()
+def typical_frame(appearance: AppearanceCodes) -> int:
+    """The index of the training frame whose W offset lies nearest (L2) the mean code's."""
+    offsets = appearance.offset(appearance.codes.weight)  # [F, w_dim]
+    return int(torch.linalg.vector_norm(offsets - offsets.mean(dim=0), dim=1).argmin())

@@ -82,7 +82,7 @@ class FaceModel:
         self.truncation_psi = float(truncation_psi)
         from ..face_model.appearance import choose_code, parse_appearance
 
-        kind, number = parse_appearance(appearance_seed)  # a seed, "mean" or "frame:N" (models with appearance codes)
+        kind, number = parse_appearance(appearance_seed)  # a seed, "mean", or "typical" / "frame:N" (models with appearance codes)
         seed = torch.Generator().manual_seed(number if kind == "seed" else 0)  # fixed per shot: same face every frame
         median = kind == "mean" or (
             kind == "seed" and number == 0
@@ -114,7 +114,7 @@ class FaceModel:
                     f"{self.path}: a class-conditional StyleGAN2 (c_dim={self.net.config.c_dim}) "
                     "cannot be driven by a face rig; use an unconditional checkpoint"
                 )
-        if kind == "frame" and self.appearance is None:
+        if kind in ("frame", "typical") and self.appearance is None:
             raise CheckpointError(
                 f"{self.path}: this model has no per-frame appearance codes (it was trained without "
                 "--appearance-codes); choose its look with --appearance SEED or mean"

@@ -19,7 +19,7 @@ from neural_core.actor.fit_shot import WORLD_TO_CAMERA, crop_box, joints
 from neural_core.actor.head_model import NUM_FACE, load_head_model
 from neural_core.contract.rig.arkit import ARKIT_52
 from neural_core.contract.shot import read_shot
-from neural_core.evaluation import actor_model
+from neural_core.evaluation import actor_figures, actor_model
 from neural_core.evaluation.colour import ciede2000, linear_to_lab, srgb_to_lab
 from neural_core.evaluation.fitting import truth_head_to_camera
 from neural_core.evaluation.truth_shot import crop_settings, make_truth_shot, write_truth_shot
@@ -81,7 +81,7 @@ def test_colour_stability_is_each_frames_difference_to_the_median_colour():
     base = np.array([60.0, 15.0, 20.0])
     shifted = base + [0.0, 4.0, -3.0]
     labs = np.array([base, base, shifted, base, [np.nan] * 3])
-    found = actor_model.colour_stability(labs)
+    found = actor_figures.colour_stability(labs)
     assert np.allclose(found[[0, 1, 3]], 0.0)
     assert found[2] == pytest.approx(float(ciede2000(shifted, base)))
     assert np.isnan(found[4])
@@ -102,19 +102,19 @@ def _regions_image(size=24, inner=8):
 def test_skin_colour_is_the_linear_mean_over_the_eroded_skin_pixels():
     image, regions, mask = _regions_image()
     core = srgb_to_lab(np.array([180, 130, 110]) / 255.0)
-    assert np.allclose(actor_model.skin_lab(image, regions, mask, erode=2), core, atol=1e-9)
-    assert not np.allclose(actor_model.skin_lab(image, regions, mask, erode=0), core, atol=1.0)  # the rim counts
+    assert np.allclose(actor_figures.skin_lab(image, regions, mask, erode=2), core, atol=1e-9)
+    assert not np.allclose(actor_figures.skin_lab(image, regions, mask, erode=0), core, atol=1.0)  # the rim counts
     # half the skin black, half white: the mean is taken in linear light (0.5), not of the sRGB codes
     image[4:-4, 4:12] = 0
     image[4:-4, 12:-4] = 255
-    assert np.allclose(actor_model.skin_lab(image, regions, mask, erode=0), linear_to_lab([0.5, 0.5, 0.5]), atol=1e-9)
+    assert np.allclose(actor_figures.skin_lab(image, regions, mask, erode=0), linear_to_lab([0.5, 0.5, 0.5]), atol=1e-9)
     mask[:] = 0.0
-    assert np.isnan(actor_model.skin_lab(image, regions, mask)).all()
+    assert np.isnan(actor_figures.skin_lab(image, regions, mask)).all()
 
 
 def test_identity_pairs_skip_missing_faces_and_mouth_response_follows_the_lips():
     a, b = np.zeros(128), np.full(128, 0.1)
-    found = actor_model.paired_distances([a, None, a], [b, b, a])
+    found = actor_figures.paired_distances([a, None, a], [b, b, a])
     assert found[0] == pytest.approx(np.sqrt(128) * 0.1) and np.isnan(found[1]) and found[2] == 0.0
     marks, jaw = [], [0.1, 0.5, 0.9, 0.3, 0.7]
     for j in jaw:
@@ -124,8 +124,8 @@ def test_identity_pairs_skip_missing_faces_and_mouth_response_follows_the_lips()
         points[14] = [30, 10 + 20 * j]
         points[13] = [30, 10]
         marks.append(points.tolist())
-    assert actor_model.mouth_response(marks + [None], jaw + [0.0]) == pytest.approx(1.0)
-    assert np.isnan(actor_model.mouth_response(marks[:2], jaw[:2]))  # fewer than 3 faces
+    assert actor_figures.mouth_response(marks + [None], jaw + [0.0]) == pytest.approx(1.0)
+    assert np.isnan(actor_figures.mouth_response(marks[:2], jaw[:2]))  # fewer than 3 faces
 
 
 def test_the_renders_with_fitted_looks_get_their_own_face_figures():
@@ -157,21 +157,35 @@ def test_verdicts_compare_with_the_floor_and_the_default_model():
     actor = {"psnr_db": 23.0, "skin_colour_de2000_max": 3.5, "landmark_error_pct_iod": 5.9, "mouth_jaw_r": 0.92,
              "identity_distance": 0.28, "faces_found": 64}
     floor = {"landmark_error_pct_iod": 5.5, "mouth_jaw_r": 0.97}
-    found = actor_model.verdicts(actor, {"identity_distance": 0.25}, floor)
+    found = actor_figures.verdicts(actor, {"identity_distance": 0.25}, floor)
     assert found["psnr_db"]["met"] is True and found["skin_colour_de2000_max"]["met"] is False
     assert found["landmark_above_floor_pct_iod"]["value"] == pytest.approx(0.4) and found["landmark_above_floor_pct_iod"]["met"]
     assert found["mouth_jaw_r"]["met"] is True
     assert found["identity_distance"]["met"] is False  # under 0.3 but not below the default model's
-    assert actor_model.verdicts({**actor, "mouth_jaw_r": float("nan")}, None, floor)["mouth_jaw_r"]["met"] is None
+    assert actor_figures.verdicts({**actor, "mouth_jaw_r": float("nan")}, None, floor)["mouth_jaw_r"]["met"] is None
     nothing = {**actor, "faces_found": 0, "landmark_error_pct_iod": float("nan"), "mouth_jaw_r": float("nan"),
                "identity_distance": float("nan")}
-    found = actor_model.verdicts(nothing, None, floor)  # no face in any output: failed, not unmeasured
+    found = actor_figures.verdicts(nothing, None, floor)  # no face in any output: failed, not unmeasured
     assert [found[k]["met"] for k in ("landmark_above_floor_pct_iod", "mouth_jaw_r", "identity_distance")] == [False] * 3
-    assert "landmark_above_floor_pct_iod" not in actor_model.verdicts({"psnr_db": 1.0, "skin_colour_de2000_max": 1.0}, None, floor)
+    assert "landmark_above_floor_pct_iod" not in actor_figures.verdicts({"psnr_db": 1.0, "skin_colour_de2000_max": 1.0}, None, floor)
+
+
+def test_the_actor_models_renders_take_the_chosen_look_and_the_default_model_its_median(monkeypatch, tmp_path):
+    commands = []
+    monkeypatch.setattr(actor_model, "run_logged", lambda command, *rest: commands.append(command))
+    looks = {"mean": ["--appearance", "mean"], "typical": ["--appearance", "typical"], "frame:12": ["--appearance-frame", "12"]}
+    for look, options in looks.items():
+        settings = actor_model.Settings(synthetic_actor=tmp_path, work=tmp_path, appearance=look)
+        for name in ("actor", "actor_stabilised", "default"):
+            commands.clear()
+            actor_model.render(settings, tmp_path / "build", name, "m.safetensors")
+            command = commands[0]
+            at = command.index("--model") + 2
+            assert command[at:at + 2] == (options if name.startswith("actor") else ["--appearance", "mean"]), (look, name)
 
 
 def test_the_figures_are_strict_json():
-    found = actor_model.plain({"a": float("nan"), "b": [np.float32(0.5), np.int64(3)], "c": (True, "x")})
+    found = actor_figures.plain({"a": float("nan"), "b": [np.float32(0.5), np.int64(3)], "c": (True, "x")})
     assert json.dumps(found, allow_nan=False) == '{"a": null, "b": [0.5, 3], "c": [true, "x"]}'
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 from neural_core.cli import main as cli_main
 from neural_core.contract.errors import CheckpointError, NeuralFaceError
 from neural_core.face_model import ConditionalModel, load_conditional, read_conditional, save_conditional
-from neural_core.face_model.appearance import choose_code, parse_appearance
+from neural_core.face_model.appearance import choose_code, parse_appearance, typical_frame
 from neural_core.face_model.config import ConditionalConfig, tiny_config
 from neural_core.face_model.inputs import pass_planes
 from neural_core.train.config import TrainConfig
@@ -81,6 +81,19 @@ def test_codes_travel_in_the_safetensors_file_and_a_render_picks_one(tmp_path):
         parse_appearance("brightest")
 
 
+def test_the_typical_look_is_the_training_frame_whose_w_offset_lies_nearest_the_mean():
+    model = _codes_model()
+    with torch.no_grad():  # mean code 0; in code space frame 0 lies nearest it, frame 1 furthest ...
+        model.appearance.codes.weight[:] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 3.0, 0.0], [-1.0, -3.0, 0.0]])
+        model.appearance.to_w.weight[:, 1] = 0.0  # ... but the code's second axis does not reach W: frame 1's offset is the mean's
+    assert parse_appearance("typical") == ("typical", 0)
+    assert typical_frame(model.appearance) == 1
+    assert torch.equal(choose_code(model, "typical"), model.appearance.codes.weight[1][None])
+    with torch.no_grad():
+        model.appearance.to_w.weight[:, 1] = 10.0  # now the second axis dominates W: frame 0 is nearest
+    assert typical_frame(model.appearance) == 0
+
+
 def test_config_without_codes_keeps_its_json_and_half_a_code_setting_is_refused():
     assert "appearance_code_dim" not in tiny_config().to_dict()
     data = tiny_config().to_dict()
@@ -114,8 +127,9 @@ def test_bundled_default_model_has_no_codes_and_renders_through_the_unchanged_pa
     reference = ((reference.clamp(-1, 1) + 1) * 0.5)[0].permute(1, 2, 0).numpy()
     assert np.array_equal(rendered[..., :3], reference)
     assert np.array_equal(FaceModel(DEFAULT_MODEL, device="cpu", appearance_seed="mean").render(passes, coefficients), rendered)
-    with pytest.raises(CheckpointError, match="no per-frame appearance codes"):
-        FaceModel(DEFAULT_MODEL, device="cpu", appearance_seed="frame:0")
+    for look in ("frame:0", "typical"):
+        with pytest.raises(CheckpointError, match="no per-frame appearance codes"):
+            FaceModel(DEFAULT_MODEL, device="cpu", appearance_seed=look)
 
 
 def _data(root):

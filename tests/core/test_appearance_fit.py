@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from neural_core.evaluation import actor_model
+from neural_core.evaluation import actor_figures
 from neural_core.evaluation.appearance_fit import fit_codes, half_psnr, halves, render_with_codes
 from tests.core.test_appearance_codes import _codes_model, _inputs
 
@@ -45,7 +45,7 @@ def test_half_psnr_reads_only_the_measured_half():
 
 def test_the_fitted_look_is_judged_beside_the_mean_look():
     actor = {"psnr_db": 15.0, "psnr_db_fitted_look": 23.0, "psnr_db_mean_look_right_half": 14.0, "skin_colour_de2000_max": 2.0}
-    found = actor_model.verdicts(actor, None, {})
+    found = actor_figures.verdicts(actor, None, {})
     assert found["psnr_db"]["met"] is False and found["psnr_db_fitted_look"]["met"] is True
     assert found["psnr_db_fitted_look"]["mean_look_same_pixels"] == 14.0
 
