@@ -23,6 +23,7 @@ def _part(name):
 atomic = _part("atomic")
 errors = _part("errors")
 frames = _part("frames")
+looks = _part("looks")
 protocol = _part("protocol")
 arkit = _part("rig.arkit")
 profiles = _part("rig.profiles")

@@ -151,9 +151,25 @@ class NEURALFACE_PG_settings(bpy.types.PropertyGroup):
         items=(("8", "8", "8 bits per channel"), ("16", "16", "16 bits per channel")),
         default="8",
     )
+    appearance_look: bpy.props.EnumProperty(
+        name="Look",
+        description="The appearance (skin, lighting) the face has for the whole shot",
+        items=(
+            ("SEED", "Seed", "Drawn by Appearance Seed; 0 is the model's median look (an actor model's mean look)"),
+            ("TYPICAL", "Typical Photo", "Actor models: the look of the training photo nearest the mean look"),
+            ("FRAME", "Training Frame", "Actor models: the look learnt for one training frame"),
+        ),
+        default="SEED",
+    )
     appearance_seed: bpy.props.IntProperty(
         name="Appearance Seed",
         description="Seed of the synthesised appearance (skin, lighting), fixed for the whole shot; 0 is the model's median look",
+        min=0,
+        default=0,
+    )
+    appearance_frame: bpy.props.IntProperty(
+        name="Training Frame",
+        description="Actor models: the training frame whose learnt look the face takes (0-based, in the model's frame order)",
         min=0,
         default=0,
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import bpy
 
 from .. import compositor
-from ..core_link import NeuralFaceError, profiles, protocol
+from ..core_link import NeuralFaceError, looks, profiles, protocol
 from . import render_job
 from .worker_client import WorkerError
 
@@ -52,7 +52,8 @@ def add_job_arguments(parser):
     parser.add_argument("--format", choices=("png", "exr"), help="frame format (default: the scene's)")
     parser.add_argument("--model", help="checkpoint file, or 'default' for the bundled model")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--appearance", type=int, help="appearance seed")
+    parser.add_argument("--appearance", type=looks.look_argument,
+                        help="the look: a seed (0: the median look), mean, or for actor models typical or frame:N")
     parser.add_argument("--samples", type=int, help="render samples for the passes")
     parser.add_argument("--stabilise-colour", action=argparse.BooleanOptionalAction, default=None,
                         help="hold the skin's colour to the shot's reference (default: the scene's setting); with "

@@ -19,7 +19,7 @@ from pathlib import Path
 import bpy
 
 from .. import properties
-from ..core_link import NeuralFaceError, profiles
+from ..core_link import NeuralFaceError, looks, profiles
 from . import modal_worker, worker_client
 
 
@@ -38,7 +38,7 @@ class RenderSettings:
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     file_format: str = "png"  # "png" | "exr"
     png_depth: int = 8  # 8 | 16 bits per channel
-    appearance: int = 0  # appearance seed
+    appearance: int | str = 0  # the look: a seed, "mean", "typical" or "frame:N" (contract/looks.py)
     smoothing: float = 0.0  # temporal smoothing: Gaussian sigma in frames, 0 = off
     stabilise_colour: bool = False  # the worker holds the skin's colour to the shot's reference
     stabilise_brightness: bool = False  # and its mean brightness (implies stabilise_colour: see __post_init__)
@@ -105,6 +105,15 @@ def rig_from_scene(scene, profile=None):
         "rig profile 'custom' needs a Rig Map: a JSON file or a text block in the Neural Face panel (docs/rigs.md)")
 
 
+def scene_look(props):
+    """The look the panel's *Look* settings name (``contract/looks.py``): a seed, "typical" or "frame:N"."""
+    if props.appearance_look == "TYPICAL":
+        return looks.look_name("typical")
+    if props.appearance_look == "FRAME":
+        return looks.look_name("frame", props.appearance_frame)
+    return looks.look_name("seed", props.appearance_seed)
+
+
 def settings_from_scene(scene, worker_python="", frame_start=None, frame_end=None, preview=False,
                         rig_profile=None, custom_map=None):
     """Snapshot ``scene.neural_face`` (and the scene's frame range unless given).
@@ -139,7 +148,7 @@ def settings_from_scene(scene, worker_python="", frame_start=None, frame_end=Non
         device=props.device.lower(),
         file_format=props.file_format.lower(),
         png_depth=int(props.png_depth),
-        appearance=int(props.appearance_seed),
+        appearance=scene_look(props),
         smoothing=float(props.smoothing),
         stabilise_colour=bool(props.stabilise_colour),
         stabilise_brightness=bool(props.stabilise_brightness),

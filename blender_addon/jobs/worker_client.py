@@ -149,7 +149,7 @@ class RenderRequest:
     png_depth: int = 8  # bits per channel of PNG output: 8 | 16
     model: str = ""  # checkpoint path; "" = the bundled default model
     device: str = "auto"  # "auto" | "cpu" | "cuda"
-    appearance: int = 0  # appearance seed (fixed per shot)
+    appearance: int | str = 0  # the look, fixed per shot: a seed, "mean", "typical" or "frame:N" (contract/looks.py)
     smoothing: float = 0.0  # temporal filter on the conditioning: Gaussian sigma in frames, 0 = off
     stabilise_colour: bool = False  # hold the skin's colour to the shot's reference (needs the regions pass)
     stabilise_brightness: bool = False  # and its mean brightness (shots lit the same throughout)

@@ -82,7 +82,11 @@ class NEURALFACE_PT_render(bpy.types.Panel):
         col = layout.column()
         col.prop(props, "model_path")
         col.prop(props, "device")
-        col.prop(props, "appearance_seed")
+        col.prop(props, "appearance_look")
+        if props.appearance_look == "SEED":
+            col.prop(props, "appearance_seed")
+        elif props.appearance_look == "FRAME":
+            col.prop(props, "appearance_frame")
         col.prop(props, "smoothing")
         col.prop(props, "stabilise_colour")
         col.prop(props, "stabilise_brightness")

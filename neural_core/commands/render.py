@@ -1,6 +1,7 @@
 """``python -m neural_core render SHOT``: one RGBA image per frame of a shot folder."""
 
 from ..contract.frames import DEFAULT_NAME
+from ..contract.looks import look_argument
 from ..worker.pipeline import RenderOptions, render_shot
 
 HELP = "render a shot folder into an RGBA image sequence (see docs/worker-protocol.md)"
@@ -12,10 +13,10 @@ def add_pixel_arguments(parser):
     parser.add_argument("--format", dest="image_format", choices=("png", "exr"), default="png",
                         help="png: sRGB, straight alpha; exr: linear half float, premultiplied alpha")
     parser.add_argument("--depth", dest="bit_depth", type=int, choices=(8, 16), default=8, help="PNG bits per channel")
-    parser.add_argument("--appearance", type=seed_or_mean, default=0,
+    parser.add_argument("--appearance", type=look_argument, default=0,
                         help="appearance seed (skin, lighting), fixed for the shot; 0 = the model's median look; 'mean' = the mean "
                              "of a model's per-frame appearance codes (actor models; 0 means the same there); "
-                             "'typical' = the training photo's look nearest that mean (actor models)")
+                             "'typical' = the training photo's look nearest that mean, 'frame:N' = training frame N's (actor models)")
     parser.add_argument("--appearance-frame", type=int, default=None, metavar="N",
                         help="actor models: the appearance (lighting, exposure) learnt for training frame N (0-based)")
     parser.add_argument("--smoothing", type=float, default=0.0,
@@ -53,11 +54,6 @@ def thread_count(text):
     return count
 
 
-def seed_or_mean(text):
-    """--appearance: an integer seed, "mean" or "typical"."""
-    return text if text in ("mean", "typical") else int(text)
-
-
 def render_options(args):
     """The RenderOptions of parsed render arguments (also ``farm ray``'s, which takes the same)."""
     from pathlib import Path
@@ -68,7 +64,7 @@ def render_options(args):
     if args.appearance_frame is not None:
         if args.appearance != 0:
             raise NeuralFaceError("give --appearance or --appearance-frame, not both")
-        appearance = f"frame:{args.appearance_frame}"  # face_model/appearance.py: parse_appearance
+        appearance = f"frame:{args.appearance_frame}"  # contract/looks.py
     return RenderOptions(
         shot=args.shot, out=args.out or str(Path(args.shot) / "neural"), model=args.model, frames=args.frames,
         image_format=args.image_format, bit_depth=args.bit_depth, device=args.device, appearance=appearance,

@@ -40,6 +40,7 @@ import numpy as np
 
 from ..contract.atomic import write_atomically, write_text_atomically
 from ..contract.errors import NeuralFaceError
+from ..contract.looks import parse_look
 from . import metrics
 from .actor_figures import face_figures, measure, mouth_response, plain, verdicts
 from .face_analysis import EVAL_VENV, run_analysis
@@ -162,11 +163,9 @@ def render(settings, build, name, model, options=()):
     """Step 3: the worker renders ``build/shot`` with ``model`` into ``renders/<name>``; returns that folder.
     ``options``: more worker options (``--stabilise-colour``). The actor model's renders (``name``
     starting with "actor") take ``settings.appearance``, the default model its median look."""
-    from ..face_model.appearance import parse_appearance  # (torch: imported only when rendering)
-
     out = Path(settings.work) / "renders" / name
     look = settings.appearance if name.startswith("actor") else "mean"
-    kind, number = parse_appearance(look)
+    kind, number = parse_look(look)
     look_options = ["--appearance-frame", str(number)] if kind == "frame" else ["--appearance", look]
     run_logged([settings.python, "-m", "neural_core", "render", str(build / "shot"), "--model", str(model), *look_options,
                 "--out", str(out), "--threads", str(settings.threads), "--json", *options],

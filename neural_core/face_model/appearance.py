@@ -11,18 +11,20 @@ mapping network, which makes its scale meaningless (an L2 prior would shrink the
 without changing the image). Because ``to_w`` is linear, the *mean code* gives exactly the
 mean of the frames' W offsets: the training set's average look.
 
-A render chooses (``--appearance`` / ``--appearance-frame``): ``"mean"`` (the mean code),
-``"typical"`` (the code of the training frame whose W offset lies nearest the mean's: one
-photo's real look, the most ordinary one; the mean code itself renders a paler face than
-any photo, the generator not being linear in W), ``"frame:N"`` (training frame N's code,
-N counted from 0 in ``appearance_frames`` order) or an integer seed: 0 = the mean code,
-any other seed one training frame's code drawn from it. Models without codes keep their z behaviour (see ``worker/model.py``).
+A render chooses a look (``--appearance`` / ``--appearance-frame``; the names are the
+contract's, ``contract/looks.py``): ``"mean"`` (the mean code), ``"typical"`` (the code of
+the training frame whose W offset lies nearest the mean's: one photo's real look, the most
+ordinary one; the mean code itself renders a paler face than any photo, the generator not
+being linear in W), ``"frame:N"`` (training frame N's code, N counted from 0 in
+``appearance_frames`` order) or an integer seed: 0 = the mean code, any other seed one
+training frame's code drawn from it. Models without codes keep their z behaviour (see ``worker/model.py``).
 """
 
 import torch
 from torch import nn
 
 from ..contract.errors import NeuralFaceError
+from ..contract.looks import parse_look
 
 
 class AppearanceCodes(nn.Module):
@@ -58,28 +60,10 @@ class AppearanceCodes(nn.Module):
         return self.to_w(code.to(self.to_w.weight.dtype))
 
 
-def parse_appearance(spec) -> tuple[str, int]:
-    """("seed", k) | ("mean", 0) | ("typical", 0) | ("frame", n) from an int, "mean", "typical",
-    "frame:N" or a digit string."""
-    if isinstance(spec, bool):
-        raise NeuralFaceError(f"bad appearance {spec!r}")
-    if isinstance(spec, int):
-        return "seed", spec
-    text = str(spec).strip()
-    if text in ("mean", "typical"):
-        return text, 0
-    if text.startswith("frame:") and text[6:].isdigit():
-        return "frame", int(text[6:])
-    try:
-        return "seed", int(text)
-    except ValueError:
-        raise NeuralFaceError(f"bad appearance {spec!r}: use a seed (integer), 'mean', 'typical' or 'frame:N'") from None
-
-
 @torch.no_grad()
 def choose_code(model, spec, model_name="the model") -> torch.Tensor:
     """The code [1, D] a render uses on ``model`` (a ConditionalModel with codes) for ``spec``."""
-    kind, value = parse_appearance(spec)
+    kind, value = parse_look(spec)
     codes = model.appearance.codes.weight
     frames = model.config.appearance_frames
     if kind == "frame":

@@ -80,9 +80,10 @@ class FaceModel:
         self.sha256 = file_sha256(self.path)
         self.device, self.device_note = resolve_device(device)
         self.truncation_psi = float(truncation_psi)
-        from ..face_model.appearance import choose_code, parse_appearance
+        from ..contract.looks import parse_look
+        from ..face_model.appearance import choose_code
 
-        kind, number = parse_appearance(appearance_seed)  # a seed, "mean", or "typical" / "frame:N" (models with appearance codes)
+        kind, number = parse_look(appearance_seed)  # a seed, "mean", or "typical" / "frame:N" (models with appearance codes)
         seed = torch.Generator().manual_seed(number if kind == "seed" else 0)  # fixed per shot: same face every frame
         median = kind == "mean" or (
             kind == "seed" and number == 0

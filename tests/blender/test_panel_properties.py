@@ -98,6 +98,24 @@ def test_settings_snapshot_resolves_blend_relative_output(addon, tmp_path):
     assert settings.stabilise_colour is True and settings.stabilise_brightness is True
 
 
+def test_the_look_setting_names_a_seed_the_typical_photo_or_a_training_frame(addon, tmp_path):
+    scene = bpy.context.scene
+    props = scene.neural_face
+    props.output_folder = str(tmp_path)
+    props.appearance_seed, props.appearance_frame = 7, 12
+    assert props.appearance_look == "SEED"
+    looks = {"SEED": 7, "TYPICAL": "typical", "FRAME": "frame:12"}
+    for look, expected in looks.items():
+        props.appearance_look = look
+        assert render_job.settings_from_scene(scene).appearance == expected
+        drawn = {name for kind, name, *rest in draw_panel(scene) if kind == "prop"}
+        assert ("appearance_seed" in drawn, "appearance_frame" in drawn) == (look == "SEED", look == "FRAME")
+        request = render_job.worker_client.RenderRequest(shot="s", out="o", frame_start=1, frame_end=2,
+                                                         appearance=render_job.settings_from_scene(scene).appearance)
+        argv = render_job.worker_client.render_command("python", request)
+        assert argv[argv.index("--appearance") + 1] == str(expected)
+
+
 def test_relative_output_of_an_unsaved_file_is_refused(addon):
     with pytest.raises(render_job.NeuralFaceError, match="not saved"):
         render_job.settings_from_scene(bpy.context.scene)
@@ -123,7 +141,8 @@ def test_panel_draws_settings_and_buttons(addon):
     log = draw_panel(bpy.context.scene)
     drawn = {name for kind, name, *rest in log if kind == "prop"}
     assert {"head_object", "model_path", "device", "output_folder", "file_format", "png_depth",
-            "appearance_seed", "smoothing", "stabilise_colour", "stabilise_brightness", "passes_engine", "passes_samples"} <= drawn
+            "appearance_look", "appearance_seed", "smoothing", "stabilise_colour", "stabilise_brightness", "passes_engine",
+            "passes_samples"} <= drawn
     buttons = {name for kind, name, *rest in log if kind == "operator"}
     assert {f"neural_face.{op}" for op in OPERATORS} <= buttons
     assert not any(kind == "progress" for kind, *rest in log)

@@ -248,3 +248,12 @@ def test_render_shot_script_with_a_flame_rig_fails_then_renders_with_map(addon, 
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Neural Face: warning: the shot (rig profile 'custom') has no values for 50" in result.stdout
     assert (tmp_path / "out" / "frames" / "neural_0001.png").is_file()
+
+
+def test_headless_appearance_takes_every_look_and_refuses_a_bad_one(addon, tmp_path):
+    scene = bpy.context.scene
+    for text, value in (("4", 4), ("typical", "typical"), ("frame:9", "frame:9")):
+        settings = headless.settings_for(scene, headless_args("--out", str(tmp_path), "--appearance", text))
+        assert settings.appearance == value
+    with pytest.raises(SystemExit):
+        headless_args("--appearance", "brightest")

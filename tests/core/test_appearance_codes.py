@@ -9,7 +9,8 @@ from PIL import Image
 from neural_core.cli import main as cli_main
 from neural_core.contract.errors import CheckpointError, NeuralFaceError
 from neural_core.face_model import ConditionalModel, load_conditional, read_conditional, save_conditional
-from neural_core.face_model.appearance import choose_code, parse_appearance, typical_frame
+from neural_core.contract.looks import parse_look
+from neural_core.face_model.appearance import choose_code, typical_frame
 from neural_core.face_model.config import ConditionalConfig, tiny_config
 from neural_core.face_model.inputs import pass_planes
 from neural_core.train.config import TrainConfig
@@ -76,9 +77,9 @@ def test_codes_travel_in_the_safetensors_file_and_a_render_picks_one(tmp_path):
     assert any(torch.equal(choose_code(loaded, 7), codes[i][None]) for i in range(3))
     with pytest.raises(NeuralFaceError, match="appearance frame 3 does not exist.*0-2"):
         choose_code(loaded, "frame:3")
-    assert parse_appearance("frame:12") == ("frame", 12) and parse_appearance("-3") == ("seed", -3)
+    assert parse_look("frame:12") == ("frame", 12) and parse_look("-3") == ("seed", -3)
     with pytest.raises(NeuralFaceError, match="bad appearance"):
-        parse_appearance("brightest")
+        parse_look("brightest")
 
 
 def test_the_typical_look_is_the_training_frame_whose_w_offset_lies_nearest_the_mean():
@@ -86,7 +87,7 @@ def test_the_typical_look_is_the_training_frame_whose_w_offset_lies_nearest_the_
     with torch.no_grad():  # mean code 0; in code space frame 0 lies nearest it, frame 1 furthest ...
         model.appearance.codes.weight[:] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 3.0, 0.0], [-1.0, -3.0, 0.0]])
         model.appearance.to_w.weight[:, 1] = 0.0  # ... but the code's second axis does not reach W: frame 1's offset is the mean's
-    assert parse_appearance("typical") == ("typical", 0)
+    assert parse_look("typical") == ("typical", 0)
     assert typical_frame(model.appearance) == 1
     assert torch.equal(choose_code(model, "typical"), model.appearance.codes.weight[1][None])
     with torch.no_grad():
