@@ -71,7 +71,7 @@ def nan_stat(values, how):
 
 def measure(images, data, analysis=None, prefix=None):
     """The figures of one set of images (uint8 [N, H, W, 3]: a model's outputs, or the crops)
-    against ``data`` (:class:`Frames`); ``analysis``: face_analysis results, ``prefix``: their
+    against ``data`` (:class:`.actor_model.Frames`); ``analysis``: face_analysis results, ``prefix``: their
     file prefix for these images (None: MediaPipe/dlib figures left out)."""
     images = np.asarray(images)
     psnr = [metrics.masked_psnr(image.transpose(2, 0, 1) / 255.0, target.transpose(2, 0, 1) / 255.0, mask)

@@ -80,7 +80,7 @@ class FaceModel:
         self.sha256 = file_sha256(self.path)
         self.device, self.device_note = resolve_device(device)
         self.truncation_psi = float(truncation_psi)
-        from ..contract.looks import parse_look
+        from ..contract.looks import CODE_ONLY, parse_look
         from ..face_model.appearance import choose_code
 
         kind, number = parse_look(appearance_seed)  # a seed, "mean", or "typical" / "frame:N" (models with appearance codes)
@@ -115,7 +115,7 @@ class FaceModel:
                     f"{self.path}: a class-conditional StyleGAN2 (c_dim={self.net.config.c_dim}) "
                     "cannot be driven by a face rig; use an unconditional checkpoint"
                 )
-        if kind in ("frame", "typical") and self.appearance is None:
+        if kind in CODE_ONLY and self.appearance is None:
             raise CheckpointError(
                 f"{self.path}: this model has no per-frame appearance codes (it was trained without "
                 "--appearance-codes); choose its look with --appearance SEED or mean"
