@@ -23,6 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def parse_args(argv=None):
+    from neural_core.contract.looks import look_argument
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--actor", default=str(ROOT / "data" / "actors" / "synthetic"),
                         help="the actor folder the model was trained in (its crop settings)")
@@ -36,7 +38,7 @@ def parse_args(argv=None):
     parser.add_argument("--no-analysis", action="store_true", help="skip MediaPipe and dlib (PSNR and skin colour only)")
     parser.add_argument("--no-appearance-fit", action="store_true",
                         help="skip the measure with each frame's look fitted on its left half (about 12 min on 2 cores)")
-    parser.add_argument("--appearance", default="mean",
+    parser.add_argument("--appearance", default="mean", type=look_argument,
                         help="the actor model's look: mean (default), typical or frame:N (the figures called 'mean look' are this look's)")
     parser.add_argument("--contact-sheet", help="write crop | actor output | default output for 8 frames here (PNG)")
     parser.add_argument("--json", help="write every figure to this file")

@@ -40,7 +40,6 @@ import numpy as np
 
 from ..contract.atomic import write_atomically, write_text_atomically
 from ..contract.errors import NeuralFaceError
-from ..contract.looks import parse_look
 from . import metrics
 from .actor_figures import face_figures, measure, mouth_response, plain, verdicts
 from .face_analysis import EVAL_VENV, run_analysis
@@ -73,7 +72,7 @@ class Settings:
     threads: int = 2
     samples: int = 1  # Cycles samples per pixel of the passes
     fit_appearance: bool = True  # also measure with each frame's look fitted on its left half (appearance_fit.py)
-    appearance: str = "mean"  # the actor model's look in its renders ("mean", "typical", "frame:N"; face_model/appearance.py)
+    appearance: str = "mean"  # the actor model's look in its renders ("mean", "typical", "frame:N"; contract/looks.py)
     log: object = field(default=print)  # one line per step
 
 
@@ -165,9 +164,7 @@ def render(settings, build, name, model, options=()):
     starting with "actor") take ``settings.appearance``, the default model its median look."""
     out = Path(settings.work) / "renders" / name
     look = settings.appearance if name.startswith("actor") else "mean"
-    kind, number = parse_look(look)
-    look_options = ["--appearance-frame", str(number)] if kind == "frame" else ["--appearance", look]
-    run_logged([settings.python, "-m", "neural_core", "render", str(build / "shot"), "--model", str(model), *look_options,
+    run_logged([settings.python, "-m", "neural_core", "render", str(build / "shot"), "--model", str(model), "--appearance", str(look),
                 "--out", str(out), "--threads", str(settings.threads), "--json", *options],
                Path(settings.work) / "logs" / f"render_{name}.log", RENDER_TIMEOUT_S, f"rendering with the {name} model")
     return out

@@ -173,7 +173,7 @@ def test_verdicts_compare_with_the_floor_and_the_default_model():
 def test_the_actor_models_renders_take_the_chosen_look_and_the_default_model_its_median(monkeypatch, tmp_path):
     commands = []
     monkeypatch.setattr(actor_model, "run_logged", lambda command, *rest: commands.append(command))
-    looks = {"mean": ["--appearance", "mean"], "typical": ["--appearance", "typical"], "frame:12": ["--appearance-frame", "12"]}
+    looks = {"mean": ["--appearance", "mean"], "typical": ["--appearance", "typical"], "frame:12": ["--appearance", "frame:12"]}
     for look, options in looks.items():
         settings = actor_model.Settings(synthetic_actor=tmp_path, work=tmp_path, appearance=look)
         for name in ("actor", "actor_stabilised", "default"):
@@ -182,6 +182,13 @@ def test_the_actor_models_renders_take_the_chosen_look_and_the_default_model_its
             command = commands[0]
             at = command.index("--model") + 2
             assert command[at:at + 2] == (options if name.startswith("actor") else ["--appearance", "mean"]), (look, name)
+
+
+def test_the_command_refuses_a_bad_look_before_any_work(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "evaluate_actor_model.py"), "--appearance", "brightest",
+                           "--work", str(tmp_path / "work")], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2 and "bad appearance 'brightest'" in done.stderr
+    assert not (tmp_path / "work").exists()
 
 
 def test_the_figures_are_strict_json():
