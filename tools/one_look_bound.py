@@ -15,6 +15,7 @@ The logic is ``blender_addon/dataset/relit_actor.py`` and ``neural_core/evaluati
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -54,8 +55,8 @@ def measure(args, count):
     data = read_frames(Path(args.eval_work) / "build")
     if count > len(data.records):
         raise SystemExit(f"one_look_bound: the build in {args.eval_work} has {len(data.records)} frames, not {count}")
-    data = type(data)(data.records[:count], data.targets[:count], data.masks[:count], data.regions[:count], data.jaw[:count],
-                      data.landmark_offset_px)
+    data = dataclasses.replace(data, records=data.records[:count], targets=data.targets[:count], masks=data.masks[:count],
+                               regions=data.regions[:count], jaw=data.jaw[:count])
     crop = crop_settings(Path(args.actor) if (Path(args.actor) / "actor.json").is_file() else None)
     resolution = int(data.targets.shape[1])
     sets = with_average({name: relit_targets(args.out, name, "held_out", count, resolution, crop["crop_size"], crop["crop_scale"])
