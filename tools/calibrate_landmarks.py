@@ -46,7 +46,7 @@ def main(argv=None):
         items = fitting.load_split(actor, args.split)
         if not items:
             raise SystemExit(f"calibrate_landmarks: no frames in {actor}/truth/{args.split}")
-        detections, _, _, depths = fitting.detect(items, mirror=args.depth)
+        detections, _, _, depths, _ = fitting.detect(items, mirror=args.depth)
         truth = json.loads((Path(actor) / "truth" / "actor.json").read_text())
         identity = np.array([truth["identity"][n] for n in model.identity_names])
         parts.append(fitting.calibration_samples(model, items, detections, identity, depths if args.depth else None))

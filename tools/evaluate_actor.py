@@ -37,6 +37,9 @@ def main(argv=None):
                         help="average MediaPipe's detections on each image and its mirror image, as the actor workflow does")
     parser.add_argument("--depth", action=argparse.BooleanOptionalAction, default=True,
                         help="fit MediaPipe's landmark depth too, as the actor workflow does")
+    parser.add_argument("--eye-closure", action=argparse.BooleanOptionalAction, default=True,
+                        help="blend the blinks with the closed eyes the image shows (actor/eye_closure.py), as the actor workflow does; "
+                             "the mixture is estimated on the split's own frames")
     parser.add_argument("--noise", type=float, default=0.0,
                         help="with --landmarks truth: Gaussian noise, percent of the IOD per coordinate (seed 0)")
     args = parser.parse_args(argv)
@@ -54,14 +57,16 @@ def main(argv=None):
     video = args.split == "video"
     if args.landmarks == "truth":
         detections, sizes, detect_s = fitting.true_landmarks(items, args.noise), fitting.image_sizes(items), 0.0
-        depths = None
+        depths = cues = None
     else:  # (tracking mode jitters more: landmarks.py)
-        detections, sizes, detect_s, depths = fitting.detect(items, video=False, mirror=args.mirror)
+        detections, sizes, detect_s, depths, cues = fitting.detect(items, video=False, mirror=args.mirror)
     settings = FitSettings(video=video)
     if not args.depth:
         settings.depth_weight = 0.0
+    if not args.eye_closure:
+        settings.eye_closure_weight = 0.0
     started = time.perf_counter()
-    fit = fit_actor(detections, sizes, settings, model=model, depths=depths,
+    fit = fit_actor(detections, sizes, settings, model=model, depths=depths, eye_cues=cues,
                     calibration="default" if args.landmarks == "mediapipe" else None)
     fit_s = (time.perf_counter() - started) / len(items)
     identity_truth = json.loads((Path(args.actor) / "truth" / "actor.json").read_text())["identity"]
@@ -69,7 +74,8 @@ def main(argv=None):
     rows = fitting.frame_metrics(model, fit, items, detections)
     figures = fitting.summarise(model, fit, rows, identity_truth)
     figures.update(split=args.split, detected=sum(d is not None for d in detections), total=len(items),
-                   detection_ms_per_frame=1000 * detect_s, fit_ms_per_frame=1000 * fit_s, warnings=fit.warnings)
+                   detection_ms_per_frame=1000 * detect_s, fit_ms_per_frame=1000 * fit_s, warnings=fit.warnings,
+                   notes=fit.notes)
     if video:
         figures["static_jitter_px"] = fitting.static_jitter(rows, items)
     for key, value in figures.items():

@@ -45,6 +45,7 @@ class FitSettings:
     coarse_iterations: int = 5  # iterations of the rigid start (expression and gaze held at 0)
     threads: int = 2  # frame solves run in this many threads, each on a contiguous share of the frames
     batch: int = 32  # frames solved together (one thread's share goes in batches of at most this many)
+    eye_closure_weight: float = 0.5  # share of the image's P(closed) in each blink (eye_closure.py); 0: landmarks alone
 
 
 @dataclass
@@ -79,6 +80,7 @@ class ActorFit:
     identity_names: tuple = ()
     expression_names: tuple = ()
     warnings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # what the fit did, for the log (e.g. the eye closure read from the image)
 
 
 def default_focal(width, height):
@@ -169,7 +171,7 @@ class RigidStart:
 
 
 def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, progress=None, calibration="default",
-              check=None, segments=None, depths=None, depth_calibration="default"):
+              check=None, segments=None, depths=None, depth_calibration="default", eye_cues=None):
     """Fit the bundled head to every frame's landmarks.
 
     detections: per frame a [478, 2] array of pixel landmarks, or None (no usable face).
@@ -183,7 +185,9 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
     one clip. depths: per frame MediaPipe's relative depth [478] (pixels, ``landmarks.Face.depth``)
     or None; None: landmarks only. depth_calibration: where MediaPipe's depth places the
     face points (a :class:`~.calibration.LandmarkCalibration`, ``"default"``: the bundled one, or
-    None: where the landmark calibration does). Returns an :class:`ActorFit`.
+    None: where the landmark calibration does). eye_cues: per frame the image's eye cues [2]
+    (``landmarks.Face.eye_cues``) or None; with them each blink also follows the closed eyes the
+    image shows (:mod:`.eye_closure`, ``settings.eye_closure_weight``). Returns an :class:`ActorFit`.
     """
     from .calibration import DEPTH_PATH, load_calibration
     from .head_model import load_head_model
@@ -271,7 +275,14 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
         report()
     state = solve_frames(state)
     report()
-    return _results(model, head, identity, state, detected, size, usable, count, settings, frames_problem(state))
+    actor = _results(model, head, identity, state, detected, size, usable, count, settings, frames_problem(state))
+    if eye_cues is not None and settings.eye_closure_weight > 0:
+        from .eye_closure import EYE_CORNERS, fuse_blinks
+
+        cues = np.array([np.full(len(EYE_CORNERS), np.nan) if c is None else c for c in eye_cues], dtype=np.float64)
+        notes = fuse_blinks(actor.frames, cues, model.expression_names, settings.eye_closure_weight)
+        actor.notes.extend(f"eye closure from the image: {note}" for note in notes)
+    return actor
 
 
 def _results(model, head, identity, state, detected, size, usable, count, settings, problem):

@@ -28,6 +28,7 @@ Tracking is not more precise: on a translated sequence the landmarks moved with 
 to 0.35 px (mean) frame by frame, 0.48 px when tracking.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -97,6 +98,7 @@ class Face:
     points: np.ndarray
     depth: np.ndarray
     box: tuple
+    eye_cues: np.ndarray = None  # [2] float64: eye_closure.eye_cues of the image (set by LandmarkDetector.detect)
 
     @property
     def box_size(self):
@@ -188,6 +190,9 @@ class LandmarkDetector:
                 f"the fit needs at least {self.min_face_px:.0f} px on the box's longer side"
             )
             return Detection(None, reason, len(faces), size, rejected=largest, warnings=tuple(warnings))
+        from .eye_closure import eye_cues
+
+        largest = dataclasses.replace(largest, eye_cues=eye_cues(image, largest.points))
         return Detection(largest, None, len(faces), size, warnings=tuple(warnings))
 
     def _average_with_mirror(self, image, face):

@@ -77,8 +77,9 @@ WRITE_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQU
 
 
 # what a detect step's per-frame records hold; a new value makes older detections stale
-# (2: MediaPipe's relative depth kept beside the points, which photo fits weigh)
-DETECT_RECORDS = 2
+# (2: MediaPipe's relative depth kept beside the points, which photo fits weigh;
+# 3: the image's eye cues, eye_closure.py)
+DETECT_RECORDS = 3
 
 
 class ActorError(NeuralFaceError):

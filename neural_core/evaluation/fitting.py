@@ -31,13 +31,14 @@ def load_split(root, split):
 
 def detect(items, video=False, mirror=False):
     """(detections [478, 2] or None per item, image sizes, seconds per frame, MediaPipe's
-    relative depths [478] or None per item); ``mirror``: averaged with the mirrored image's
-    detection, as the actor workflow detects."""
+    relative depths [478] or None per item, the image's eye cues [2] or None per item
+    (``actor.eye_closure``)); ``mirror``: averaged with the mirrored image's detection, as
+    the actor workflow detects."""
     from PIL import Image
 
     from ..actor.landmarks import LandmarkDetector
 
-    detections, depths, sizes, spent = [], [], [], 0.0
+    detections, depths, cues, sizes, spent = [], [], [], [], 0.0
     with LandmarkDetector(video=video, mirror=mirror) as detector:
         for path, _ in items:
             image = np.asarray(Image.open(path).convert("RGB"))
@@ -46,8 +47,9 @@ def detect(items, video=False, mirror=False):
             spent += time.perf_counter() - started
             detections.append(None if found.face is None else found.face.points)
             depths.append(None if found.face is None else found.face.depth)
+            cues.append(None if found.face is None else found.face.eye_cues)
             sizes.append((image.shape[1], image.shape[0]))
-    return detections, sizes, spent / max(len(items), 1), depths
+    return detections, sizes, spent / max(len(items), 1), depths, cues
 
 
 def image_sizes(items):

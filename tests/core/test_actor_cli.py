@@ -272,6 +272,8 @@ def test_build_train_report_through_a_stand_in_blender_side(fitted_actor, tmp_pa
 
 
 def test_status_shows_a_stale_detect_whose_landmarks_an_older_version_wrote(fitted_actor, tmp_path, capfd):
+    from neural_core.actor.steps.detect import VERSION as LANDMARKS_VERSION
+
     root = tmp_path / "actor"
     shutil.copytree(fitted_actor, root)
     path = root / "detect" / "landmarks.npz"
@@ -285,7 +287,8 @@ def test_status_shows_a_stale_detect_whose_landmarks_an_older_version_wrote(fitt
     assert code == 2 and "step 'detect' is stale" in kinds(events, "error")[0]["message"]
     Actor.open(root).update_settings({"min_face_px": 64})  # detect done again, over an old version's file
     code, events = actor(capfd, "fit", root, "--crop-size", "256")
-    assert code == 2 and kinds(events, "error")[0]["message"] == (f"{path}: landmarks version 1; this Neural Face reads version 2: "
+    assert code == 2 and kinds(events, "error")[0]["message"] == (f"{path}: landmarks version 1; this Neural Face reads "
+                                                                   f"version {LANDMARKS_VERSION}: "
                                                                    f"run python -m neural_core actor detect {root} again")
 
 

@@ -54,6 +54,7 @@ def test_landmarks_on_the_test_photos(detector, name, centre):
     nose_tip, chin, forehead = face.points[1], face.points[152], face.points[10]
     assert forehead[1] < nose_tip[1] < chin[1]  # y runs down
     assert found.image_size == (frame.width, frame.height)
+    assert face.eye_cues.shape == (2,) and np.isfinite(face.eye_cues).all()  # both eyes open and in the image
 
 
 def test_two_faces_keep_the_largest_and_warn(detector):

@@ -8,7 +8,8 @@ frames are gathered into ``detect/landmarks.npz``:
 
     points [N, 478, 2] float64 pixels (NaN where no usable face), depth [N, 478] float64
     (MediaPipe's relative depth in pixels, ``landmarks.Face.depth``; NaN where no usable
-    face), found [N] bool,
+    face), eye_cues [N, 2] float64 (the image's eye cues, ``eye_closure.eye_cues``: closed
+    eyes read from the image; NaN where no usable face or no cue), found [N] bool,
     reasons [N] str (why not; "" when found), sizes [N, 2] int (width, height; 0 when
     unreadable), focal [N] float64 (focal length hint in pixels from EXIF / video
     metadata, NaN when none), faces [N] int (faces MediaPipe found), warnings [N] str,
@@ -27,7 +28,7 @@ from ..project import ActorError, file_digest, storage_errors
 from . import up_to_date
 
 FORMAT = "neural-face-actor-landmarks"
-VERSION = 2  # 2: with depth
+VERSION = 3  # 2: with depth; 3: with the eye cues
 LANDMARKS = "landmarks.npz"
 LISTED = 10  # frames named in one warning
 
@@ -58,13 +59,15 @@ def detect_one(detector, reader, frame):
     try:
         image = reader.read(frame)
     except FootageError as error:
-        return dict(points=empty, depth=np.zeros(0), reason=np.array(f"{frame.label}: unreadable: {error.reason}"),
+        return dict(points=empty, depth=np.zeros(0), eye_cues=np.zeros(0),
+                    reason=np.array(f"{frame.label}: unreadable: {error.reason}"),
                     size=np.zeros(2, int),
                     focal=np.array(np.nan), faces=np.array(0), warnings=np.array([], dtype=str))
     found = detector.detect(image.image, label=frame.label)
     focal = image.focal.focal_px(image.width, image.height) if image.focal is not None else np.nan
     return dict(points=found.face.points if found.face is not None else empty,
-                depth=found.face.depth if found.face is not None else np.zeros(0), reason=np.array(found.reason or ""),
+                depth=found.face.depth if found.face is not None else np.zeros(0),
+                eye_cues=found.face.eye_cues if found.face is not None else np.zeros(0), reason=np.array(found.reason or ""),
                 size=np.array(found.image_size), focal=np.array(focal), faces=np.array(found.faces_found),
                 warnings=np.array(list(found.warnings), dtype=str))
 
@@ -73,7 +76,7 @@ def gather(actor, frames):
     """The landmarks.npz arrays of every input frame's record."""
     count = len(frames)
     out = dict(format=np.array(FORMAT), version=np.array(VERSION), points=np.full((count, 478, 2), np.nan),
-               depth=np.full((count, 478), np.nan),
+               depth=np.full((count, 478), np.nan), eye_cues=np.full((count, 2), np.nan),
                found=np.zeros(count, bool), sizes=np.zeros((count, 2), int), focal=np.full(count, np.nan),
                faces=np.zeros(count, int), entries=np.array([f.entry for f in frames], int),
                names=np.array([f.name for f in frames], dtype=str), indices=np.array([f.index for f in frames], int),
@@ -84,6 +87,7 @@ def gather(actor, frames):
         i = frame.number
         if record["points"].shape == (478, 2):
             out["points"][i], out["depth"][i], out["found"][i] = record["points"], record["depth"], True
+            out["eye_cues"][i] = record["eye_cues"]
         out["sizes"][i], out["focal"][i], out["faces"][i] = record["size"], record["focal"], record["faces"]
         reasons.append(str(record["reason"]))
         warnings.append("\n".join(str(w) for w in record["warnings"]))

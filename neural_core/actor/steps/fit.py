@@ -10,7 +10,8 @@ the same inputs, so its crops and shot equal an uninterrupted run's.
 expression_names [52], fitted [N] bool (the frame had a face), converged [N] bool,
 expression [N, 52], rotation [N, 3] (rotation vector, see fit.FrameFit), translation
 [N, 3] metres, gaze [N, 4] radians, focal [N] pixels, sizes [N, 2], residual [N] (% IOD),
-seconds (the solve's wall time), calibration (which landmark calibration the fit used).
+seconds (the solve's wall time), calibration (which landmark calibration the fit used),
+notes (what the fit reports: the eye closure read from the image).
 Rows of frames without a face are NaN.
 """
 
@@ -63,7 +64,8 @@ def save_fit(path, fit, inputs, seconds, calibration):
                     expression_names=np.array(fit.expression_names, dtype=str),
                     fitted=np.array([f is not None for f in fit.frames]),
                     converged=np.array([f is not None and f.converged for f in fit.frames]),
-                    seconds=np.array(seconds), calibration=np.array(calibration), **arrays)
+                    seconds=np.array(seconds), calibration=np.array(calibration),
+                    notes=np.array(list(fit.notes), dtype=str), **arrays)
 
 
 def load_fit(path):
@@ -81,7 +83,7 @@ def load_fit(path):
                                gaze=values["gaze"], focal=float(values["focal"]), size=tuple(int(v) for v in data["sizes"][i]),
                                residual=float(values["residual"]), converged=bool(data["converged"][i])))
     fit = ActorFit(data["identity"], frames, tuple(str(n) for n in data["identity_names"]),
-                   tuple(str(n) for n in data["expression_names"]))
+                   tuple(str(n) for n in data["expression_names"]), notes=[str(n) for n in data.get("notes", [])])
     return fit, data
 
 
@@ -116,6 +118,7 @@ def solve(context, landmarks):
     found = landmarks["found"]
     detections = [landmarks["points"][i] if ok else None for i, ok in enumerate(found)]
     depths = [landmarks["depth"][i] if ok else None for i, ok in enumerate(found)]
+    cues = [landmarks["eye_cues"][i] if ok else None for i, ok in enumerate(found)]
     depth_calibration = "default"
     if calibration is not None and not DEPTH_PATH.is_file():
         job.warning(f"no depth calibration at {DEPTH_PATH}: MediaPipe's landmark depth is compared with the "
@@ -132,6 +135,7 @@ def solve(context, landmarks):
     started = time.perf_counter()
     fit = fit_actor(detections, sizes, FitSettings(video=actor.kind == "video"), focal_hints=hints, progress=progress,
                     calibration=calibration, check=job.token.check, depths=depths, depth_calibration=depth_calibration,
+                    eye_cues=cues,
                     segments=[int(e) for e in landmarks["entries"]])  # a video entry is a clip
     return fit, time.perf_counter() - started, name
 
@@ -212,7 +216,10 @@ def run(context):
                "median_residual_iod_percent": round(float(np.median([fit.frames[i].residual for i in fit_shot.inputs])), 3),
                "median_vertex_distance_iod_percent": round(float(np.median(kept)), 3),
                "fit_ms_per_frame": round(1000.0 * seconds / max(len(detected), 1), 1), "calibration": calibration,
-               "landmark_depth_frames": len(detected) if FitSettings().depth_weight > 0 else 0}
+               "landmark_depth_frames": len(detected) if FitSettings().depth_weight > 0 else 0,
+               "notes": list(fit.notes)}
     actor.finish("fit", inputs, digest([file_digest(fit_path), file_digest(shot_file)]), summary)
+    for note in fit.notes:
+        context.note(f"actor fit: {note}")
     context.note(f"actor fit: {usable} shot frame(s) -> {folder / 'shot'}; median residual "
                  f"{summary['median_residual_iod_percent']}% IOD; {summary['fit_ms_per_frame']} ms per frame")

@@ -1,0 +1,161 @@
+"""Closed eyes read from the image itself, beside the landmarks (issue 14).
+
+MediaPipe often places a closed lid where an open one would be (on the synthetic actor its
+lid opening correlates with the true blink at r 0.6-0.7; docs/actor.md), and no landmark
+fit recovers a lid the detector puts elsewhere. The image shows it plainly: an open eye
+shows its white and its iris between the lids, a closed one shows skin.
+
+**The cue.** Per eye, a patch along the eye (``PATCH_ALONG`` x ``PATCH_ACROSS`` of the
+corner-to-corner distance, placed by the eye corners, which MediaPipe places well) and a
+strip of skin below it (``SKIN_BELOW``). The cue is the log of the 90th percentile of the
+patch pixels' chromatic distance (rgb / (r + g + b)) from the skin strip's median: high
+where the white or the iris shows, low over a closed lid.
+
+**Without labels.** Over one actor's frames the cue is bimodal when some frames have closed
+eyes. A two-component Gaussian mixture (EM in one dimension) finds the closed component, the
+lower one, with no truth. It is used when the two components are cleanly apart (Ashman's
+D >= ``MIN_SEPARATION``), the closed one holds at least ``MIN_CLOSED`` frames and the
+landmark fit agrees on which is closed (its blinks are higher there by ``AGREEMENT``).
+Then each frame's blink becomes ``weight`` x P(closed) + (1 - ``weight``) x the landmark
+fit's blink; otherwise the landmark fit stands, with a note saying why.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# MediaPipe's eye corners per ARKit blink key (the subject's left eye is on the image's right)
+EYE_CORNERS = {"eyeBlinkLeft": (362, 263), "eyeBlinkRight": (33, 133)}
+PATCH_ALONG = 0.9  # the eye patch's length along the corner line, x the corners' distance
+PATCH_ACROSS = 0.6  # its height across it
+SKIN_BELOW = (0.6, 0.9)  # the skin strip's span below the corner line, x the corners' distance
+SAMPLES = (16, 32)  # patch samples across, along
+PERCENTILE = 90
+MIN_FRAMES = 20  # fewer cues than this: no mixture
+MIN_SEPARATION = 2.0  # Ashman's D between the components (2: cleanly apart)
+MIN_CLOSED = 3  # frames the closed component must hold (sum of their probabilities)
+AGREEMENT = 0.1  # the landmark fit's mean blink must be this much higher in the closed component
+
+
+def _sample(image, points_xy):
+    """Bilinear samples [..., 3] in 0..1 of ``image`` uint8 [H, W, 3] at (x, y) [..., 2];
+    None when any falls off the image. Only the samples' bounding box is converted."""
+    from scipy.ndimage import map_coordinates
+
+    height, width = image.shape[:2]
+    x, y = points_xy[..., 0], points_xy[..., 1]
+    if x.min() < 0 or y.min() < 0 or x.max() > width - 1 or y.max() > height - 1:
+        return None
+    x0, y0 = int(np.floor(x.min())), int(np.floor(y.min()))
+    region = np.asarray(image[y0:int(np.ceil(y.max())) + 1, x0:int(np.ceil(x.max())) + 1], dtype=np.float64) / 255.0
+    return np.stack([map_coordinates(region[..., c], [y - y0, x - x0], order=1) for c in range(3)], axis=-1)
+
+
+def eye_cues(image, points):
+    """The cue of each eye in ``EYE_CORNERS`` order: float64 [2] (NaN where a patch leaves the
+    image). ``image`` RGB uint8 [H, W, 3]; ``points`` MediaPipe's landmarks [>= 468, 2], pixels."""
+    rgb = np.asarray(image)
+    points = np.asarray(points, dtype=np.float64)
+    cues = np.full(len(EYE_CORNERS), np.nan)
+    for i, (a, b) in enumerate(EYE_CORNERS.values()):
+        start, end = points[a], points[b]
+        along = end - start
+        length = float(np.linalg.norm(along))
+        if not np.isfinite(length) or length < 2.0:
+            continue
+        along /= length
+        across = np.array([-along[1], along[0]])  # image "down" for a level eye with the corners left to right
+        if across[1] < 0:
+            across = -across
+        centre = (start + end) / 2.0
+        s = np.linspace(-PATCH_ALONG / 2, PATCH_ALONG / 2, SAMPLES[1]) * length
+        t = np.linspace(-PATCH_ACROSS / 2, PATCH_ACROSS / 2, SAMPLES[0]) * length
+        below = np.linspace(SKIN_BELOW[0], SKIN_BELOW[1], 6) * length
+        patch = _sample(rgb, centre + s[None, :, None] * along + t[:, None, None] * across)
+        skin = _sample(rgb, centre + s[None, :, None] * along + below[:, None, None] * across)
+        if patch is None or skin is None:
+            continue
+        reference = np.median(skin.reshape(-1, 3), axis=0) + 1e-4
+        chroma = patch / (patch.sum(axis=-1, keepdims=True) + 1e-4)
+        distance = np.linalg.norm(chroma - reference / reference.sum(), axis=-1)
+        cues[i] = float(np.log(np.percentile(distance, PERCENTILE) + 1e-3))
+    return cues
+
+
+@dataclass
+class Mixture:
+    """Two 1-D Gaussians; component 0 is the lower (closed eyes)."""
+
+    means: np.ndarray  # [2]
+    sds: np.ndarray  # [2]
+    weights: np.ndarray  # [2], summing to 1
+
+    @property
+    def separation(self):
+        """Ashman's D: sqrt(2) |m1 - m0| / sqrt(s0^2 + s1^2)."""
+        return float(np.sqrt(2.0) * abs(self.means[1] - self.means[0]) / np.sqrt(np.sum(self.sds**2)))
+
+    def closed_probability(self, x):
+        """P(component 0 | x) for cues ``x`` [N] (finite)."""
+        x = np.asarray(x, dtype=np.float64)[:, None]
+        density = self.weights * np.exp(-0.5 * ((x - self.means) / self.sds) ** 2) / self.sds
+        return density[:, 0] / np.maximum(density.sum(axis=1), 1e-300)
+
+
+def fit_mixture(x, iterations=200):
+    """The two-component :class:`Mixture` of cues ``x`` [N] (finite), by EM from the 20th and
+    80th percentiles."""
+    x = np.asarray(x, dtype=np.float64)
+    spread = max(float(x.std()), 1e-6)
+    means, sds, weights = np.percentile(x, [20, 80]).astype(np.float64), np.full(2, spread / 2), np.full(2, 0.5)
+    floor = 1e-3 * spread
+    for _ in range(iterations):
+        density = weights * np.exp(-0.5 * ((x[:, None] - means) / sds) ** 2) / sds
+        share = density / np.maximum(density.sum(axis=1, keepdims=True), 1e-300)
+        counts = share.sum(axis=0) + 1e-12
+        weights = counts / len(x)
+        means = (share * x[:, None]).sum(axis=0) / counts
+        sds = np.sqrt((share * (x[:, None] - means) ** 2).sum(axis=0) / counts) + floor
+    order = np.argsort(means)
+    return Mixture(means[order], sds[order], weights[order])
+
+
+def closed_probabilities(cues, blinks):
+    """(P(closed) [N] with NaN where not adopted or no cue, note) of one eye's ``cues`` [N]
+    (NaN: no face or no cue) against the landmark fit's ``blinks`` [N] of that eye."""
+    cues, blinks = np.asarray(cues, dtype=np.float64), np.asarray(blinks, dtype=np.float64)
+    usable = np.isfinite(cues) & np.isfinite(blinks)
+    out = np.full(len(cues), np.nan)
+    if usable.sum() < MIN_FRAMES:
+        return out, f"{int(usable.sum())} frames with a cue (needs {MIN_FRAMES})"
+    mixture = fit_mixture(cues[usable])
+    if mixture.separation < MIN_SEPARATION:
+        return out, f"the cue is not bimodal (separation {mixture.separation:.2f} < {MIN_SEPARATION}): no closed eyes seen"
+    probability = mixture.closed_probability(cues[usable])
+    closed = float(probability.sum())
+    if closed < MIN_CLOSED:
+        return out, f"{closed:.1f} frames read closed (needs {MIN_CLOSED})"
+    in_closed = float(np.sum(probability * blinks[usable]) / closed)
+    in_open = float(np.sum((1.0 - probability) * blinks[usable]) / max(len(probability) - closed, 1e-9))
+    if in_closed < in_open + AGREEMENT:
+        return out, (f"the landmarks disagree (their blink {in_closed:.2f} where the image reads closed, "
+                     f"{in_open:.2f} where open)")
+    out[usable] = probability
+    return out, f"{closed:.0f} of {int(usable.sum())} frames read closed (separation {mixture.separation:.2f})"
+
+
+def fuse_blinks(frames, cues, expression_names, weight):
+    """Blend each frame's blink with the image's P(closed), in place. ``frames``: FrameFit or
+    None per input frame; ``cues`` [N, 2] (``EYE_CORNERS`` order, NaN where none). Returns
+    one note per eye (str)."""
+    cues = np.asarray(cues, dtype=np.float64).reshape(len(frames), len(EYE_CORNERS))
+    notes = []
+    for eye, key in enumerate(EYE_CORNERS):
+        index = list(expression_names).index(key)
+        blinks = np.array([np.nan if f is None else f.expression[index] for f in frames])
+        probability, note = closed_probabilities(cues[:, eye], blinks)
+        for frame, p in zip(frames, probability):
+            if frame is not None and np.isfinite(p):
+                frame.expression[index] = float(np.clip(weight * p + (1.0 - weight) * frame.expression[index], 0.0, 1.0))
+        notes.append(f"{key}: {note}")
+    return notes

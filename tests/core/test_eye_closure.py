@@ -1,0 +1,125 @@
+"""neural_core/actor/eye_closure.py: the eye cue on drawn eyes, the unlabelled two-component
+mixture, its safeguards, and the blinks blended in place."""
+
+import numpy as np
+import pytest
+
+from neural_core.actor.eye_closure import (EYE_CORNERS, MIN_FRAMES, closed_probabilities, eye_cues, fit_mixture,
+                                           fuse_blinks)
+from neural_core.actor.fit import FrameFit
+from neural_core.contract.rig.arkit import ARKIT_52
+
+SKIN = (200, 140, 110)
+
+
+def face_image(open_eyes, size=200):
+    """A skin-coloured image with MediaPipe's four eye corners at fixed places and, when
+    ``open_eyes``, an eye (white with a green iris) drawn between each pair; (image, points)."""
+    image = np.empty((size, size, 3), np.uint8)
+    image[:] = SKIN
+    points = np.zeros((478, 2))
+    for (a, b), x in zip(EYE_CORNERS.values(), (130.0, 50.0)):  # the subject's left eye on the image's right
+        points[a], points[b] = (x - 20, 80), (x + 20, 80)
+        if open_eyes:
+            ys, xs = np.mgrid[:size, :size]
+            white = ((xs - x) / 18.0) ** 2 + ((ys - 80) / 6.0) ** 2 <= 1
+            image[white] = (235, 235, 230)
+            image[((xs - x) ** 2 + (ys - 80) ** 2) <= 25] = (60, 110, 70)
+    return image, points
+
+
+def test_an_open_eye_reads_higher_than_a_closed_one_and_a_patch_off_the_image_reads_nan():
+    opened, points = face_image(True)
+    closed, _ = face_image(False)
+    high, low = eye_cues(opened, points), eye_cues(closed, points)
+    assert high.shape == (2,) and (high > low + 1.0).all()
+    off = points.copy()
+    a, b = EYE_CORNERS["eyeBlinkRight"]
+    off[a], off[b] = (1, 5), (30, 5)  # the skin strip below is in the image, the patch is not
+    cues = eye_cues(opened, off)
+    assert np.isnan(cues[1]) and np.isfinite(cues[0])
+
+
+def test_the_mixture_finds_two_groups_without_labels():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-3.0, 0.2, 40), rng.normal(-2.0, 0.1, 60)])
+    mixture = fit_mixture(rng.permutation(x))
+    np.testing.assert_allclose(mixture.means, [-3.0, -2.0], atol=0.1)
+    np.testing.assert_allclose(mixture.weights, [0.4, 0.6], atol=0.05)
+    assert mixture.separation > 4
+    p = mixture.closed_probability(np.array([-3.2, -2.5, -1.9]))
+    assert p[0] > 0.99 and p[2] < 0.01
+
+
+def _eye(rng, closed_count=30, open_count=70, agree=True):
+    cues = np.concatenate([rng.normal(-3.0, 0.2, closed_count), rng.normal(-2.0, 0.1, open_count)])
+    blinks = np.concatenate([np.full(closed_count, 0.5 if agree else 0.0), np.full(open_count, 0.0 if agree else 0.5)])
+    return cues, blinks
+
+
+def test_closed_eyes_are_adopted_only_when_the_image_and_the_landmarks_agree():
+    rng = np.random.default_rng(1)
+    cues, blinks = _eye(rng)
+    cues[3] = np.nan  # a frame without a cue gets no probability
+    probability, note = closed_probabilities(cues, blinks)
+    assert "29 of 99 frames read closed" in note  # frame 3, closed, has no cue
+    assert np.isnan(probability[3]) and (probability[:30][np.isfinite(probability[:30])] > 0.9).all()
+    assert (probability[30:] < 0.1).all()
+    probability, note = closed_probabilities(*_eye(rng, agree=False))
+    assert np.isnan(probability).all() and "landmarks disagree" in note
+    probability, note = closed_probabilities(rng.normal(-2.0, 0.1, 100), np.zeros(100))
+    assert np.isnan(probability).all() and "not bimodal" in note
+    probability, note = closed_probabilities(*_eye(rng, closed_count=5, open_count=MIN_FRAMES - 10))
+    assert np.isnan(probability).all() and f"needs {MIN_FRAMES}" in note
+    probability, note = closed_probabilities(*_eye(rng, closed_count=1, open_count=100))
+    assert np.isnan(probability).all()  # a single closed frame is not a group
+
+
+def test_blinks_are_blended_in_place_and_an_eye_without_a_mixture_keeps_the_landmark_fit():
+    rng = np.random.default_rng(2)
+    left, left_blinks = _eye(rng)
+    right = rng.normal(-2.0, 0.1, 100)  # never closed: not bimodal
+    frames = []
+    for i in range(100):
+        expression = np.zeros(52)
+        expression[ARKIT_52.index("eyeBlinkLeft")] = left_blinks[i]
+        expression[ARKIT_52.index("eyeBlinkRight")] = 0.2
+        frames.append(FrameFit(expression, np.zeros(3), np.zeros(3), np.zeros(4), 500.0, (200, 200)))
+    frames[50] = None
+    notes = fuse_blinks(frames, np.stack([left, right], axis=1), ARKIT_52, weight=0.5)
+    assert notes[0].startswith("eyeBlinkLeft: 30 of 99") and notes[1].startswith("eyeBlinkRight: the cue is not bimodal")
+    closed_blinks = [f.expression[ARKIT_52.index("eyeBlinkLeft")] for f in frames[:30]]
+    assert np.allclose(closed_blinks, 0.75, atol=0.05)  # 0.5 x P(closed) ~ 1 + 0.5 x 0.5
+    assert all(f.expression[ARKIT_52.index("eyeBlinkRight")] == 0.2 for f in frames if f is not None)
+    assert frames[50] is None
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_the_fit_blends_the_blinks_when_given_the_cues_and_says_so(weight):
+    from neural_core.actor.fit import FitSettings, fit_actor
+    from neural_core.actor.head_model import load_head_model
+
+    from .test_actor_fit import FOCAL, SIZE, render_landmarks
+
+    model = load_head_model()
+    rng = np.random.default_rng(3)
+    names = list(model.expression_names)
+    detections, cues = [], []
+    for k in range(24):
+        expression = np.zeros(model.num_expression)
+        closed = k % 3 == 0
+        expression[names.index("eyeBlinkLeft")] = expression[names.index("eyeBlinkRight")] = 0.4 if closed else 0.0
+        detections.append(render_landmarks(model, np.zeros(model.num_identity), expression, rng.normal(0, 0.1, 3),
+                                           np.array([0.0, 0.03, 0.6]), np.zeros(4), noise=0.2, rng=rng))
+        cues.append(np.full(2, -3.0 if closed else -2.0) + rng.normal(0, 0.05, 2))
+    settings = FitSettings(eye_closure_weight=weight)
+    plain = fit_actor(detections, [SIZE] * 24, settings, focal_hints=[FOCAL] * 24, model=model, calibration=None)
+    fused = fit_actor(detections, [SIZE] * 24, settings, focal_hints=[FOCAL] * 24, model=model, calibration=None, eye_cues=cues)
+    blink = names.index("eyeBlinkLeft")
+    if weight == 0:
+        assert fused.notes == [] and all(np.array_equal(a.expression, b.expression) for a, b in zip(plain.frames, fused.frames))
+        return
+    assert len(fused.notes) == 2 and "8 of 24 frames read closed" in fused.notes[0]
+    for k, (a, b) in enumerate(zip(plain.frames, fused.frames)):
+        expected = 0.5 * a.expression[blink] + 0.5 * (1.0 if k % 3 == 0 else 0.0)
+        assert b.expression[blink] == pytest.approx(expected, abs=0.02)
