@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core_link import NeuralFaceError, arkit, atomic
-from . import performance, plates, sampling
+from ..head.identity import identity_names
+from . import performance, plates
 from .synthetic_actor import Stage, _save_png, frame_name
 
 LIGHT_STREAM = 4  # performance's streams: 0 actor, 1 train, 2 held_out, 3 video
@@ -43,7 +44,7 @@ def light_sets(seed, draws):
 
 
 def read_source(source, split):
-    """(recipe, actor record, [truth dicts] in frame order) of a finished synthetic actor split."""
+    """(recipe, the text of its truth/actor.json, [truth dicts] in frame order) of a finished synthetic actor split."""
     source = Path(source)
     recipe_path = source / "truth" / "recipe.json"
     if not recipe_path.is_file():
@@ -54,14 +55,14 @@ def read_source(source, split):
     truths = [json.loads(p.read_text()) for p in sorted((source / "truth" / split).glob("*.json"))]
     if not truths:
         raise NeuralFaceError(f"{source / 'truth' / split}: no truth frames")
-    return recipe, json.loads((source / "truth" / "actor.json").read_text()), truths
+    return recipe, (source / "truth" / "actor.json").read_text(), truths
 
 
 def relight(source, out, split="held_out", draws=6, limit=0, log=print):
     """Render ``split`` of the synthetic actor at ``source`` under each light set into
     ``out`` (see the module docstring); ``limit``: only the first N frames (0: all).
     Returns the number of images rendered now."""
-    recipe, actor_record, truths = read_source(source, split)
+    recipe, actor_text, truths = read_source(source, split)
     truths = truths[:limit] if limit else truths
     out = Path(out)
     seed = int(recipe["seed"])
@@ -72,9 +73,10 @@ def relight(source, out, split="held_out", draws=6, limit=0, log=print):
             if not (out / name / split / frame_name(number)).is_file()]
     if not todo:
         return 0
-    actor = {"identity": actor_record["identity"],
-             "appearance": [float(actor_record["appearance"][key]) for key in sampling.APPEARANCE]}
-    stage = Stage(actor, int(recipe["resolution"]), int(recipe["samples"]))
+    for name in sets:  # each set is a synthetic actor of its own: the same actor.json
+        (out / name / "truth" / split).mkdir(parents=True, exist_ok=True)
+        atomic.write_text_atomically(out / name / "truth" / "actor.json", actor_text)
+    stage = Stage(performance.actor(seed, identity_names()), int(recipe["resolution"]), int(recipe["samples"]))
     scratch = out / ".render.png"
     started = time.perf_counter()
     for i, (name, number) in enumerate(todo):
@@ -86,14 +88,9 @@ def relight(source, out, split="held_out", draws=6, limit=0, log=print):
         stage.pose(params)
         rgba = stage.render(scratch)
         image = plates.composite(rgba, plates.make_plate(params["plate"]["kind"], params["plate"]["seed"], stage.resolution))
-        folder = out / name
-        if not (folder / "truth" / "actor.json").is_file():
-            (folder / "truth").mkdir(parents=True, exist_ok=True)
-            atomic.write_text_atomically(folder / "truth" / "actor.json", json.dumps(actor_record, indent=1))
-        truth_file = folder / "truth" / split / f"{number:04d}.json"
-        truth_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text_atomically(truth_file, json.dumps({**truth, "lights": params["lights"]}))
-        _save_png(folder / split / frame_name(number), image)
+        atomic.write_text_atomically(out / name / "truth" / split / f"{number:04d}.json",
+                                     json.dumps({**truth, "lights": params["lights"]}))
+        _save_png(out / name / split / frame_name(number), image)
         elapsed = time.perf_counter() - started
         log(f"{name} {split} {number}/{len(truths)}: {i + 1}/{len(todo)} in {elapsed / 60:.1f} min")
     scratch.unlink(missing_ok=True)

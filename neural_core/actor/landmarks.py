@@ -39,6 +39,7 @@ try:
 except ImportError:  # before the contract package existed
     from ..errors import NeuralFaceError  # type: ignore[no-redef]
 
+from .eye_closure import eye_cues
 from .footage import INSTALL_HINT
 
 NUM_LANDMARKS = 478
@@ -190,8 +191,6 @@ class LandmarkDetector:
                 f"the fit needs at least {self.min_face_px:.0f} px on the box's longer side"
             )
             return Detection(None, reason, len(faces), size, rejected=largest, warnings=tuple(warnings))
-        from .eye_closure import eye_cues
-
         largest = dataclasses.replace(largest, eye_cues=eye_cues(image, largest.points))
         return Detection(largest, None, len(faces), size, warnings=tuple(warnings))
 
