@@ -38,7 +38,7 @@ def main(argv=None):
     parser.add_argument("--depth", action=argparse.BooleanOptionalAction, default=True,
                         help="fit MediaPipe's landmark depth too, as the actor workflow does")
     parser.add_argument("--eye-closure", action=argparse.BooleanOptionalAction, default=True,
-                        help="blend the blinks with the closed eyes the image shows (actor/eye_closure.py), as the actor workflow does; "
+                        help="close the blinks further where the image shows closed eyes (actor/eye_closure.py), as the workflow does; "
                              "the mixture is estimated on the split's own frames")
     parser.add_argument("--noise", type=float, default=0.0,
                         help="with --landmarks truth: Gaussian noise, percent of the IOD per coordinate (seed 0)")

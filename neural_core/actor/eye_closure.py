@@ -15,9 +15,16 @@ where the white or the iris shows, low over a closed lid.
 eyes. A two-component Gaussian mixture (EM in one dimension) finds the closed component, the
 lower one, with no truth. It is used when the two components are cleanly apart (Ashman's
 D >= ``MIN_SEPARATION``), the closed one holds at least ``MIN_CLOSED`` frames and the
-landmark fit agrees on which is closed (its blinks are higher there by ``AGREEMENT``).
-Then each frame's blink becomes ``weight`` x P(closed) + (1 - ``weight``) x the landmark
-fit's blink; otherwise the landmark fit stands, with a note saying why.
+landmark fit agrees on which is closed (its blinks are higher there by ``AGREEMENT``);
+otherwise the landmark fit stands, with a note saying why.
+
+**How closed.** The closed group holds half-closed eyes too (on the synthetic actor its
+true blinks average 0.65-0.72), so the image's reading is graded, not 0 or 1: it rises
+linearly from 0 at the open component's mean cue to 1 at ``CLOSED_DEPTH`` of the closed
+component's SDs below the closed mean. Each frame's blink ``f`` then becomes
+``f + weight x P(closed) x max(reading - f, 0)``: the image only ever closes an eye further
+than the landmarks read it (MediaPipe misreads closed lids as open, not the reverse), and
+only as far as the frame belongs to the closed group.
 """
 
 from dataclasses import dataclass
@@ -35,6 +42,7 @@ MIN_FRAMES = 20  # fewer cues than this: no mixture
 MIN_SEPARATION = 2.0  # Ashman's D between the components (2: cleanly apart)
 MIN_CLOSED = 3  # frames the closed component must hold (sum of their probabilities)
 AGREEMENT = 0.1  # the landmark fit's mean blink must be this much higher in the closed component
+CLOSED_DEPTH = 0.5  # the graded reading is 1 this many closed-component SDs below the closed mean
 
 
 def _sample(image, points_xy):
@@ -95,6 +103,12 @@ class Mixture:
         """Ashman's D: sqrt(2) |m1 - m0| / sqrt(s0^2 + s1^2)."""
         return float(np.sqrt(2.0) * abs(self.means[1] - self.means[0]) / np.sqrt(np.sum(self.sds**2)))
 
+    def closure(self, x):
+        """The graded reading [N] in [0, 1] of cues ``x`` [N]: 0 at the open mean, 1 at
+        ``CLOSED_DEPTH`` closed SDs below the closed mean, linear between."""
+        full = self.means[0] - CLOSED_DEPTH * self.sds[0]
+        return np.clip((self.means[1] - np.asarray(x, dtype=np.float64)) / (self.means[1] - full), 0.0, 1.0)
+
     def closed_probability(self, x):
         """P(component 0 | x) for cues ``x`` [N] (finite)."""
         x = np.asarray(x, dtype=np.float64)[:, None]
@@ -121,31 +135,35 @@ def fit_mixture(x, iterations=200):
 
 
 def closed_probabilities(cues, blinks):
-    """(P(closed) [N] with NaN where not adopted or no cue, note) of one eye's ``cues`` [N]
-    (NaN: no face or no cue) against the landmark fit's ``blinks`` [N] of that eye."""
+    """(P(closed) [N], the graded reading [N], note) of one eye's ``cues`` [N] (NaN: no face or
+    no cue) against the landmark fit's ``blinks`` [N] of that eye; both arrays are NaN where
+    the image's reading is not adopted or a frame has no cue."""
     cues, blinks = np.asarray(cues, dtype=np.float64), np.asarray(blinks, dtype=np.float64)
     usable = np.isfinite(cues) & np.isfinite(blinks)
-    out = np.full(len(cues), np.nan)
+    out, graded = np.full(len(cues), np.nan), np.full(len(cues), np.nan)
     if usable.sum() < MIN_FRAMES:
-        return out, f"{int(usable.sum())} frames with a cue (needs {MIN_FRAMES})"
+        return out, graded, f"{int(usable.sum())} frames with a cue (needs {MIN_FRAMES})"
     mixture = fit_mixture(cues[usable])
     if mixture.separation < MIN_SEPARATION:
-        return out, f"the cue is not bimodal (separation {mixture.separation:.2f} < {MIN_SEPARATION}): no closed eyes seen"
+        return out, graded, (f"the cue is not bimodal (separation {mixture.separation:.2f} < {MIN_SEPARATION}): "
+                             "no closed eyes seen")
     probability = mixture.closed_probability(cues[usable])
     closed = float(probability.sum())
     if closed < MIN_CLOSED:
-        return out, f"{closed:.1f} frames read closed (needs {MIN_CLOSED})"
+        return out, graded, f"{closed:.1f} frames read closed (needs {MIN_CLOSED})"
     in_closed = float(np.sum(probability * blinks[usable]) / closed)
     in_open = float(np.sum((1.0 - probability) * blinks[usable]) / max(len(probability) - closed, 1e-9))
     if in_closed < in_open + AGREEMENT:
-        return out, (f"the landmarks disagree (their blink {in_closed:.2f} where the image reads closed, "
+        return out, graded, (f"the landmarks disagree (their blink {in_closed:.2f} where the image reads closed, "
                      f"{in_open:.2f} where open)")
     out[usable] = probability
-    return out, f"{closed:.0f} of {int(usable.sum())} frames read closed (separation {mixture.separation:.2f})"
+    graded[usable] = mixture.closure(cues[usable])
+    return out, graded, f"{closed:.0f} of {int(usable.sum())} frames read closed (separation {mixture.separation:.2f})"
 
 
 def fuse_blinks(frames, cues, expression_names, weight):
-    """Blend each frame's blink with the image's P(closed), in place. ``frames``: FrameFit or
+    """Close each frame's blink further where the image reads the eye closed, in place:
+    ``f + weight x P(closed) x max(reading - f, 0)`` (module docstring). ``frames``: FrameFit or
     None per input frame; ``cues`` [N, 2] (``EYE_CORNERS`` order, NaN where none). Returns
     one note per eye (str)."""
     cues = np.asarray(cues, dtype=np.float64).reshape(len(frames), len(EYE_CORNERS))
@@ -153,9 +171,10 @@ def fuse_blinks(frames, cues, expression_names, weight):
     for eye, key in enumerate(EYE_CORNERS):
         index = list(expression_names).index(key)
         blinks = np.array([np.nan if f is None else f.expression[index] for f in frames])
-        probability, note = closed_probabilities(cues[:, eye], blinks)
-        for frame, p in zip(frames, probability):
+        probability, graded, note = closed_probabilities(cues[:, eye], blinks)
+        for frame, p, g in zip(frames, probability, graded):
             if frame is not None and np.isfinite(p):
-                frame.expression[index] = float(np.clip(weight * p + (1.0 - weight) * frame.expression[index], 0.0, 1.0))
+                blink = frame.expression[index]
+                frame.expression[index] = float(np.clip(blink + weight * p * max(g - blink, 0.0), 0.0, 1.0))
         notes.append(f"{key}: {note}")
     return notes

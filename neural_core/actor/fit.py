@@ -45,7 +45,7 @@ class FitSettings:
     coarse_iterations: int = 5  # iterations of the rigid start (expression and gaze held at 0)
     threads: int = 2  # frame solves run in this many threads, each on a contiguous share of the frames
     batch: int = 32  # frames solved together (one thread's share goes in batches of at most this many)
-    eye_closure_weight: float = 0.5  # share of the image's P(closed) in each blink (eye_closure.py); 0: landmarks alone
+    eye_closure_weight: float = 1.0  # how far a blink moves towards the image's closed reading (eye_closure.py); 0: landmarks alone
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """neural_core/actor/eye_closure.py: the eye cue on drawn eyes, the unlabelled two-component
-mixture, its safeguards, and the blinks blended in place."""
+mixture, its safeguards, its graded reading, and the blinks closed further in place."""
 
 import numpy as np
 import pytest
@@ -51,6 +51,15 @@ def test_the_mixture_finds_two_groups_without_labels():
     assert p[0] > 0.99 and p[2] < 0.01
 
 
+def test_the_graded_reading_runs_from_the_open_mean_to_below_the_closed_mean():
+    from neural_core.actor.eye_closure import CLOSED_DEPTH, Mixture
+
+    mixture = Mixture(np.array([-3.0, -2.0]), np.array([0.2, 0.1]), np.array([0.3, 0.7]))
+    full = -3.0 - CLOSED_DEPTH * 0.2
+    reading = mixture.closure(np.array([-1.5, -2.0, (full - 2.0) / 2, full, -4.0]))
+    np.testing.assert_allclose(reading, [0.0, 0.0, 0.5, 1.0, 1.0])
+
+
 def _eye(rng, closed_count=30, open_count=70, agree=True):
     cues = np.concatenate([rng.normal(-3.0, 0.2, closed_count), rng.normal(-2.0, 0.1, open_count)])
     blinks = np.concatenate([np.full(closed_count, 0.5 if agree else 0.0), np.full(open_count, 0.0 if agree else 0.5)])
@@ -61,21 +70,22 @@ def test_closed_eyes_are_adopted_only_when_the_image_and_the_landmarks_agree():
     rng = np.random.default_rng(1)
     cues, blinks = _eye(rng)
     cues[3] = np.nan  # a frame without a cue gets no probability
-    probability, note = closed_probabilities(cues, blinks)
+    probability, graded, note = closed_probabilities(cues, blinks)
     assert "29 of 99 frames read closed" in note  # frame 3, closed, has no cue
     assert np.isnan(probability[3]) and (probability[:30][np.isfinite(probability[:30])] > 0.9).all()
     assert (probability[30:] < 0.1).all()
-    probability, note = closed_probabilities(*_eye(rng, agree=False))
-    assert np.isnan(probability).all() and "landmarks disagree" in note
-    probability, note = closed_probabilities(rng.normal(-2.0, 0.1, 100), np.zeros(100))
-    assert np.isnan(probability).all() and "not bimodal" in note
-    probability, note = closed_probabilities(*_eye(rng, closed_count=5, open_count=MIN_FRAMES - 10))
-    assert np.isnan(probability).all() and f"needs {MIN_FRAMES}" in note
-    probability, note = closed_probabilities(*_eye(rng, closed_count=1, open_count=100))
-    assert np.isnan(probability).all()  # a single closed frame is not a group
+    assert np.isnan(graded[3]) and np.median(graded[:30][np.isfinite(graded[:30])]) > 0.5 and np.median(graded[30:]) < 0.1
+    for arguments, says in (
+        (_eye(rng, agree=False), "landmarks disagree"),
+        ((rng.normal(-2.0, 0.1, 100), np.zeros(100)), "not bimodal"),
+        (_eye(rng, closed_count=5, open_count=MIN_FRAMES - 10), f"needs {MIN_FRAMES}"),
+        (_eye(rng, closed_count=1, open_count=100), "read closed (needs"),  # a single closed frame is not a group
+    ):
+        probability, graded, note = closed_probabilities(*arguments)
+        assert np.isnan(probability).all() and np.isnan(graded).all() and says in note
 
 
-def test_blinks_are_blended_in_place_and_an_eye_without_a_mixture_keeps_the_landmark_fit():
+def test_blinks_close_further_in_place_never_open_and_an_eye_without_a_mixture_keeps_the_landmark_fit():
     rng = np.random.default_rng(2)
     left, left_blinks = _eye(rng)
     right = rng.normal(-2.0, 0.1, 100)  # never closed: not bimodal
@@ -86,15 +96,26 @@ def test_blinks_are_blended_in_place_and_an_eye_without_a_mixture_keeps_the_land
         expression[ARKIT_52.index("eyeBlinkRight")] = 0.2
         frames.append(FrameFit(expression, np.zeros(3), np.zeros(3), np.zeros(4), 500.0, (200, 200)))
     frames[50] = None
-    notes = fuse_blinks(frames, np.stack([left, right], axis=1), ARKIT_52, weight=0.5)
+    frames[7].expression[ARKIT_52.index("eyeBlinkLeft")] = 1.0  # read more closed than the image says: kept
+    cues = np.stack([left, right], axis=1)
+    before = [None if f is None else f.expression.copy() for f in frames]
+    notes = fuse_blinks(frames, cues, ARKIT_52, weight=0.5)
     assert notes[0].startswith("eyeBlinkLeft: 30 of 99") and notes[1].startswith("eyeBlinkRight: the cue is not bimodal")
-    closed_blinks = [f.expression[ARKIT_52.index("eyeBlinkLeft")] for f in frames[:30]]
-    assert np.allclose(closed_blinks, 0.75, atol=0.05)  # 0.5 x P(closed) ~ 1 + 0.5 x 0.5
+    blink = ARKIT_52.index("eyeBlinkLeft")
+    fitted = np.array([np.nan if f is None else f[blink] for f in before])
+    probability, graded, _ = closed_probabilities(left, fitted)  # as fuse_blinks saw the eye
+    for i in range(100):
+        if i == 50:
+            continue
+        expected = fitted[i] + 0.5 * probability[i] * max(graded[i] - fitted[i], 0.0)
+        assert frames[i].expression[blink] == pytest.approx(1.0 if i == 7 else expected)
+        assert frames[i].expression[blink] >= before[i][blink]
+    assert np.median([frames[i].expression[blink] for i in range(30) if i != 7]) > 0.6  # 0.5 -> towards ~0.9
     assert all(f.expression[ARKIT_52.index("eyeBlinkRight")] == 0.2 for f in frames if f is not None)
     assert frames[50] is None
 
 
-@pytest.mark.parametrize("weight", [0.0, 0.5])
+@pytest.mark.parametrize("weight", [0.0, 1.0])
 def test_the_fit_blends_the_blinks_when_given_the_cues_and_says_so(weight):
     from neural_core.actor.fit import FitSettings, fit_actor
     from neural_core.actor.head_model import load_head_model
@@ -121,5 +142,7 @@ def test_the_fit_blends_the_blinks_when_given_the_cues_and_says_so(weight):
         return
     assert len(fused.notes) == 2 and "8 of 24 frames read closed" in fused.notes[0]
     for k, (a, b) in enumerate(zip(plain.frames, fused.frames)):
-        expected = 0.5 * a.expression[blink] + 0.5 * (1.0 if k % 3 == 0 else 0.0)
-        assert b.expression[blink] == pytest.approx(expected, abs=0.02)
+        if k % 3 == 0:  # read closed: the fitted 0.4 closes further, to about the graded reading (~0.7 to 1)
+            assert b.expression[blink] > a.expression[blink] + 0.2
+        else:  # read open: the landmark fit stands
+            assert b.expression[blink] == pytest.approx(a.expression[blink], abs=0.02)
