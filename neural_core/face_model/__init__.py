@@ -7,6 +7,7 @@ Importing this package imports torch (``neural_core`` itself loads it lazily). P
 - ``encoder.py``: :class:`PassEncoder`, input planes -> features per generator resolution;
 - ``model.py``: :class:`ConditionalModel`, encoder + StyleGAN2 generator;
 - ``checkpoint.py``: safetensors save/load (config JSON in the metadata, nothing pickled).
+- ``held_inputs.py``: the identity inputs an actor model holds at the identity it was trained on.
 """
 
 from .checkpoint import load_conditional, read_conditional, save_conditional

@@ -80,8 +80,10 @@ def read_conditional(path):
 
 
 def load_conditional(path, device="cpu", impl: str = "fast"):
-    """An eval-mode float32 ConditionalModel on ``device`` ("auto", "cpu", "cuda" ...); ``model.info`` holds the metadata info."""
+    """An eval-mode float32 ConditionalModel on ``device`` ("auto", "cpu", "cuda" ...); ``model.info`` holds the metadata info,
+    ``model.held`` the inputs it holds (``held_inputs.py``)."""
     from ..generator.device import resolve_device
+    from .held_inputs import HeldInputs
     from .model import ConditionalModel
 
     config, state, info = read_conditional(path)
@@ -98,5 +100,9 @@ def load_conditional(path, device="cpu", impl: str = "fast"):
     torch_device, note = resolve_device(device)
     model = model.to(torch_device).eval().requires_grad_(False)
     model.info = info
+    try:
+        model.held = HeldInputs(info, config.coefficient_names)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: bad 'held_inputs' in the model's info ({error})") from error
     model.device_note = note
     return model

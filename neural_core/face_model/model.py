@@ -8,6 +8,10 @@
 - input planes [N, C_in, R, R] (``inputs.pass_planes``) go through the pass encoder,
   whose features enter every synthesis block through the generator's ``features`` hook.
 
+A loaded model (``checkpoint.load_conditional``) holds the identity inputs its training
+frames never varied at their trained values (``held_inputs.py``); a model being trained
+holds none.
+
 The output is RGB in [-1, 1] (sRGB, not clamped) from :meth:`forward`, or RGBA in
 [0, 1] from :meth:`rgba` with alpha = the mask pass.
 """
@@ -31,6 +35,7 @@ class ConditionalModel(nn.Module):
         self.appearance = None  # per-frame codes; absent (not even in the state dict) when the config has none
         if config.appearance_code_dim:
             self.appearance = AppearanceCodes(len(config.appearance_frames), config.appearance_code_dim, config.generator.w_dim)
+        self.held = None  # HeldInputs set by load_conditional (held_inputs.py); None while training
         self.resolution = config.generator.resolution
         self.z_dim = config.generator.z_dim
         self.c_dim = config.generator.c_dim
@@ -51,6 +56,8 @@ class ConditionalModel(nn.Module):
             raise ValueError(f"coefficients must be [{N}, {self.c_dim}], got {list(coefficients.shape)}")
         if z.shape != (N, self.z_dim):
             raise ValueError(f"z must be [{N}, {self.z_dim}], got {list(z.shape)}")
+        if self.held:
+            coefficients = self.held.apply(coefficients)
         features = self.encoder(planes)
         options = dict(truncation_psi=truncation_psi, noise_mode=noise_mode or self.config.noise_mode, features=features,
                        noise_generator=noise_generator)

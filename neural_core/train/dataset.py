@@ -129,6 +129,13 @@ class FaceDataset:
     def first_folder(self) -> SampleFolder:
         return self.folders[self.keys[0][0]]
 
+    def coefficient_rows(self) -> np.ndarray:
+        """float32 [N, c_dim]: every frame's coefficients in the model's order (no images read)."""
+        names = self.config.coefficient_names
+        rows = [coefficient_vector(self.folders[k[0]].shot.coefficient_names, self.folders[k[0]].shot.frame(k[1]).coefficients, names)
+                for k in self.keys]
+        return np.stack(rows) if rows else np.zeros((0, len(names)), np.float32)
+
     def load(self, key) -> dict:
         """The sample of ``key`` = (folder, frame) as numpy arrays (see module docstring)."""
         from PIL import Image

@@ -380,7 +380,18 @@ class Trainer:
             "device": str(self.device),
             "precision": self.precision.name,
             **({"processes": self.world.size} if self.world.size > 1 else {}),
+            **self._held_inputs(),
         }
+
+    def _held_inputs(self) -> dict:
+        """{"held_inputs": {name: value}} of the identity inputs constant over the training
+        frames (face_model/held_inputs.py), or {} when none; computed once the frames are fixed."""
+        from ..face_model.held_inputs import HELD_KEY, constant_identity
+
+        if getattr(self, "_held_cache", None) is None or not self.dataset.frozen:
+            held = constant_identity(self.model_config.coefficient_names, self.dataset.coefficient_rows())
+            self._held_cache = {HELD_KEY: held} if held else {}
+        return self._held_cache
 
     def _load_checkpoint(self):
         checkpoints.load(self)

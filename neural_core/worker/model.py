@@ -128,7 +128,11 @@ class FaceModel:
         return ["mask"]
 
     def describe(self):
-        return {"path": str(self.path), "kind": self.kind, "resolution": self.resolution, "sha256": self.sha256, "device": str(self.device)}
+        out = {"path": str(self.path), "kind": self.kind, "resolution": self.resolution, "sha256": self.sha256, "device": str(self.device)}
+        held = getattr(self.net, "held", None)
+        if held:  # an actor model: its identity inputs are held (face_model/held_inputs.py)
+            out["held_inputs"] = held.describe()
+        return out
 
     @torch.no_grad()
     def render(self, passes, coefficients, frame=None):
