@@ -155,7 +155,7 @@ def closed_probabilities(cues, blinks):
     in_open = float(np.sum((1.0 - probability) * blinks[usable]) / max(len(probability) - closed, 1e-9))
     if in_closed < in_open + AGREEMENT:
         return out, graded, (f"the landmarks disagree (their blink {in_closed:.2f} where the image reads closed, "
-                     f"{in_open:.2f} where open)")
+                             f"{in_open:.2f} where open)")
     out[usable] = probability
     graded[usable] = mixture.closure(cues[usable])
     return out, graded, f"{closed:.0f} of {int(usable.sum())} frames read closed (separation {mixture.separation:.2f})"
