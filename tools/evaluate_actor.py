@@ -42,12 +42,16 @@ def main(argv=None):
                              "the mixture is estimated on the split's own frames")
     parser.add_argument("--noise", type=float, default=0.0,
                         help="with --landmarks truth: Gaussian noise, percent of the IOD per coordinate (seed 0)")
+    parser.add_argument("--photometric-rounds", type=int, default=None,
+                        help="rounds of the pose read from the image (actor/photometric.py; default: the workflow's, 0: off)")
+    parser.add_argument("--cache", help="with --landmarks mediapipe: keep the detections in this .npz and reuse them")
     args = parser.parse_args(argv)
 
     import numpy as np
 
     from neural_core.actor.fit import FitSettings, fit_actor
     from neural_core.actor.head_model import load_head_model
+    from neural_core.actor.photometric import refine_poses
     from neural_core.evaluation import fitting
 
     model = load_head_model()
@@ -59,23 +63,35 @@ def main(argv=None):
         detections, sizes, detect_s = fitting.true_landmarks(items, args.noise), fitting.image_sizes(items), 0.0
         depths = cues = None
     else:  # (tracking mode jitters more: landmarks.py)
-        detections, sizes, detect_s, depths, cues = fitting.detect(items, video=False, mirror=args.mirror)
+        detections, sizes, detect_s, depths, cues = fitting.cached_detect(items, args.cache, mirror=args.mirror)
     settings = FitSettings(video=video)
     if not args.depth:
         settings.depth_weight = 0.0
     if not args.eye_closure:
         settings.eye_closure_weight = 0.0
+    if args.photometric_rounds is not None:
+        settings.photometric_rounds = args.photometric_rounds
     started = time.perf_counter()
     fit = fit_actor(detections, sizes, settings, model=model, depths=depths, eye_cues=cues,
                     calibration="default" if args.landmarks == "mediapipe" else None)
     fit_s = (time.perf_counter() - started) / len(items)
+    landmark_fit = fit
+    started = time.perf_counter()
+    fit = refine_poses(fit, lambda i: fitting.read_image(items[i][0]), model, settings, detections=detections,
+                       calibration="default" if args.landmarks == "mediapipe" else None)
+    photometric_s = (time.perf_counter() - started) / len(items)
     identity_truth = json.loads((Path(args.actor) / "truth" / "actor.json").read_text())["identity"]
     identity_truth = np.array([identity_truth[n] for n in model.identity_names])
     rows = fitting.frame_metrics(model, fit, items, detections)
     figures = fitting.summarise(model, fit, rows, identity_truth)
     figures.update(split=args.split, detected=sum(d is not None for d in detections), total=len(items),
-                   detection_ms_per_frame=1000 * detect_s, fit_ms_per_frame=1000 * fit_s, warnings=fit.warnings,
-                   notes=fit.notes)
+                   detection_ms_per_frame=1000 * detect_s, fit_ms_per_frame=1000 * fit_s,
+                   photometric_ms_per_frame=1000 * photometric_s, warnings=fit.warnings, notes=fit.notes)
+    if fit is not landmark_fit:  # the landmark fit's own figures, before the pose from the image
+        before = fitting.summarise(model, landmark_fit, fitting.frame_metrics(model, landmark_fit, items, detections),
+                                   identity_truth)
+        figures["landmark_pose"] = {key: before[key] for key in ("landmarks_fit_vs_truth_pct_iod", "fit_residual_pct_iod",
+                                                                  "rotation_error_deg_median", "jawOpen_r", "top10_mae")}
     if video:
         figures["static_jitter_px"] = fitting.static_jitter(rows, items)
     for key, value in figures.items():

@@ -52,6 +52,38 @@ def detect(items, video=False, mirror=False):
     return detections, sizes, spent / max(len(items), 1), depths, cues
 
 
+def read_image(path):
+    """[H, W, 3] uint8 RGB of an image file."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def cached_detect(items, cache=None, mirror=True):
+    """:func:`detect` (photo mode), its results kept in the .npz ``cache`` and reused when that
+    file lists the same images (no pickles: frames without a face are NaN rows)."""
+    names = np.array([str(path) for path, _ in items])
+    if cache and Path(cache).is_file():
+        with np.load(cache, allow_pickle=False) as saved:
+            if saved["names"].tolist() == names.tolist() and bool(saved["mirror"]) == mirror:
+                found = saved["found"]
+                detections = [saved["points"][i] if found[i] else None for i in range(len(names))]
+                depths = [saved["depths"][i] if found[i] else None for i in range(len(names))]
+                cues = [saved["cues"][i] if found[i] else None for i in range(len(names))]
+                return detections, [tuple(s) for s in saved["sizes"].tolist()], float(saved["seconds"]), depths, cues
+    detections, sizes, seconds, depths, cues = detect(items, video=False, mirror=mirror)
+    if cache:
+        found = np.array([d is not None for d in detections])
+
+        def stacked(values, shape):
+            return np.stack([np.full(shape, np.nan) if v is None else np.asarray(v, dtype=np.float64) for v in values])
+
+        np.savez(cache, names=names, mirror=np.array(mirror), found=found, sizes=np.array(sizes), seconds=np.array(seconds),
+                 points=stacked(detections, (478, 2)), depths=stacked(depths, (478,)), cues=stacked(cues, (2,)))
+    return detections, sizes, seconds, depths, cues
+
+
 def image_sizes(items):
     """(width, height) of each item's image."""
     from PIL import Image

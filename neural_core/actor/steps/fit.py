@@ -26,6 +26,7 @@ from ..fit import ActorFit, FitSettings, FrameFit, fit_actor
 from ..fit_shot import PHOTO_FPS, make_fit_shot, projected_vertices, write_crop, write_fit_shot
 from ..head_model import load_head_model
 from ..input_frames import FootageReader
+from ..photometric import refine_poses
 from ..problems import interocular
 from ..project import ActorError, digest, file_digest, storage_errors
 from . import up_to_date
@@ -133,10 +134,22 @@ def solve(context, landmarks):
 
     context.stage("fit: solving")
     started = time.perf_counter()
-    fit = fit_actor(detections, sizes, FitSettings(video=actor.kind == "video"), focal_hints=hints, progress=progress,
+    settings, model = FitSettings(video=actor.kind == "video"), load_head_model()
+    fit = fit_actor(detections, sizes, settings, focal_hints=hints, progress=progress, model=model,
                     calibration=calibration, check=job.token.check, depths=depths, depth_calibration=depth_calibration,
                     eye_cues=cues,
                     segments=[int(e) for e in landmarks["entries"]])  # a video entry is a clip
+    if settings.photometric_rounds > 0:
+        frames = input_frames(landmarks)
+
+        def photometric_progress(done, total):
+            if done == total or done % 10 == 0:
+                context.stage(f"fit: pose from the image {done}/{total}")
+
+        context.stage("fit: pose from the image")
+        with FootageReader(actor) as reader:
+            fit = refine_poses(fit, lambda i: reader.read(frames[i]).image, model, settings, detections=detections,
+                               calibration=calibration, progress=photometric_progress, check=job.token.check)
     return fit, time.perf_counter() - started, name
 
 

@@ -1,0 +1,283 @@
+"""The head pose read from the image itself: a photometric refinement of the landmark fit.
+
+MediaPipe's landmark errors within a frame are not independent: the whole mesh is off
+together (its own head-pose estimate is a few degrees off), which any landmark fit takes
+for a real turn (docs/actor.md, "The pose from the image"). This refinement moves each
+frame's head rotation and translation to where the *pixels* say, against a texture of the
+actor built from all the frames:
+
+1. :func:`prepare_face`: each frame's face region is resampled to a common scale
+   (``IOD_PIXELS`` between the outer eye corners), made grey and locally normalised (high-pass
+   over local contrast), so smooth shading, exposure and colour differences between photos
+   count little while eyes, brows, lips, nostrils and skin detail remain.
+2. The actor's texture, in the face mesh's texture space (:mod:`.texture_space`): every
+   texel sampled in every frame where the fitted head puts it, weighted by how squarely its
+   triangle faces the camera, averaged. Texels seen in few frames are not used; a texel's
+   weight is one over its spread across frames.
+3. Per frame, the rotation (about the face's centre) and translation that make the frame's
+   samples match the texture: Gauss-Newton with a soft-L1 weight, through the image's
+   gradients. Then the texture is rebuilt from the new poses, and again (``rounds``).
+
+Expression, gaze, focal length and identity stay the landmark fit's. A frame the image
+would turn further than ``MAX_TURN_DEG`` from its landmark pose keeps that pose.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import rotations
+from .head_model import NUM_FACE
+from .problems import EYE_CORNERS, FRONTAL
+from .texture_space import TexelMap, load_face_mesh
+
+IOD_PIXELS = 140.0  # each face is resampled so its outer eye corners lie this many pixels apart
+MARGIN = 0.15  # the face region: the fitted landmarks' bounding box grown by this fraction per side
+HIGH_PASS = 2.5  # px (at IOD_PIXELS): Gaussian sigma of the blur the high-pass subtracts
+CONTRAST = 6.0  # px: Gaussian sigma of the local RMS the high-pass is divided by
+PRESMOOTH = 1.0  # px: Gaussian sigma applied first (smooth bilinear samples)
+FLOOR = 1e-4  # local variance floor (grey in [0, 1]): flat regions stay near 0
+TEXTURE_SIZE = 256  # texels per side of the texture
+MIN_FACING = 0.25  # a texel counts only where its triangle's cosine to the camera exceeds this
+MIN_SEEN = 0.1  # a texel is used only if seen (facing weight summed) in this fraction of the frames
+MIN_SPREAD = 0.05  # floor of a texel's variance across frames (its weight is 1 / sqrt(variance))
+ROBUST = 0.5  # soft-L1 scale of the residual (normalised grey units)
+MAX_TURN_DEG = 10.0  # a refined rotation further than this from the landmark fit's is not kept
+
+
+@dataclass
+class FaceImage:
+    """A frame's locally normalised grey face region.
+
+    values [H, W] float16; a point at image pixel coordinates p (x right, y down, pixel
+    centres at +0.5) lies at ``(p - origin) * scale`` in it.
+    """
+
+    values: np.ndarray
+    origin: np.ndarray  # [2] image pixel coordinates of the region's corner
+    scale: float  # region pixels per image pixel
+
+    def to_region(self, pixels):
+        return (pixels - self.origin) * self.scale
+
+
+def grey(image):
+    """[H, W] or [H, W, C] image of any dtype -> [H, W] float32 grey in [0, 1]."""
+    values = np.asarray(image)
+    if values.ndim == 3:
+        values = values[..., :3].mean(-1) if values.shape[-1] >= 3 else values[..., 0]
+    if values.dtype.kind in "ui":
+        return values.astype(np.float32) / np.iinfo(values.dtype).max
+    return values.astype(np.float32)
+
+
+def prepare_face(image, points, iod):
+    """:class:`FaceImage` of ``image`` around the fitted landmarks ``points`` [>=468, 2] (pixels).
+
+    iod: the face's inter-ocular distance in pixels *as if seen from the front* at its depth
+    (:func:`frontal_iod`): the scale follows the face's distance, not its turn, so a feature
+    is filtered at the same size in every frame."""
+    from scipy.ndimage import gaussian_filter, map_coordinates
+
+    points = np.asarray(points, dtype=np.float64)[:NUM_FACE]
+    scale = IOD_PIXELS / max(float(iod), 1e-6)
+    low, high = points.min(0), points.max(0)
+    grow = (high - low) * MARGIN
+    low, high = low - grow, high + grow
+    shape = np.maximum(np.ceil((high - low) * scale).astype(int), 1)  # (width, height)
+    values = grey(image)
+    height, width = values.shape
+    # the source window (whole pixels, clipped to the image), blurred first when shrinking
+    first = np.clip(np.floor(low).astype(int) - 4, 0, [width, height])
+    last = np.clip(np.ceil(high).astype(int) + 4, 0, [width, height])
+    window = values[first[1]:last[1], first[0]:last[0]]
+    if window.size == 0:
+        window, first = np.zeros((1, 1), np.float32), np.zeros(2, int)
+    if scale < 1.0:
+        window = gaussian_filter(window, 0.5 / scale)
+    columns = low[0] + (np.arange(shape[0]) + 0.5) / scale - 0.5 - first[0]
+    rows = low[1] + (np.arange(shape[1]) + 0.5) / scale - 0.5 - first[1]
+    grid = np.meshgrid(rows, columns, indexing="ij")
+    region = map_coordinates(window, grid, order=1, mode="nearest").astype(np.float64)
+    region = gaussian_filter(region, PRESMOOTH)
+    detail = region - gaussian_filter(region, HIGH_PASS)
+    normalised = detail / np.sqrt(gaussian_filter(detail * detail, CONTRAST) + FLOOR)
+    return FaceImage(normalised.astype(np.float16), low, scale)
+
+
+def frontal_iod(vertices, frame):
+    """Pixels between the outer eye corners of head-frame ``vertices`` [468, 3] were the face
+    turned to the camera at the depth ``frame`` (:class:`~.fit.FrameFit`) puts it."""
+    camera = vertices[list(EYE_CORNERS)] @ frame.rotation_matrix().T + frame.translation
+    return frame.focal * float(np.linalg.norm(vertices[EYE_CORNERS[0]] - vertices[EYE_CORNERS[1]])) / camera[:, 2].mean()
+
+
+def sample(values, points):
+    """Bilinear samples of ``values`` [H, W] at region points [N, 2] (x, y)."""
+    from scipy.ndimage import map_coordinates
+
+    return map_coordinates(values, [points[:, 1] - 0.5, points[:, 0] - 0.5], order=1, mode="nearest")
+
+
+class PoseRefiner:
+    """The texture and the per-frame Gauss-Newton solve (see the module docstring).
+
+    vertices: per frame the fitted head's face vertices [468, 3] in the head frame (expression
+    applied); frames: the :class:`~.fit.FrameFit` of each; faces: the :class:`FaceImage` of each.
+    """
+
+    def __init__(self, vertices, frames, faces, texture_size=TEXTURE_SIZE):
+        self.texels = TexelMap(load_face_mesh(), texture_size)
+        self.vertices, self.faces = vertices, faces
+        self.rotation = [f.rotation_matrix() for f in frames]  # head frame -> camera
+        self.translation = [np.asarray(f.translation, dtype=np.float64).copy() for f in frames]
+        self.start = [r.copy() for r in self.rotation]  # the landmark fit's rotations
+        self.focal = [float(f.focal) for f in frames]
+        self.centre_px = [np.array(f.size, dtype=np.float64) / 2.0 for f in frames]
+        self.texture = self.weight = None
+
+    def camera_points(self, k):
+        return self.vertices[k] @ self.rotation[k].T + self.translation[k]
+
+    def _project(self, k, camera):
+        """[N, 2] texel positions in frame k's face region, for camera-space landmarks ``camera`` [468, 3]."""
+        pixels = self.focal[k] * camera[:, :2] / camera[:, 2:3] + self.centre_px[k]
+        return self.faces[k].to_region(self.texels.weights @ pixels)
+
+    def _visibility(self, camera):
+        return np.clip((self.texels.facing(camera) - MIN_FACING) / (1.0 - MIN_FACING), 0.0, 1.0)
+
+    def build_texture(self):
+        """The texture [N] and each texel's weight [N] from every frame at its present pose."""
+        total = np.zeros(len(self.texels))
+        squares, seen = np.zeros_like(total), np.zeros_like(total)
+        for k, face in enumerate(self.faces):
+            camera = self.camera_points(k)
+            visible = self._visibility(camera)
+            values = sample(face.values.astype(np.float32), self._project(k, camera))
+            total += visible * values
+            squares += visible * values * values
+            seen += visible
+        mean = total / np.maximum(seen, 1e-9)
+        spread = squares / np.maximum(seen, 1e-9) - mean * mean
+        used = seen >= MIN_SEEN * len(self.faces)
+        self.texture = mean
+        self.weight = np.where(used, 1.0 / np.sqrt(np.maximum(spread, MIN_SPREAD)), 0.0)
+
+    def refine(self, k, iterations):
+        """Move frame k's pose to match the texture (``build_texture`` first)."""
+        values = self.faces[k].values.astype(np.float32)
+        gradient_y, gradient_x = np.gradient(values)
+        scale, focal = self.faces[k].scale, self.focal[k]
+        centre = self.vertices[k].mean(0)
+        weight = self.weight * self._visibility(self.camera_points(k))  # held through the solve
+        used = weight > 0
+        for _ in range(iterations):
+            camera = self.camera_points(k)
+            if used.sum() < 100:
+                return
+            places = self._project(k, camera)[used]
+            residual = sample(values, places) - self.texture[used]
+            slope = np.stack([sample(gradient_x, places), sample(gradient_y, places)], -1)  # [n, 2]
+            # d (region position of each landmark) / d (rotation about the face centre, translation)
+            x, y, z = camera[:, 0], camera[:, 1], camera[:, 2]
+            d_pixel = np.zeros((NUM_FACE, 2, 3))
+            d_pixel[:, 0, 0], d_pixel[:, 0, 2] = focal / z, -focal * x / z**2
+            d_pixel[:, 1, 1], d_pixel[:, 1, 2] = focal / z, -focal * y / z**2
+            arm = camera - (self.rotation[k] @ centre + self.translation[k])
+            d_camera = np.zeros((NUM_FACE, 3, 6))
+            d_camera[:, :, :3] = -skew(arm)
+            d_camera[:, :, 3:] = np.eye(3) * 1e-3  # translation in millimetres
+            d_landmark = scale * np.einsum("nij,njk->nik", d_pixel, d_camera)  # [468, 2, 6]
+            d_texel = (self.texels.weights @ d_landmark.reshape(NUM_FACE, 12))[used].reshape(-1, 2, 6)
+            jacobian = np.einsum("nc,ncp->np", slope, d_texel)
+            robust = weight[used] / np.sqrt(1.0 + (residual / ROBUST) ** 2)
+            normal = (jacobian * robust[:, None]).T @ jacobian
+            step = -np.linalg.solve(normal + 1e-6 * np.trace(normal) * np.eye(6), (jacobian * robust[:, None]).T @ residual)
+            self._apply(k, centre, step)
+            if np.abs(step[:3]).max() < 1e-5 and np.abs(step[3:]).max() < 1e-3:
+                break
+
+    def _apply(self, k, centre, step):
+        turn = rotations.axis_angle(step[:3])
+        pivot = self.rotation[k] @ centre + self.translation[k]
+        self.rotation[k] = turn @ self.rotation[k]
+        self.translation[k] = turn @ (self.translation[k] - pivot) + pivot + step[3:] * 1e-3
+
+
+def skew(v):
+    """[N, 3] -> [N, 3, 3] with skew(v) @ w = cross(v, w)."""
+    out = np.zeros(v.shape[:-1] + (3, 3))
+    out[..., 0, 1], out[..., 0, 2] = -v[..., 2], v[..., 1]
+    out[..., 1, 0], out[..., 1, 2] = v[..., 2], -v[..., 0]
+    out[..., 2, 0], out[..., 2, 1] = -v[..., 1], v[..., 0]
+    return out
+
+
+def refine_poses(fit, read_image, model, settings, detections=None, calibration="default", progress=None, check=None):
+    """``fit`` (:class:`~.fit.ActorFit`) with each converged frame's rotation and translation
+    refined from its image; ``read_image(i)`` returns input frame i's image ([H, W] or
+    [H, W, C], any dtype), called once per frame in order. ``detections`` (per frame [478, 2]
+    or None): when given, each refined frame's ``residual`` is measured again against them
+    (with ``calibration``, as the fit measured it). ``progress(done, total)`` after each
+    frame's solve; ``check()`` before each (a cancel). Returns a new ActorFit (the input is
+    not changed) with a note of what moved."""
+    from .calibration import load_calibration
+    from .fit_shot import projected_vertices
+    from .linear_head import LinearHead
+
+    rounds, iterations = settings.photometric_rounds, settings.photometric_iterations
+    used = [i for i, f in enumerate(fit.frames) if f is not None and f.converged]
+    if rounds <= 0 or len(used) < 2:
+        return fit
+    head = LinearHead(model)
+    faces, vertices = [], []
+    for count, i in enumerate(used):
+        if check:
+            check()
+        frame = fit.frames[i]
+        vertices.append(head.face(fit.identity[None], frame.expression[None])[0])
+        faces.append(prepare_face(read_image(i), projected_vertices(model, fit.identity, frame),
+                                  frontal_iod(vertices[-1], frame)))
+    refiner = PoseRefiner(vertices, [fit.frames[i] for i in used], faces)
+    total, done = rounds * len(used), 0
+    for _ in range(rounds):
+        refiner.build_texture()
+        for k in range(len(used)):
+            if check:
+                check()
+            refiner.refine(k, iterations)
+            done += 1
+            if progress:
+                progress(done, total)
+    measured = None
+    if detections is not None:
+        measured = LinearHead(model, load_calibration() if calibration == "default" else calibration)
+    frames, turns, kept = list(fit.frames), [], 0
+    for k, i in enumerate(used):
+        frame = fit.frames[i]
+        turn = np.degrees(np.linalg.norm(rotations.rotation_vector(refiner.rotation[k] @ frame.rotation_matrix().T)))
+        if turn > MAX_TURN_DEG:
+            kept += 1
+            continue
+        turns.append(turn)
+        moved = dataclasses.replace(frame, rotation=rotations.rotation_vector(refiner.rotation[k] @ FRONTAL.T),
+                                    translation=refiner.translation[k].copy())
+        if measured is not None and detections[i] is not None:
+            moved.residual = landmark_residual(measured, fit.identity, moved, detections[i])
+        frames[i] = moved
+    note = (f"pose from the image: {len(turns)} frame(s) refined in {rounds} round(s), median turn "
+            f"{np.median(turns) if turns else 0.0:.2f} deg" + (f"; {kept} frame(s) kept the landmark pose (the image "
+                                                                f"turned them more than {MAX_TURN_DEG:g} deg)" if kept else ""))
+    return dataclasses.replace(fit, frames=frames, notes=list(fit.notes) + [note])
+
+
+def landmark_residual(head, identity, frame, detected):
+    """Median distance (% IOD) between the head's landmarks (as ``head`` places them) and ``detected``."""
+    points = head.points(identity[None], frame.expression[None], frame.gaze[None])[0]
+    camera = points @ frame.rotation_matrix().T + frame.translation
+    pixels = frame.focal * camera[:, :2] / camera[:, 2:3] + np.array(frame.size) / 2.0
+    detected = np.asarray(detected, dtype=np.float64)
+    iod = np.linalg.norm(detected[EYE_CORNERS[0]] - detected[EYE_CORNERS[1]])
+    return float(np.median(np.linalg.norm(pixels - detected, axis=1)) * 100.0 / max(iod, 1e-6))

@@ -1,0 +1,158 @@
+"""The pose read from the image (actor/photometric.py) and the face mesh's texture space it
+samples in (actor/texture_space.py): the bundled file, the rasterised texels, the face
+regions, and recovery of known head poses from images rendered with a known texture."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neural_core.actor import photometric, rotations
+from neural_core.actor.fit import ActorFit, FitSettings, FrameFit
+from neural_core.actor.fit_shot import projected_vertices
+from neural_core.actor.head_model import HeadModelError, load_head_model
+from neural_core.actor.linear_head import LinearHead
+from neural_core.actor.texture_space import TexelMap, load_face_mesh
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = (256, 256)
+FOCAL = 900.0
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_head_model()
+
+
+def test_the_bundled_face_mesh_equals_a_fresh_export_of_the_canonical_obj():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import export_face_mesh
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    fresh, bundled = export_face_mesh.arrays(), load_face_mesh()
+    np.testing.assert_array_equal(bundled.triangles, fresh["triangles"])
+    np.testing.assert_array_equal(bundled.uvs, fresh["uvs"])
+    assert bundled.triangles.shape == (898, 3)
+
+
+def test_a_bad_face_mesh_file_names_the_file_and_field(tmp_path):
+    mesh = load_face_mesh()
+    path = tmp_path / "mesh.npz"
+    np.savez(path, format=np.array("neural_face.face_mesh"), version=np.array(1), triangles=mesh.triangles,
+             uvs=mesh.uvs + 2.0)
+    with pytest.raises(HeadModelError, match=r"mesh\.npz: field 'uvs': must lie in \[0, 1\]"):
+        load_face_mesh(path)
+    with pytest.raises(HeadModelError, match="no such file"):
+        load_face_mesh(tmp_path / "missing.npz")
+
+
+def test_each_texel_is_a_blend_of_its_triangle_corners_at_its_own_place():
+    mesh = load_face_mesh()
+    texels = TexelMap(mesh, 64)
+    assert 1000 < len(texels) < 64 * 64
+    np.testing.assert_allclose(np.asarray(texels.weights.sum(1)).ravel(), 1.0, atol=1e-9)
+    assert texels.barycentric.min() >= -1e-9
+    # blending the corners' UVs puts every texel back at its own centre
+    corners = np.stack([mesh.uvs[:, 0], 1.0 - mesh.uvs[:, 1]], 1) * 64
+    np.testing.assert_allclose(texels.weights @ corners, np.stack([texels.columns, texels.rows], 1) + 0.5, atol=1e-6)
+
+
+def test_a_face_region_keeps_an_image_point_where_to_region_says():
+    image = np.zeros((200, 300), np.uint8)
+    image[120, 170] = 255  # a bright pixel: centre (170.5, 120.5) in pixel coordinates
+    points = np.array([[100.0, 60.0], [240.0, 180.0]] * 234)
+    face = photometric.prepare_face(image, points, iod=70.0)  # scale 2: the region is upsampled
+    assert face.scale == pytest.approx(photometric.IOD_PIXELS / 70.0)
+    peak = np.unravel_index(np.argmax(face.values.astype(np.float32)), face.values.shape)
+    expected = face.to_region(np.array([170.5, 120.5]))
+    assert abs(peak[1] + 0.5 - expected[0]) <= 1.0 and abs(peak[0] + 0.5 - expected[1]) <= 1.0
+
+
+def frame_at(rotation, translation):
+    return FrameFit(expression=np.zeros(52), rotation=np.asarray(rotation, float), translation=np.asarray(translation, float),
+                    gaze=np.zeros(4), focal=FOCAL, size=SIZE)
+
+
+def render(model, texels, texture, frame, gain):
+    """[H, W] float image of the neutral head with ``texture`` [N] on its texels (background 0.5)."""
+    from scipy.interpolate import griddata
+
+    vertices = LinearHead(model).face(np.zeros((1, 28)), frame.expression[None])[0]
+    camera = vertices @ frame.rotation_matrix().T + frame.translation
+    pixels = texels.weights @ (FOCAL * camera[:, :2] / camera[:, 2:3] + np.array(SIZE) / 2.0)
+    ys, xs = np.mgrid[0:SIZE[1], 0:SIZE[0]] + 0.5
+    image = griddata(pixels, texture, (xs, ys), method="linear", fill_value=0.5)
+    return gain * image + 0.1 * xs / SIZE[0]  # each frame its own exposure and a shading ramp
+
+
+@pytest.fixture(scope="module")
+def rendered(model):
+    """(true frames, images): eight views of the neutral head with one smooth random texture,
+    each its own exposure."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(3)
+    fine = TexelMap(load_face_mesh(), 256)
+    texture = 0.5 + 8.0 * gaussian_filter(rng.normal(size=(256, 256)), 12.0)[fine.rows, fine.columns]
+    frames = [frame_at(rotations.rotation_vector(rotations.axis_angle(rng.normal(0, 0.08, 3))), np.array([0.0, 0.2, 0.75]))
+              for _ in range(8)]
+    return frames, [render(model, fine, texture, f, gain) for f, gain in zip(frames, rng.uniform(0.7, 1.3, 8))]
+
+
+def angle(a, b):
+    return np.degrees(np.linalg.norm(rotations.rotation_vector(a.T @ b)))
+
+
+def refiner_for(model, frames, images):
+    head = LinearHead(model)
+    vertices = [head.face(np.zeros((1, 28)), f.expression[None])[0] for f in frames]
+    faces = [photometric.prepare_face(image, projected_vertices(model, np.zeros(28), f), photometric.frontal_iod(v, f))
+             for image, f, v in zip(images, frames, vertices)]
+    return photometric.PoseRefiner(vertices, frames, faces)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_against_the_texture_a_turned_frame_returns_to_its_true_pose(model, rendered, axis):
+    """The texture from frames at their true poses; one frame then turned 1.5 degrees (about
+    the camera's x, y or z axis): the solve brings it back to within 0.2 degrees."""
+    frames, images = rendered
+    refiner = refiner_for(model, frames, images)
+    refiner.build_texture()
+    step = np.zeros(6)
+    step[axis] = np.radians(1.5)
+    refiner._apply(2, refiner.vertices[2].mean(0), step)
+    assert angle(refiner.rotation[2], frames[2].rotation_matrix()) == pytest.approx(1.5)
+    refiner.refine(2, 25)
+    assert angle(refiner.rotation[2], frames[2].rotation_matrix()) < 0.2
+
+
+def test_frames_fitted_at_their_true_pose_stay_there(model, rendered):
+    frames, images = rendered
+    fit = ActorFit(np.zeros(28), list(frames), model.identity_names, model.expression_names)
+    read = []
+    refined = photometric.refine_poses(fit, lambda i: read.append(i) or images[i], model, FitSettings(photometric_rounds=3))
+    assert read == list(range(8))  # each image read once, in order
+    moved = [angle(a.rotation_matrix(), b.rotation_matrix()) for a, b in zip(refined.frames, frames)]
+    assert np.median(moved) < 0.5 and max(moved) < 1.0, moved  # measured: median 0.32, max 0.7 (the texture follows)
+    assert fit.frames[0] is frames[0] and refined.frames[0] is not frames[0]  # the input fit is not changed
+    assert refined.notes[-1].startswith("pose from the image: 8 frame(s) refined in 3 round(s)")
+
+
+def test_no_rounds_leave_the_fit_as_it_is(model):
+    fit = ActorFit(np.zeros(28), [frame_at(np.zeros(3), [0, 0, 0.7])] * 3, model.identity_names, model.expression_names)
+    assert photometric.refine_poses(fit, None, model, FitSettings(photometric_rounds=0)) is fit
+
+
+def test_a_check_that_raises_stops_the_refinement(model):
+    fit = ActorFit(np.zeros(28), [frame_at(np.zeros(3), [0, 0.1, 0.7])] * 3, model.identity_names, model.expression_names)
+
+    class Cancelled(Exception):
+        pass
+
+    def check():
+        raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        photometric.refine_poses(fit, lambda i: np.zeros((256, 256)), model, FitSettings(), check=check)
