@@ -132,7 +132,6 @@ class PoseRefiner:
         self.vertices, self.faces = vertices, faces
         self.rotation = [f.rotation_matrix() for f in frames]  # head frame -> camera
         self.translation = [np.asarray(f.translation, dtype=np.float64).copy() for f in frames]
-        self.start = [r.copy() for r in self.rotation]  # the landmark fit's rotations
         self.focal = [float(f.focal) for f in frames]
         self.centre_px = [np.array(f.size, dtype=np.float64) / 2.0 for f in frames]
         self.texture = self.weight = None
@@ -173,11 +172,12 @@ class PoseRefiner:
         centre = self.vertices[k].mean(0)
         weight = self.weight * self._visibility(self.camera_points(k))  # held through the solve
         used = weight > 0
+        if used.sum() < 100:
+            return  # too little of the face in view to say anything
+        blend = self.texels.weights[used]
         for _ in range(iterations):
             camera = self.camera_points(k)
-            if used.sum() < 100:
-                return
-            places = self._project(k, camera)[used]
+            places = self.faces[k].to_region(blend @ (focal * camera[:, :2] / camera[:, 2:3] + self.centre_px[k]))
             residual = sample(values, places) - self.texture[used]
             slope = np.stack([sample(gradient_x, places), sample(gradient_y, places)], -1)  # [n, 2]
             # d (region position of each landmark) / d (rotation about the face centre, translation)
@@ -190,7 +190,7 @@ class PoseRefiner:
             d_camera[:, :, :3] = -skew(arm)
             d_camera[:, :, 3:] = np.eye(3) * 1e-3  # translation in millimetres
             d_landmark = scale * np.einsum("nij,njk->nik", d_pixel, d_camera)  # [468, 2, 6]
-            d_texel = (self.texels.weights @ d_landmark.reshape(NUM_FACE, 12))[used].reshape(-1, 2, 6)
+            d_texel = (blend @ d_landmark.reshape(NUM_FACE, 12)).reshape(-1, 2, 6)
             jacobian = np.einsum("nc,ncp->np", slope, d_texel)
             robust = weight[used] / np.sqrt(1.0 + (residual / ROBUST) ** 2)
             normal = (jacobian * robust[:, None]).T @ jacobian
