@@ -6,7 +6,10 @@
 Detects MediaPipe landmarks on the split's images (on each image and its mirror image,
 averaged, as ``actor detect`` does; ``--no-mirror``: the image alone), fits the bundled
 head (photos: per-photo focal length; the ``video`` split: one focal length and temporal
-smoothness), and prints every figure beside MediaPipe's own error against the truth. ``--json FILE`` keeps them.
+smoothness), reads the head pose from the images as ``actor fit`` does (``actor/photometric.py``;
+``--photometric-rounds 0``: the landmark pose alone; the landmark pose's own figures are kept
+under ``landmark_pose``), and prints every figure beside MediaPipe's own error against the truth.
+``--json FILE`` keeps them; ``--cache FILE.npz`` keeps the detections for the next run.
 
 ``--landmarks truth [--noise PCT]`` replaces MediaPipe by the true projected vertices (plus
 independent Gaussian noise of PCT percent of the inter-ocular distance per coordinate) and

@@ -75,6 +75,7 @@ def test_detect_and_fit_the_photos(fitted_actor):
     assert summary["shot_frames"] == 2 and summary["not_converged"] == 0
     assert summary["landmark_depth_frames"] == 2  # photos: the fit weighs MediaPipe's depth too
     assert summary["median_residual_iod_percent"] <= 2.0  # issue 14: the real photos fit within 2% IOD
+    assert any(note.startswith("pose from the image: 2 frame(s) refined in 3 round(s)") for note in summary["notes"])
     # the shot's landmarks are MediaPipe's points, within a few % IOD, moved into the crop
     for entry, record in zip(table["frames"], shot.frames):
         x0, y0, side = entry["crop"]

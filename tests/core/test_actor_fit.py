@@ -299,6 +299,29 @@ def test_true_landmarks_are_the_truth_plus_noise_scaled_by_the_iod(model):
     assert 1.8 < spread < 2.2 and not np.array_equal(noisy[0], noisy[1])
 
 
+def test_cached_detections_are_reused_only_for_the_same_images(tmp_path, monkeypatch):
+    from neural_core.evaluation import fitting
+
+    items = [(tmp_path / "a.png", {}), (tmp_path / "b.png", {})]
+    points = np.arange(478 * 2, dtype=float).reshape(478, 2)
+    calls = []
+
+    def detect(found_items, video=False, mirror=False):
+        calls.append([str(p) for p, _ in found_items])
+        return [points, None], [(64, 48), (64, 48)], 0.01, [np.ones(478), None], [np.array([0.5, -0.5]), None]
+
+    monkeypatch.setattr(fitting, "detect", detect)
+    cache = tmp_path / "cache.npz"
+    first = fitting.cached_detect(items, cache)
+    again = fitting.cached_detect(items, cache)
+    assert len(calls) == 1  # the second call read the file
+    np.testing.assert_array_equal(again[0][0], points)
+    assert again[0][1] is None and again[3][1] is None and again[4][1] is None
+    assert again[1] == [(64, 48), (64, 48)] and again[2] == first[2]
+    fitting.cached_detect(items[:1], cache)  # other images: detected afresh
+    assert len(calls) == 2
+
+
 def test_fit_figures_count_spurious_keys_in_the_all_keys_error(model):
     """The ten-key error looks only at the keys the truth moves most; the all-keys error also
     counts values the fit put on keys the truth left at 0."""
