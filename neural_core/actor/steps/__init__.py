@@ -19,9 +19,12 @@ class Context:
     def option(self, name, default=None):
         return (self.options or {}).get(name, default)
 
-    def stage(self, text, done=0):
-        """A progress event for work that is no frame (a solver stage); ``stage`` names it."""
-        self.job.reporter.emit("progress", done=done, total=self.job.total, fps=None, eta_s=None, stage=text)
+    def stage(self, text, done=0, total=None, eta_s=None):
+        """A progress event for work that is no frame (a solver stage); ``stage`` names it.
+        ``total`` (default: the step's frames) counts that stage's own work, so a progress bar
+        moves through it."""
+        self.job.reporter.emit("progress", done=done, total=self.job.total if total is None else total, fps=None,
+                               eta_s=eta_s, stage=text)
 
 
 def up_to_date(context, step, summary):

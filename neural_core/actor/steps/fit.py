@@ -141,10 +141,12 @@ def solve(context, landmarks):
                     segments=[int(e) for e in landmarks["entries"]])  # a video entry is a clip
     if settings.photometric_rounds > 0:
         frames = input_frames(landmarks)
+        begun = time.perf_counter()
 
-        def photometric_progress(done, total):
+        def photometric_progress(done, total):  # (the panel's bar moves through the rounds, then the crops)
             if done == total or done % 10 == 0:
-                context.stage(f"fit: pose from the image {done}/{total}")
+                left = (time.perf_counter() - begun) / done * (total - done)
+                context.stage(f"fit: pose from the image {done}/{total}", done=done, total=total, eta_s=round(left, 1))
 
         context.stage("fit: pose from the image")
         with FootageReader(actor) as reader:
