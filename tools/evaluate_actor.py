@@ -74,14 +74,14 @@ def main(argv=None):
         settings.eye_closure_weight = 0.0
     if args.photometric_rounds is not None:
         settings.photometric_rounds = args.photometric_rounds
+    calibration = "default" if args.landmarks == "mediapipe" else None  # (truth landmarks are vertices)
     started = time.perf_counter()
-    fit = fit_actor(detections, sizes, settings, model=model, depths=depths, eye_cues=cues,
-                    calibration="default" if args.landmarks == "mediapipe" else None)
+    fit = fit_actor(detections, sizes, settings, model=model, depths=depths, eye_cues=cues, calibration=calibration)
     fit_s = (time.perf_counter() - started) / len(items)
     landmark_fit = fit
     started = time.perf_counter()
     fit = refine_poses(fit, lambda i: fitting.read_image(items[i][0]), model, settings, detections=detections,
-                       calibration="default" if args.landmarks == "mediapipe" else None)
+                       calibration=calibration)
     photometric_s = (time.perf_counter() - started) / len(items)
     identity_truth = json.loads((Path(args.actor) / "truth" / "actor.json").read_text())["identity"]
     identity_truth = np.array([identity_truth[n] for n in model.identity_names])

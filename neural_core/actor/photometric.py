@@ -29,7 +29,7 @@ import numpy as np
 
 from . import rotations
 from .head_model import NUM_FACE
-from .problems import EYE_CORNERS, FRONTAL
+from .problems import EYE_CORNERS, FRONTAL, interocular, project, projection_jacobian, skew_rows
 from .texture_space import TexelMap, load_face_mesh
 
 IOD_PIXELS = 140.0  # each face is resampled so its outer eye corners lie this many pixels apart
@@ -139,10 +139,9 @@ class PoseRefiner:
     def camera_points(self, k):
         return self.vertices[k] @ self.rotation[k].T + self.translation[k]
 
-    def _project(self, k, camera):
-        """[N, 2] texel positions in frame k's face region, for camera-space landmarks ``camera`` [468, 3]."""
-        pixels = self.focal[k] * camera[:, :2] / camera[:, 2:3] + self.centre_px[k]
-        return self.faces[k].to_region(self.texels.weights @ pixels)
+    def _pixels(self, k, camera):
+        """[468, 2] frame k's pixels of camera-space landmarks ``camera`` [468, 3]."""
+        return project(camera[None], np.array([self.focal[k]]), self.centre_px[k][None])[0]
 
     def _visibility(self, camera):
         return np.clip((self.texels.facing(camera) - MIN_FACING) / (1.0 - MIN_FACING), 0.0, 1.0)
@@ -154,7 +153,7 @@ class PoseRefiner:
         for k, face in enumerate(self.faces):
             camera = self.camera_points(k)
             visible = self._visibility(camera)
-            values = sample(face.values.astype(np.float32), self._project(k, camera))
+            values = sample(face.values.astype(np.float32), face.to_region(self.texels.weights @ self._pixels(k, camera)))
             total += visible * values
             squares += visible * values * values
             seen += visible
@@ -177,17 +176,14 @@ class PoseRefiner:
         blend = self.texels.weights[used]
         for _ in range(iterations):
             camera = self.camera_points(k)
-            places = self.faces[k].to_region(blend @ (focal * camera[:, :2] / camera[:, 2:3] + self.centre_px[k]))
+            places = self.faces[k].to_region(blend @ self._pixels(k, camera))
             residual = sample(values, places) - self.texture[used]
             slope = np.stack([sample(gradient_x, places), sample(gradient_y, places)], -1)  # [n, 2]
             # d (region position of each landmark) / d (rotation about the face centre, translation)
-            x, y, z = camera[:, 0], camera[:, 1], camera[:, 2]
-            d_pixel = np.zeros((NUM_FACE, 2, 3))
-            d_pixel[:, 0, 0], d_pixel[:, 0, 2] = focal / z, -focal * x / z**2
-            d_pixel[:, 1, 1], d_pixel[:, 1, 2] = focal / z, -focal * y / z**2
+            d_pixel = projection_jacobian(camera[None], np.array([focal]))[0]  # [468, 2, 3]
             arm = camera - (self.rotation[k] @ centre + self.translation[k])
             d_camera = np.zeros((NUM_FACE, 3, 6))
-            d_camera[:, :, :3] = -skew(arm)
+            d_camera[:, :, :3] = -skew_rows(arm, np.broadcast_to(np.eye(3), (NUM_FACE, 3, 3))).transpose(0, 2, 1)  # w x arm
             d_camera[:, :, 3:] = np.eye(3) * 1e-3  # translation in millimetres
             d_landmark = scale * np.einsum("nij,njk->nik", d_pixel, d_camera)  # [468, 2, 6]
             d_texel = (blend @ d_landmark.reshape(NUM_FACE, 12)).reshape(-1, 2, 6)
@@ -204,15 +200,6 @@ class PoseRefiner:
         pivot = self.rotation[k] @ centre + self.translation[k]
         self.rotation[k] = turn @ self.rotation[k]
         self.translation[k] = turn @ (self.translation[k] - pivot) + pivot + step[3:] * 1e-3
-
-
-def skew(v):
-    """[N, 3] -> [N, 3, 3] with skew(v) @ w = cross(v, w)."""
-    out = np.zeros(v.shape[:-1] + (3, 3))
-    out[..., 0, 1], out[..., 0, 2] = -v[..., 2], v[..., 1]
-    out[..., 1, 0], out[..., 1, 2] = v[..., 2], -v[..., 0]
-    out[..., 2, 0], out[..., 2, 1] = -v[..., 1], v[..., 0]
-    return out
 
 
 def refine_poses(fit, read_image, model, settings, detections=None, calibration="default", progress=None, check=None):
@@ -277,7 +264,6 @@ def landmark_residual(head, identity, frame, detected):
     """Median distance (% IOD) between the head's landmarks (as ``head`` places them) and ``detected``."""
     points = head.points(identity[None], frame.expression[None], frame.gaze[None])[0]
     camera = points @ frame.rotation_matrix().T + frame.translation
-    pixels = frame.focal * camera[:, :2] / camera[:, 2:3] + np.array(frame.size) / 2.0
+    pixels = project(camera[None], np.array([frame.focal]), np.array(frame.size, dtype=np.float64)[None] / 2.0)[0]
     detected = np.asarray(detected, dtype=np.float64)
-    iod = np.linalg.norm(detected[EYE_CORNERS[0]] - detected[EYE_CORNERS[1]])
-    return float(np.median(np.linalg.norm(pixels - detected, axis=1)) * 100.0 / max(iod, 1e-6))
+    return float(np.median(np.linalg.norm(pixels - detected, axis=1)) * 100.0 / max(float(interocular(detected)), 1e-6))

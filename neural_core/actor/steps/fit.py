@@ -112,7 +112,7 @@ def video_fps(actor):
     return (len(times) - 1) / (times[-1] - times[0]) / actor.stride
 
 
-def solve(context, landmarks):
+def solve(context, landmarks, model):
     """Run the fit (cancel checked before every solver iteration); returns (ActorFit, seconds, calibration name)."""
     actor, job = context.actor, context.job
     calibration, name = calibration_for(actor.setting("calibration"), job.warning)
@@ -134,7 +134,7 @@ def solve(context, landmarks):
 
     context.stage("fit: solving")
     started = time.perf_counter()
-    settings, model = FitSettings(video=actor.kind == "video"), load_head_model()
+    settings = FitSettings(video=actor.kind == "video")
     fit = fit_actor(detections, sizes, settings, focal_hints=hints, progress=progress, model=model,
                     calibration=calibration, check=job.token.check, depths=depths, depth_calibration=depth_calibration,
                     eye_cues=cues,
@@ -176,13 +176,13 @@ def run(context):
         else:
             seconds, calibration = float(saved["seconds"]), str(saved["calibration"])
             context.note("actor fit: resuming from the saved fit")
+    model = load_head_model()
     if fit is None:
-        fit, seconds, calibration = solve(context, landmarks)
+        fit, seconds, calibration = solve(context, landmarks, model)
         with storage_errors():
             for stale in (folder / "crops").glob("*.png"):
                 stale.unlink()
             save_fit(fit_path, fit, inputs, seconds, calibration)
-    model = load_head_model()
     paths = actor.footage_paths()
     distances = vertex_distances(model, fit, landmarks["points"])
     fps = video_fps(actor) if actor.kind == "video" else PHOTO_FPS
