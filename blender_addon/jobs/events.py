@@ -44,6 +44,7 @@ class JobProgress:
     finished: bool = False  # a `done` event arrived
     status: str | None = None  # `done`'s status: ok, bad-input, cancelled, internal-error
     events: int = 0  # protocol events seen
+    stage: str | None = None  # what the worker is doing between frames (the last progress event's ``stage``), else None
 
     @property
     def fraction(self):
@@ -64,6 +65,7 @@ class JobProgress:
             self.total = int(event.get("total", self.total) or self.total)
             self.fps = event.get("fps")
             self.eta_s = event.get("eta_s")
+            self.stage = str(event["stage"]) if event.get("stage") else None
         elif kind == "frame":
             frame = event.get("frame")
             self.last_frame = frame

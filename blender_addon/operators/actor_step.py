@@ -84,7 +84,12 @@ def start_step(settings):
 
 
 def summary(step, progress):
-    """``Fit: 12/48, 1:09 left`` for the panel and the status bar."""
+    """``Fit: 12/48, 1:09 left`` for the panel and the status bar; while the worker reports a
+    stage of its own (a solver stage, the pose from the image), that stage's words instead:
+    ``Fit: pose from the image 120/1800, 3:10 left``."""
+    if progress.stage:
+        left = f", {format_duration(progress.eta_s)} left" if progress.eta_s is not None else ""
+        return progress.stage[:1].upper() + progress.stage[1:] + left
     return f"{step.capitalize()}: {progress.done}/{progress.total}, {format_duration(progress.eta_s)} left"
 
 

@@ -231,6 +231,18 @@ def test_the_modal_step_shows_progress_and_finishes(actor, monkeypatch):
     assert worker.active_workers() == ()
 
 
+def test_the_modal_step_shows_the_workers_own_stage(actor, monkeypatch):
+    props, folder = actor
+    folder.mkdir()
+    monkeypatch.setenv("FAKE_ACTOR_SLEEP", "0.3")
+    monkeypatch.setenv("FAKE_ACTOR_MODE", "stage")
+    result, reports, op, texts = drive_modal("FIT")
+    assert result == {"FINISHED"}
+    assert "Neural Face actor Fit: pose from the image 1/2, 0:02 left  (Esc to cancel)" in texts
+    assert any(t and t.startswith("Neural Face actor Fit: 1/3, ") for t in texts)  # the frames after the stage
+    assert props.status_text == "Fit: done"
+
+
 def test_esc_cancels_the_step_after_its_current_item(actor, monkeypatch):
     props, folder = actor
     folder.mkdir()

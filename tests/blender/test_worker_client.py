@@ -102,6 +102,11 @@ def test_progress_record_follows_the_events():
     assert progress.noise == ["not json at all"]
     assert progress.summary() == "Neural Face: 1/4 frames, 0.50 frames/s, 0:06 left"
     assert format_duration(3725) == "1:02:05" and format_duration(None) == "--:--"
+    assert progress.stage is None
+    progress.add(parse_line(b'{"event": "progress", "done": 3, "total": 9, "fps": null, "eta_s": 2.0, "stage": "fit: x 3/9"}'))
+    assert progress.stage == "fit: x 3/9" and progress.fraction == 3 / 9
+    progress.add(parse_line(b'{"event": "progress", "done": 2, "total": 4, "fps": 0.5, "eta_s": 4.0}'))
+    assert progress.stage is None  # a stage lasts until the next progress event without one
 
 
 # -- a real worker process --------------------------------------------------------------

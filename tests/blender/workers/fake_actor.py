@@ -7,7 +7,8 @@ It records its argv in ``ACTOR_DIR/argv_<step>.json`` and goes through
 ``FAKE_ACTOR_SLEEP`` seconds each), so events, exit codes and SIGINT/SIGTERM cancel are the
 protocol's own. ``new`` makes the folder; ``train`` writes ``ACTOR_DIR/model/ema.safetensors``, then ``checkpoint.pt``
 (the trainer's resume state, newer).
-``FAKE_ACTOR_MODE=bad-input``: item 2 raises NeuralFaceError (exit 2); ``warn``: one warning.
+``FAKE_ACTOR_MODE=bad-input``: item 2 raises NeuralFaceError (exit 2); ``warn``: one warning;
+``stage``: first a stage of its own (progress events naming ``stage``, as the fit's pose from the image does).
 """
 
 import argparse
@@ -50,6 +51,11 @@ def main(argv):
             job.start(count, range(1, count + 1))
             if mode == "warn":
                 job.warning(f"{args.step}: 2 photos have no face and are left out")
+            if mode == "stage":
+                for done in (1, 2):
+                    job.reporter.emit("progress", done=done, total=2, fps=None, eta_s=3.0 - done,
+                                      stage=f"{args.step}: pose from the image {done}/2")
+                    time.sleep(delay)
             for item in job.frames(range(1, count + 1)):
                 if item == 2 and mode == "bad-input":
                     raise NeuralFaceError(f"{folder / 'footage'}: photo 0002.jpg is truncated")
