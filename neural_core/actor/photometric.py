@@ -17,6 +17,10 @@ actor built from all the frames:
 3. Per frame, the rotation (about the face's centre) and translation that make the frame's
    samples match the texture: Gauss-Newton with a soft-L1 weight, through the image's
    gradients. Then the texture is rebuilt from the new poses, and again (``rounds``).
+   The frame's sharp gradients overstate the curvature against a texture averaged over
+   frames, so each plain step covers only a few percent of the way: a step ``STEP_GAIN``
+   times longer is taken where it lowers the cost, else the plain one. A round moves each
+   frame part of the way, not to convergence (converged rounds drift: docs/actor.md).
 
 Expression, gaze, focal length and identity stay the landmark fit's. A frame the image
 would turn further than ``MAX_TURN_DEG`` from its landmark pose keeps that pose.
@@ -44,6 +48,7 @@ MIN_SEEN = 0.1  # a texel is used only if seen (facing weight summed) in this fr
 MIN_SPREAD = 0.05  # floor of a texel's variance across frames (its weight is 1 / sqrt(variance))
 ROBUST = 0.5  # soft-L1 scale of the residual (normalised grey units)
 MAX_TURN_DEG = 10.0  # a refined rotation further than this from the landmark fit's is not kept
+STEP_GAIN = 4.0  # the Gauss-Newton step is tried this many times longer first (refine)
 
 
 @dataclass
@@ -173,11 +178,16 @@ class PoseRefiner:
         used = weight > 0
         if used.sum() < 100:
             return  # too little of the face in view to say anything
-        blend = self.texels.weights[used]
+        blend, texture, weight = self.texels.weights[used], self.texture[used], weight[used]
+
+        def evaluate(rotation, translation):  # -> (region places [n, 2], residual [n], soft-L1 cost)
+            places = self.faces[k].to_region(blend @ self._pixels(k, self.vertices[k] @ rotation.T + translation))
+            residual = sample(values, places) - texture
+            return places, residual, float(weight @ (np.sqrt(1.0 + (residual / ROBUST) ** 2) - 1.0))
+
+        places, residual, cost = evaluate(self.rotation[k], self.translation[k])
         for _ in range(iterations):
             camera = self.camera_points(k)
-            places = self.faces[k].to_region(blend @ self._pixels(k, camera))
-            residual = sample(values, places) - self.texture[used]
             slope = np.stack([sample(gradient_x, places), sample(gradient_y, places)], -1)  # [n, 2]
             # d (region position of each landmark) / d (rotation about the face centre, translation)
             d_pixel = projection_jacobian(camera[None], np.array([focal]))[0]  # [468, 2, 3]
@@ -187,19 +197,27 @@ class PoseRefiner:
             d_camera[:, :, 3:] = np.eye(3) * 1e-3  # translation in millimetres
             d_landmark = scale * np.einsum("nij,njk->nik", d_pixel, d_camera)  # [468, 2, 6]
             d_texel = (blend @ d_landmark.reshape(NUM_FACE, 12)).reshape(-1, 2, 6)
-            jacobian = np.einsum("nc,ncp->np", slope, d_texel)
-            robust = weight[used] / np.sqrt(1.0 + (residual / ROBUST) ** 2)
+            jacobian = slope[:, 0, None] * d_texel[:, 0] + slope[:, 1, None] * d_texel[:, 1]  # [n, 6]
+            robust = weight / np.sqrt(1.0 + (residual / ROBUST) ** 2)
             normal = (jacobian * robust[:, None]).T @ jacobian
             step = -np.linalg.solve(normal + 1e-6 * np.trace(normal) * np.eye(6), (jacobian * robust[:, None]).T @ residual)
-            self._apply(k, centre, step)
-            if np.abs(step[:3]).max() < 1e-5 and np.abs(step[3:]).max() < 1e-3:
+            for gain in (STEP_GAIN, 1.0):  # the longer step where it lowers the cost, else the plain one
+                pose = self._moved(k, centre, gain * step)
+                trial = evaluate(*pose)
+                if trial[2] < cost:
+                    break
+            self.rotation[k], self.translation[k] = pose
+            places, residual, cost = trial
+            if gain * np.abs(step[:3]).max() < 1e-5 and gain * np.abs(step[3:]).max() < 1e-3:
                 break
 
-    def _apply(self, k, centre, step):
+    def _moved(self, k, centre, step):
+        """Frame k's (rotation, translation) turned by ``step[:3]`` (radians, about the face
+        centre) and moved by ``step[3:]`` (mm)."""
+        step = np.asarray(step, dtype=np.float64)
         turn = rotations.axis_angle(step[:3])
         pivot = self.rotation[k] @ centre + self.translation[k]
-        self.rotation[k] = turn @ self.rotation[k]
-        self.translation[k] = turn @ (self.translation[k] - pivot) + pivot + step[3:] * 1e-3
+        return turn @ self.rotation[k], turn @ (self.translation[k] - pivot) + pivot + step[3:] * 1e-3
 
 
 def refine_poses(fit, read_image, model, settings, detections=None, calibration="default", progress=None, check=None):
