@@ -54,7 +54,8 @@ class NEURALFACE_PT_actor(bpy.types.Panel):
                 button.step = step
         layout.prop(actor, "train_minutes")
 
-        draw_job_state(layout, actor, f"{actor.step.capitalize()}: {actor.done}/{actor.total}, {actor.eta_text or '--:--'} left",
+        counted = f"{actor.step.capitalize()}: {actor.done}/{actor.total}, {actor.eta_text or '--:--'} left"
+        draw_job_state(layout, actor, actor.status_text or counted,  # (the step's own stage where it reports one)
                        "Esc in any editor cancels after the current item")
 
         col = layout.column(align=True)

@@ -295,11 +295,15 @@ def test_the_actor_panel_draws_every_step_and_the_running_progress(actor):
     actor_step.mark_running(bpy.context.scene, True)
     props.step, props.done, props.total, props.progress, props.eta_text = "fit", 2, 8, 0.25, "0:30"
     props.warning_text = "fit: 2 photos have no face and are left out"
+    props.status_text = ""
     try:
         log = draw_actor_panel()
+        props.status_text = "Fit: pose from the image 2/8, 0:30 left"  # (show_progress: the worker's own stage)
+        staged = draw_actor_panel()
     finally:
         actor_step.mark_running(bpy.context.scene, False)
     assert ("progress", 0.25, "Fit: 2/8, 0:30 left") in log
+    assert ("progress", 0.25, "Fit: pose from the image 2/8, 0:30 left") in staged
     assert any(e[0] == "label" and "photos have no face" in e[1] for e in log)
 
 
