@@ -25,6 +25,14 @@ component's SDs below the closed mean. Each frame's blink ``f`` then becomes
 ``f + weight x P(closed) x max(reading - f, 0)``: the image only ever closes an eye further
 than the landmarks read it (MediaPipe misreads closed lids as open, not the reverse), and
 only as far as the frame belongs to the closed group.
+
+**Both eyes together.** People blink with both eyes (on the synthetic actor the two true
+blinks correlate at r 0.98) while each eye's cue has noise of its own, so where both eyes'
+readings are adopted the frames are read in pairs: a mixture over the four states (both
+open, both closed, one alone) whose per-eye Gaussians are the eyes' own mixtures, only the
+four states' shares estimated (EM), gives each eye's P(closed) from both cues; an actor who
+winks keeps a share for it. Where both eyes read closed together, each eye's graded reading
+becomes the mean of the two (weighted by how much of the eye's P(closed) is that state).
 """
 
 from dataclasses import dataclass
@@ -134,47 +142,95 @@ def fit_mixture(x, iterations=200):
     return Mixture(means[order], sds[order], weights[order])
 
 
+def adopted_mixture(cues, blinks):
+    """(the :class:`Mixture` of one eye's ``cues`` [N] (NaN: no face or no cue), or None where
+    the image's reading is not adopted against the landmark fit's ``blinks`` [N]; a note)."""
+    cues, blinks = np.asarray(cues, dtype=np.float64), np.asarray(blinks, dtype=np.float64)
+    usable = np.isfinite(cues) & np.isfinite(blinks)
+    if usable.sum() < MIN_FRAMES:
+        return None, f"{int(usable.sum())} frames with a cue (needs {MIN_FRAMES})"
+    mixture = fit_mixture(cues[usable])
+    if mixture.separation < MIN_SEPARATION:
+        return None, (f"the cue is not bimodal (separation {mixture.separation:.2f} < {MIN_SEPARATION}): "
+                      "no closed eyes seen")
+    probability = mixture.closed_probability(cues[usable])
+    closed = float(probability.sum())
+    if closed < MIN_CLOSED:
+        return None, f"{closed:.1f} frames read closed (needs {MIN_CLOSED})"
+    in_closed = float(np.sum(probability * blinks[usable]) / closed)
+    in_open = float(np.sum((1.0 - probability) * blinks[usable]) / max(len(probability) - closed, 1e-9))
+    if in_closed < in_open + AGREEMENT:
+        return None, (f"the landmarks disagree (their blink {in_closed:.2f} where the image reads closed, "
+                      f"{in_open:.2f} where open)")
+    return mixture, f"{closed:.0f} of {int(usable.sum())} frames read closed (separation {mixture.separation:.2f})"
+
+
 def closed_probabilities(cues, blinks):
     """(P(closed) [N], the graded reading [N], note) of one eye's ``cues`` [N] (NaN: no face or
     no cue) against the landmark fit's ``blinks`` [N] of that eye; both arrays are NaN where
     the image's reading is not adopted or a frame has no cue."""
     cues, blinks = np.asarray(cues, dtype=np.float64), np.asarray(blinks, dtype=np.float64)
-    usable = np.isfinite(cues) & np.isfinite(blinks)
     out, graded = np.full(len(cues), np.nan), np.full(len(cues), np.nan)
-    if usable.sum() < MIN_FRAMES:
-        return out, graded, f"{int(usable.sum())} frames with a cue (needs {MIN_FRAMES})"
-    mixture = fit_mixture(cues[usable])
-    if mixture.separation < MIN_SEPARATION:
-        return out, graded, (f"the cue is not bimodal (separation {mixture.separation:.2f} < {MIN_SEPARATION}): "
-                             "no closed eyes seen")
-    probability = mixture.closed_probability(cues[usable])
-    closed = float(probability.sum())
-    if closed < MIN_CLOSED:
-        return out, graded, f"{closed:.1f} frames read closed (needs {MIN_CLOSED})"
-    in_closed = float(np.sum(probability * blinks[usable]) / closed)
-    in_open = float(np.sum((1.0 - probability) * blinks[usable]) / max(len(probability) - closed, 1e-9))
-    if in_closed < in_open + AGREEMENT:
-        return out, graded, (f"the landmarks disagree (their blink {in_closed:.2f} where the image reads closed, "
-                             f"{in_open:.2f} where open)")
-    out[usable] = probability
-    graded[usable] = mixture.closure(cues[usable])
-    return out, graded, f"{closed:.0f} of {int(usable.sum())} frames read closed (separation {mixture.separation:.2f})"
+    mixture, note = adopted_mixture(cues, blinks)
+    if mixture is not None:
+        usable = np.isfinite(cues) & np.isfinite(blinks)
+        out[usable] = mixture.closed_probability(cues[usable])
+        graded[usable] = mixture.closure(cues[usable])
+    return out, graded, note
+
+
+def pair_posteriors(mixtures, cues, iterations=200):
+    """P(state | both cues) [N, 2, 2] of frames with both eyes' ``cues`` [N, 2] (finite), and
+    the states' shares [2, 2]; state index 0 = closed, axis 1 the first eye, axis 2 the
+    second. The per-eye Gaussians are ``mixtures`` (one per eye); only the shares are
+    estimated (EM, from the eyes' own weights as if independent)."""
+    def density(x, mixture):  # [N, 2]: each component's density at x
+        return np.exp(-0.5 * ((x[:, None] - mixture.means) / mixture.sds) ** 2) / mixture.sds
+
+    first, second = density(cues[:, 0], mixtures[0]), density(cues[:, 1], mixtures[1])
+    shares = np.outer(mixtures[0].weights, mixtures[1].weights)
+    for _ in range(iterations):
+        joint = shares[None] * first[:, :, None] * second[:, None, :]
+        posterior = joint / np.maximum(joint.sum(axis=(1, 2), keepdims=True), 1e-300)
+        shares = posterior.mean(axis=0)
+    return posterior, shares
 
 
 def fuse_blinks(frames, cues, expression_names, weight):
     """Close each frame's blink further where the image reads the eye closed, in place:
-    ``f + weight x P(closed) x max(reading - f, 0)`` (module docstring). ``frames``: FrameFit or
-    None per input frame; ``cues`` [N, 2] (``EYE_CORNERS`` order, NaN where none). Returns
-    one note per eye (str)."""
+    ``f + weight x P(closed) x max(reading - f, 0)`` (module docstring; both eyes read
+    together where both are adopted). ``frames``: FrameFit or None per input frame; ``cues``
+    [N, 2] (``EYE_CORNERS`` order, NaN where none). Returns one note per eye (str), and one
+    more for the pair when read together."""
     cues = np.asarray(cues, dtype=np.float64).reshape(len(frames), len(EYE_CORNERS))
-    notes = []
+    indices = [list(expression_names).index(key) for key in EYE_CORNERS]
+    blinks = np.array([np.full(len(indices), np.nan) if f is None else f.expression[indices] for f in frames])
+    probability, graded = np.full(cues.shape, np.nan), np.full(cues.shape, np.nan)
+    mixtures, notes = [], []
     for eye, key in enumerate(EYE_CORNERS):
-        index = list(expression_names).index(key)
-        blinks = np.array([np.nan if f is None else f.expression[index] for f in frames])
-        probability, graded, note = closed_probabilities(cues[:, eye], blinks)
-        for frame, p, g in zip(frames, probability, graded):
-            if frame is not None and np.isfinite(p):
-                blink = frame.expression[index]
-                frame.expression[index] = float(np.clip(blink + weight * p * max(g - blink, 0.0), 0.0, 1.0))
+        mixture, note = adopted_mixture(cues[:, eye], blinks[:, eye])
+        mixtures.append(mixture)
         notes.append(f"{key}: {note}")
+        if mixture is not None:
+            usable = np.isfinite(cues[:, eye]) & np.isfinite(blinks[:, eye])
+            probability[usable, eye] = mixture.closed_probability(cues[usable, eye])
+            graded[usable, eye] = mixture.closure(cues[usable, eye])
+    pairs = np.isfinite(cues).all(axis=1) & np.isfinite(blinks).all(axis=1)
+    if all(m is not None for m in mixtures) and pairs.sum() >= MIN_FRAMES:
+        posterior, shares = pair_posteriors(mixtures, cues[pairs])
+        closed = np.stack([posterior[:, 0, :].sum(axis=1), posterior[:, :, 0].sum(axis=1)], axis=1)  # [n, 2]
+        together = posterior[:, 0, 0, None] / np.maximum(closed, 1e-12)  # the share of P(closed) that is "both"
+        reading = graded[pairs]
+        graded[pairs] = reading + together * (reading.mean(axis=1, keepdims=True) - reading)
+        probability[pairs] = closed
+        notes.append(f"both eyes read together: closed together in {posterior[:, 0, 0].sum():.0f} of {int(pairs.sum())} "
+                     f"frames, one eye alone in {posterior[:, 0, 1].sum() + posterior[:, 1, 0].sum():.0f} "
+                     f"(shares {shares[0, 0]:.2f}, {shares[0, 1] + shares[1, 0]:.2f})")
+    for frame, p, g in zip(frames, probability, graded):
+        if frame is None:
+            continue
+        for eye, index in enumerate(indices):
+            if np.isfinite(p[eye]):
+                blink = frame.expression[index]
+                frame.expression[index] = float(np.clip(blink + weight * p[eye] * max(g[eye] - blink, 0.0), 0.0, 1.0))
     return notes

@@ -115,6 +115,51 @@ def test_blinks_close_further_in_place_never_open_and_an_eye_without_a_mixture_k
     assert frames[50] is None
 
 
+def _blinking_frames(left, right):
+    """FrameFit per frame with the landmark fit's blinks ``left`` [N] and ``right`` [N]."""
+    frames = []
+    for a, b in zip(left, right):
+        expression = np.zeros(52)
+        expression[ARKIT_52.index("eyeBlinkLeft")], expression[ARKIT_52.index("eyeBlinkRight")] = a, b
+        frames.append(FrameFit(expression, np.zeros(3), np.zeros(3), np.zeros(4), 500.0, (200, 200)))
+    return frames
+
+
+def test_both_eyes_read_together_misread_fewer_frames_than_each_eye_alone():
+    """Both eyes blink together; each eye's cue has its own noise, wide enough that each
+    mixture alone misreads some frames. Read in pairs, fewer frames are misread, and in the
+    frames read closed both eyes get the same graded reading."""
+    rng = np.random.default_rng(4)
+    closed = np.arange(200) < 60
+    cues = np.where(closed[:, None], -3.0, -2.0) + rng.normal(0, 0.3, (200, 2))
+    landmark_blink = np.where(closed, 0.4, 0.05)
+    alone = []
+    for eye in range(2):
+        probability, _, _ = closed_probabilities(cues[:, eye], landmark_blink)
+        alone.append(int(np.sum((probability > 0.5) != closed)))
+    frames = _blinking_frames(landmark_blink, landmark_blink)
+    notes = fuse_blinks(frames, cues, ARKIT_52, weight=1.0)
+    assert notes[2].startswith("both eyes read together: closed together in 6")  # ~60 of 200
+    fused = np.array([[f.expression[ARKIT_52.index(k)] for k in EYE_CORNERS] for f in frames])
+    together = [int(np.sum((fused[:, eye] > 0.5) != closed)) for eye in range(2)]
+    assert min(alone) >= 3 and max(together) <= min(alone) // 2, (alone, together)
+    surely = closed & (fused > 0.5).all(axis=1)
+    assert np.median(np.abs(fused[surely, 0] - fused[surely, 1])) < 0.01  # (less where a wink is possible too)
+
+
+def test_an_actor_who_winks_keeps_the_wink():
+    """Frames 0-29 both eyes closed, 30-49 the left eye alone, the rest open: the pair's
+    shares keep the winks, the right eye stays open there."""
+    rng = np.random.default_rng(5)
+    left_closed, right_closed = np.arange(200) < 50, np.arange(200) < 30
+    cues = np.stack([np.where(left_closed, -3.0, -2.0), np.where(right_closed, -3.0, -2.0)], 1) + rng.normal(0, 0.1, (200, 2))
+    frames = _blinking_frames(np.where(left_closed, 0.4, 0.0), np.where(right_closed, 0.4, 0.0))
+    notes = fuse_blinks(frames, cues, ARKIT_52, weight=1.0)
+    assert "one eye alone in 20" in notes[2]
+    fused = np.array([[f.expression[ARKIT_52.index(k)] for k in EYE_CORNERS] for f in frames])
+    assert (fused[30:50, 0] > 0.7).all() and (fused[30:50, 1] < 0.01).all() and (fused[:30] > 0.7).all()
+
+
 @pytest.mark.parametrize("weight", [0.0, 1.0])
 def test_the_fit_blends_the_blinks_when_given_the_cues_and_says_so(weight):
     from neural_core.actor.fit import FitSettings, fit_actor
@@ -140,7 +185,8 @@ def test_the_fit_blends_the_blinks_when_given_the_cues_and_says_so(weight):
     if weight == 0:
         assert fused.notes == [] and all(np.array_equal(a.expression, b.expression) for a, b in zip(plain.frames, fused.frames))
         return
-    assert len(fused.notes) == 2 and "8 of 24 frames read closed" in fused.notes[0]
+    assert len(fused.notes) == 3 and "8 of 24 frames read closed" in fused.notes[0]
+    assert "both eyes read together: closed together in 8 of 24 frames, one eye alone in 0" in fused.notes[2]
     for k, (a, b) in enumerate(zip(plain.frames, fused.frames)):
         if k % 3 == 0:  # read closed: the fitted 0.4 closes further, to about the graded reading (~0.7 to 1)
             assert b.expression[blink] > a.expression[blink] + 0.2
