@@ -204,7 +204,8 @@ def fuse_blinks(frames, cues, expression_names, weight):
     more for the pair when read together."""
     cues = np.asarray(cues, dtype=np.float64).reshape(len(frames), len(EYE_CORNERS))
     indices = [list(expression_names).index(key) for key in EYE_CORNERS]
-    blinks = np.array([np.full(len(indices), np.nan) if f is None else f.expression[indices] for f in frames])
+    blinks = np.array([np.full(len(indices), np.nan) if f is None else f.expression[indices] for f in frames],
+                      dtype=np.float64).reshape(len(frames), len(indices))
     probability, graded = np.full(cues.shape, np.nan), np.full(cues.shape, np.nan)
     mixtures, notes = [], []
     for eye, key in enumerate(EYE_CORNERS):

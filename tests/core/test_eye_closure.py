@@ -192,3 +192,8 @@ def test_the_fit_blends_the_blinks_when_given_the_cues_and_says_so(weight):
             assert b.expression[blink] > a.expression[blink] + 0.2
         else:  # read open: the landmark fit stands
             assert b.expression[blink] == pytest.approx(a.expression[blink], abs=0.02)
+
+
+def test_no_frames_leave_nothing_to_read():
+    assert fuse_blinks([], np.zeros((0, 2)), ARKIT_52, weight=1.0) == [
+        f"{key}: 0 frames with a cue (needs {MIN_FRAMES})" for key in EYE_CORNERS]
