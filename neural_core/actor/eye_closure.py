@@ -169,14 +169,20 @@ def closed_probabilities(cues, blinks):
     """(P(closed) [N], the graded reading [N], note) of one eye's ``cues`` [N] (NaN: no face or
     no cue) against the landmark fit's ``blinks`` [N] of that eye; both arrays are NaN where
     the image's reading is not adopted or a frame has no cue."""
+    mixture, note = adopted_mixture(cues, blinks)
+    return (*_readings(mixture, cues, blinks), note)
+
+
+def _readings(mixture, cues, blinks):
+    """(P(closed) [N], graded reading [N]) of one eye by ``mixture`` (None: all NaN), NaN
+    where a frame has no cue or no blink."""
     cues, blinks = np.asarray(cues, dtype=np.float64), np.asarray(blinks, dtype=np.float64)
     out, graded = np.full(len(cues), np.nan), np.full(len(cues), np.nan)
-    mixture, note = adopted_mixture(cues, blinks)
     if mixture is not None:
         usable = np.isfinite(cues) & np.isfinite(blinks)
         out[usable] = mixture.closed_probability(cues[usable])
         graded[usable] = mixture.closure(cues[usable])
-    return out, graded, note
+    return out, graded
 
 
 def pair_posteriors(mixtures, cues, iterations=200):
@@ -212,10 +218,7 @@ def fuse_blinks(frames, cues, expression_names, weight):
         mixture, note = adopted_mixture(cues[:, eye], blinks[:, eye])
         mixtures.append(mixture)
         notes.append(f"{key}: {note}")
-        if mixture is not None:
-            usable = np.isfinite(cues[:, eye]) & np.isfinite(blinks[:, eye])
-            probability[usable, eye] = mixture.closed_probability(cues[usable, eye])
-            graded[usable, eye] = mixture.closure(cues[usable, eye])
+        probability[:, eye], graded[:, eye] = _readings(mixture, cues[:, eye], blinks[:, eye])
     pairs = np.isfinite(cues).all(axis=1) & np.isfinite(blinks).all(axis=1)
     if all(m is not None for m in mixtures) and pairs.sum() >= MIN_FRAMES:
         posterior, shares = pair_posteriors(mixtures, cues[pairs])
