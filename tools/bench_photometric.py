@@ -5,7 +5,7 @@
 
 Fits the synthetic actor's first --frames held-out photos once (landmark fit, cached
 detections with --cache), then times the refinement alternately with the present settings
-(``STEP_GAIN``, ``FitSettings.photometric_iterations``) and the previous ones (plain
+(``FitSettings.photometric_step_gain``, ``photometric_iterations``) and the previous ones (plain
 Gauss-Newton steps, 25 iterations), and prints each one's seconds per frame (median of
 --repeats) and median rotation error against the truth, and the ratio of the times.
 Make the actor first: ``tools/make_synthetic_actor.py --out data/synthetic_actor``.
@@ -49,13 +49,12 @@ def main(argv=None):
     detections, sizes, _, depths, cues = fitting.cached_detect(items, args.cache)
     fit = fit_actor(detections, sizes, FitSettings(), model=model, depths=depths, eye_cues=cues, calibration="default")
     images = [fitting.read_image(path) for path, _ in items]  # (read once: the bench times the solve)
-    present = {"gain": photometric.STEP_GAIN, "iterations": FitSettings().photometric_iterations}
+    present = {"gain": FitSettings().photometric_step_gain, "iterations": FitSettings().photometric_iterations}
     times = {"present": [], "previous": []}
     errors = {}
     for _ in range(args.repeats):
         for name, chosen in (("present", present), ("previous", PREVIOUS)):
-            photometric.STEP_GAIN = chosen["gain"]
-            settings = FitSettings(photometric_iterations=chosen["iterations"])
+            settings = FitSettings(photometric_iterations=chosen["iterations"], photometric_step_gain=chosen["gain"])
             started = time.perf_counter()
             refined = photometric.refine_poses(fit, images.__getitem__, model, settings)
             times[name].append((time.perf_counter() - started) / len(items))

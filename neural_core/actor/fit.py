@@ -48,6 +48,7 @@ class FitSettings:
     eye_closure_weight: float = 1.0  # how far a blink moves towards the image's closed reading (eye_closure.py); 0: landmarks alone
     photometric_rounds: int = 3  # rounds of the pose read from the image (photometric.py); 0: the landmark pose
     photometric_iterations: int = 8  # Gauss-Newton iterations per frame and round (fewer once converged)
+    photometric_step_gain: float = 4.0  # each Gauss-Newton step is tried this many times longer first (photometric.py)
 
 
 @dataclass

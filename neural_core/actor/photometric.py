@@ -18,8 +18,8 @@ actor built from all the frames:
    samples match the texture: Gauss-Newton with a soft-L1 weight, through the image's
    gradients. Then the texture is rebuilt from the new poses, and again (``rounds``).
    The frame's sharp gradients overstate the curvature against a texture averaged over
-   frames, so each plain step covers only a few percent of the way: a step ``STEP_GAIN``
-   times longer is taken where it lowers the cost, else the plain one. A round moves each
+   frames, so each plain step covers only a few percent of the way: a step
+   ``FitSettings.photometric_step_gain`` times longer is taken where it lowers the cost, else the plain one. A round moves each
    frame part of the way, not to convergence (converged rounds drift: docs/actor.md).
 
 Expression, gaze, focal length and identity stay the landmark fit's. A frame the image
@@ -48,7 +48,6 @@ MIN_SEEN = 0.1  # a texel is used only if seen (facing weight summed) in this fr
 MIN_SPREAD = 0.05  # floor of a texel's variance across frames (its weight is 1 / sqrt(variance))
 ROBUST = 0.5  # soft-L1 scale of the residual (normalised grey units)
 MAX_TURN_DEG = 10.0  # a refined rotation further than this from the landmark fit's is not kept
-STEP_GAIN = 4.0  # the Gauss-Newton step is tried this many times longer first (refine)
 
 
 @dataclass
@@ -168,8 +167,9 @@ class PoseRefiner:
         self.texture = mean
         self.weight = np.where(used, 1.0 / np.sqrt(np.maximum(spread, MIN_SPREAD)), 0.0)
 
-    def refine(self, k, iterations):
-        """Move frame k's pose to match the texture (``build_texture`` first)."""
+    def refine(self, k, iterations, gain):
+        """Move frame k's pose to match the texture (``build_texture`` first): ``iterations``
+        Gauss-Newton steps, each tried ``gain`` times longer first."""
         values = self.faces[k].values.astype(np.float32)
         gradient_y, gradient_x = np.gradient(values)
         scale, focal = self.faces[k].scale, self.focal[k]
@@ -201,14 +201,14 @@ class PoseRefiner:
             robust = weight / np.sqrt(1.0 + (residual / ROBUST) ** 2)
             normal = (jacobian * robust[:, None]).T @ jacobian
             step = -np.linalg.solve(normal + 1e-6 * np.trace(normal) * np.eye(6), (jacobian * robust[:, None]).T @ residual)
-            for gain in (STEP_GAIN, 1.0):  # the longer step where it lowers the cost, else the plain one
-                pose = self._moved(k, centre, gain * step)
+            for length in (gain, 1.0):  # the longer step where it lowers the cost, else the plain one
+                pose = self._moved(k, centre, length * step)
                 trial = evaluate(*pose)
                 if trial[2] < cost:
                     break
             self.rotation[k], self.translation[k] = pose
             places, residual, cost = trial
-            if gain * np.abs(step[:3]).max() < 1e-5 and gain * np.abs(step[3:]).max() < 1e-3:
+            if length * np.abs(step[:3]).max() < 1e-5 and length * np.abs(step[3:]).max() < 1e-3:
                 break
 
     def _moved(self, k, centre, step):
@@ -252,7 +252,7 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
         for k in range(len(used)):
             if check:
                 check()
-            refiner.refine(k, iterations)
+            refiner.refine(k, iterations, settings.photometric_step_gain)
             done += 1
             if progress:
                 progress(done, total)

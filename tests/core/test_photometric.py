@@ -124,19 +124,18 @@ def test_against_the_texture_a_turned_frame_returns_to_its_true_pose(model, rend
     step[axis] = np.radians(1.5)
     refiner.rotation[2], refiner.translation[2] = refiner._moved(2, refiner.vertices[2].mean(0), step)
     assert angle(refiner.rotation[2], frames[2].rotation_matrix()) == pytest.approx(1.5)
-    refiner.refine(2, FitSettings().photometric_iterations)
+    refiner.refine(2, FitSettings().photometric_iterations, FitSettings().photometric_step_gain)
     assert angle(refiner.rotation[2], frames[2].rotation_matrix()) < 0.2
 
 
-def test_a_longer_step_is_taken_only_where_it_lowers_the_cost(model, rendered, monkeypatch):
+def test_a_longer_step_is_taken_only_where_it_lowers_the_cost(model, rendered):
     """Against a texture as sharp as the frames the plain step is right: a step 1000 times
     longer must be refused, and the frame still comes back."""
     frames, images = rendered
     refiner = refiner_for(model, frames, images)
     refiner.build_texture()
     refiner.rotation[2], refiner.translation[2] = refiner._moved(2, refiner.vertices[2].mean(0), [0, 0.026, 0, 0, 0, 0])
-    monkeypatch.setattr(photometric, "STEP_GAIN", 1000.0)
-    refiner.refine(2, FitSettings().photometric_iterations)
+    refiner.refine(2, FitSettings().photometric_iterations, 1000.0)
     assert angle(refiner.rotation[2], frames[2].rotation_matrix()) < 0.2
 
 
@@ -158,19 +157,18 @@ def fine_detail(model):
     return frames, images, (blurred.texture, blurred.weight)
 
 
-def test_against_a_blurrier_texture_the_longer_step_brings_the_frame_back(model, fine_detail, monkeypatch):
+def test_against_a_blurrier_texture_the_longer_step_brings_the_frame_back(model, fine_detail):
     """The frame's sharp gradients overstate the curvature: plain Gauss-Newton steps cover a
     few percent of the way (measured: 0.77 degrees of 1.5 left after the default iterations),
     the longer ones most of it (0.32)."""
     frames, images, (texture, weight) = fine_detail
-    left, longer = {}, photometric.STEP_GAIN
+    left, longer = {}, FitSettings().photometric_step_gain
     for gain in (longer, 1.0):
         refiner = refiner_for(model, frames, images)
         refiner.texture, refiner.weight = texture, weight
         refiner.rotation[2], refiner.translation[2] = refiner._moved(2, refiner.vertices[2].mean(0),
                                                                      [0, np.radians(1.5), 0, 0, 0, 0])
-        monkeypatch.setattr(photometric, "STEP_GAIN", gain)
-        refiner.refine(2, FitSettings().photometric_iterations)
+        refiner.refine(2, FitSettings().photometric_iterations, gain)
         left[gain] = angle(refiner.rotation[2], frames[2].rotation_matrix())
     assert left[longer] < 0.45 and left[1.0] > 0.6, left
 
