@@ -28,6 +28,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: as the library decides)")
     parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=True,
                         help="detect on each frame and its mirror image, as the actor workflow does (default)")
+    parser.add_argument("--views", type=int, default=None,
+                        help="views of each frame detected on and averaged (default: the actor workflow's, actor/project.py)")
     parser.add_argument("--fit-threads", type=int, default=None, help="threads of the frame solves (default: FitSettings', 2)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -42,10 +44,13 @@ def main(argv=None):
     from neural_core.actor.head_model import load_head_model
     from neural_core.actor.landmarks import LandmarkDetector
     from neural_core.actor.problems import FRONTAL
+    from neural_core.actor.project import SETTINGS
+
+    views = SETTINGS["detection_views"][0] if args.views is None else args.views
 
     photos = [np.asarray(Image.open(p).convert("RGB").resize((512, 512))) for p in
               sorted((ROOT / "tests" / "data" / "photos").glob("*.jpg"))]
-    with LandmarkDetector(video=False, mirror=args.mirror) as detector:
+    with LandmarkDetector(video=False, mirror=args.mirror, views=views) as detector:
         detector.detect(photos[0])  # warm-up
         started = time.perf_counter()
         for k in range(args.frames):
@@ -77,7 +82,7 @@ def main(argv=None):
         return float(np.median(walls)), float(np.median(cpus))
 
     (fit_ms, fit_cpu), (plain_ms, plain_cpu) = timed(True), timed(False)
-    how = "the frame and its mirror image" if args.mirror else "the frame alone"
+    how = ("the frame and its mirror image" if args.mirror else "the frame alone") + f", {views} view(s)"
     print(f"detection: {detect_ms:.1f} ms per 512x512 frame (MediaPipe face mesh, refined landmarks, on {how})")
     print(f"fit:       {fit_ms:.1f} ms per frame wall ({fit_cpu:.1f} ms CPU), {args.frames} frames per call, "
           f"{settings.threads} solver thread(s), target <= 20")

@@ -38,6 +38,8 @@ def main(argv=None):
                         help="fit MediaPipe's detections, or the true projected vertices (no calibration)")
     parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=True,
                         help="average MediaPipe's detections on each image and its mirror image, as the actor workflow does")
+    parser.add_argument("--views", type=int, default=None,
+                        help="views of each image MediaPipe detects on and averages (actor/landmarks.py; default: the workflow's)")
     parser.add_argument("--depth", action=argparse.BooleanOptionalAction, default=True,
                         help="fit MediaPipe's landmark depth too, as the actor workflow does")
     parser.add_argument("--eye-closure", action=argparse.BooleanOptionalAction, default=True,
@@ -55,6 +57,7 @@ def main(argv=None):
     from neural_core.actor.fit import FitSettings, fit_actor
     from neural_core.actor.head_model import load_head_model
     from neural_core.actor.photometric import refine_poses
+    from neural_core.actor.project import SETTINGS
     from neural_core.evaluation import fitting
 
     model = load_head_model()
@@ -66,7 +69,8 @@ def main(argv=None):
         detections, sizes, detect_s = fitting.true_landmarks(items, args.noise), fitting.image_sizes(items), 0.0
         depths = cues = None
     else:  # (tracking mode jitters more: landmarks.py)
-        detections, sizes, detect_s, depths, cues = fitting.cached_detect(items, args.cache, mirror=args.mirror)
+        views = args.views if args.views is not None else SETTINGS["detection_views"][0]
+        detections, sizes, detect_s, depths, cues = fitting.cached_detect(items, args.cache, mirror=args.mirror, views=views)
     settings = FitSettings(video=video)
     if not args.depth:
         settings.depth_weight = 0.0

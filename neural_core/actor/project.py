@@ -60,6 +60,7 @@ SETTINGS = {
     "min_frames": (8, ()),  # detect and fit fail when fewer input frames than this have a usable face
     "min_face_px": (64, ("detect",)),  # faces whose landmark box is smaller (longer side, pixels) are refused
     "mirror_detection": (True, ("detect",)),  # also detect on the mirrored frame and average (landmarks.py)
+    "detection_views": (5, ("detect",)),  # views of each frame detected on and averaged (landmarks.VIEWS)
     "calibration": ("auto", ("fit",)),  # "auto": the bundled landmark calibration when present; "none": fit the vertices
     "crop_size": (512, ("fit",)),  # side of the aligned crops, pixels
     "crop_scale": (1.6, ("fit",)),  # crop side / longer side of the fitted face landmarks' box

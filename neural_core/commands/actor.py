@@ -28,7 +28,8 @@ HELP = "the actor workflow: new | detect | fit | build | train | report | status
 
 STEPS = ("detect", "fit", "build", "train", "report")
 # command-line option (dest) -> actor setting
-SETTING_OPTIONS = {"min_frames": "min_frames", "min_face_px": "min_face_px", "mirror": "mirror_detection", "calibration": "calibration",
+SETTING_OPTIONS = {"min_frames": "min_frames", "min_face_px": "min_face_px", "mirror": "mirror_detection", "views": "detection_views",
+                   "calibration": "calibration",
                    "crop_size": "crop_size", "samples": "build_samples", "resolution": "build_resolution",
                    "preset": "train_preset", "steps": "train_steps", "rows": "report_rows"}
 
@@ -69,6 +70,9 @@ def add_arguments(parser):
     detect.add_argument("--min-face-px", type=positive, default=None, help="smallest face, longer side of its box (default 64)")
     detect.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                         help="also detect on the mirrored frame and average the two (default on; twice the detection time)")
+    detect.add_argument("--views", type=positive, default=None,
+                        help="detect on this many slightly turned and scaled views of each frame and average them "
+                             "(default 5, at most 9; 1: the frame alone; each view costs a detection)")
     fit = step("fit", "fit the bundled head: fit/shot (a shot folder) and fit/crops (aligned photo crops)")
     fit.add_argument("--min-frames", type=positive, default=None, help="fewest usable frames (default 8)")
     fit.add_argument("--calibration", choices=("auto", "none"), default=None,

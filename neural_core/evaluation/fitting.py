@@ -29,17 +29,17 @@ def load_split(root, split):
     return items
 
 
-def detect(items, video=False, mirror=False):
+def detect(items, video=False, mirror=False, views=1):
     """(detections [478, 2] or None per item, image sizes, seconds per frame, MediaPipe's
     relative depths [478] or None per item, the image's eye cues [2] or None per item
     (``actor.eye_closure``)); ``mirror``: averaged with the mirrored image's detection, as
-    the actor workflow detects."""
+    the actor workflow detects; ``views``: :class:`~..actor.landmarks.LandmarkDetector`'s."""
     from PIL import Image
 
     from ..actor.landmarks import LandmarkDetector
 
     detections, depths, cues, sizes, spent = [], [], [], [], 0.0
-    with LandmarkDetector(video=video, mirror=mirror) as detector:
+    with LandmarkDetector(video=video, mirror=mirror, views=views) as detector:
         for path, _ in items:
             image = np.asarray(Image.open(path).convert("RGB"))
             started = time.perf_counter()
@@ -60,26 +60,28 @@ def read_image(path):
         return np.asarray(image.convert("RGB"))
 
 
-def cached_detect(items, cache=None, mirror=True):
+def cached_detect(items, cache=None, mirror=True, views=1):
     """:func:`detect` (photo mode), its results kept in the .npz ``cache`` and reused when that
     file lists the same images (no pickles: frames without a face are NaN rows)."""
     names = np.array([str(path) for path, _ in items])
     if cache and Path(cache).is_file():
         with np.load(cache, allow_pickle=False) as saved:
-            if saved["names"].tolist() == names.tolist() and bool(saved["mirror"]) == mirror:
+            same_views = int(saved["views"]) == views if "views" in saved else views == 1
+            if saved["names"].tolist() == names.tolist() and bool(saved["mirror"]) == mirror and same_views:
                 found = saved["found"]
                 detections = [saved["points"][i] if found[i] else None for i in range(len(names))]
                 depths = [saved["depths"][i] if found[i] else None for i in range(len(names))]
                 cues = [saved["cues"][i] if found[i] else None for i in range(len(names))]
                 return detections, [tuple(s) for s in saved["sizes"].tolist()], float(saved["seconds"]), depths, cues
-    detections, sizes, seconds, depths, cues = detect(items, video=False, mirror=mirror)
+    detections, sizes, seconds, depths, cues = detect(items, video=False, mirror=mirror, views=views)
     if cache:
         found = np.array([d is not None for d in detections])
 
         def stacked(values, shape):
             return np.stack([np.full(shape, np.nan) if v is None else np.asarray(v, dtype=np.float64) for v in values])
 
-        np.savez(cache, names=names, mirror=np.array(mirror), found=found, sizes=np.array(sizes), seconds=np.array(seconds),
+        np.savez(cache, names=names, mirror=np.array(mirror), views=np.array(views), found=found, sizes=np.array(sizes),
+                 seconds=np.array(seconds),
                  points=stacked(detections, (478, 2)), depths=stacked(depths, (478,)), cues=stacked(cues, (2,)))
     return detections, sizes, seconds, depths, cues
 

@@ -428,21 +428,28 @@ def test_two_clips_fit_as_one_video_actor_without_smoothing_across_the_cut(tmp_p
     assert [e["label"] for e in shot.source["frames"]][2:4] == ["a.mp4 frame 2", "b.mp4 frame 0"]
 
 
-def test_detect_averages_with_the_mirror_image_unless_told_not_to(tmp_path, capfd):
+def test_detect_averages_views_and_the_mirror_image_unless_told_not_to(tmp_path, capfd):
     from neural_core.actor.photos import load_photo
     from neural_core.actor.landmarks import LandmarkDetector
+    from neural_core.actor.project import SETTINGS
 
     root = tmp_path / "actor"
     photos = two_photos(tmp_path / "photos")
     assert actor(capfd, "new", root, "--footage", photos, "--min-frames", "2")[0] == 0
     images = [load_photo(photos / name).image for name in ("astronaut.jpg", "grace_hopper.jpg")]
+    views = SETTINGS["detection_views"][0]
+    assert views > 1
     expected = {}
-    for mirror in (True, False):
-        with LandmarkDetector(mirror=mirror) as detector:
-            expected[mirror] = np.stack([detector.detect(image).face.points for image in images])
+    for mirror, count in ((True, views), (False, views), (False, 1)):
+        with LandmarkDetector(mirror=mirror, views=count) as detector:
+            expected[mirror, count] = np.stack([detector.detect(image).face.points for image in images])
     assert actor(capfd, "detect", root)[0] == 0
-    assert np.allclose(np.load(root / "detect" / "landmarks.npz")["points"], expected[True], atol=1e-9)
+    assert np.allclose(np.load(root / "detect" / "landmarks.npz")["points"], expected[True, views], atol=1e-9)
     code, events = actor(capfd, "detect", root, "--no-mirror")
     assert code == 0 and len(kinds(events, "frame")) == 2  # the setting changed: detected again
-    assert np.allclose(np.load(root / "detect" / "landmarks.npz")["points"], expected[False], atol=1e-9)
+    assert np.allclose(np.load(root / "detect" / "landmarks.npz")["points"], expected[False, views], atol=1e-9)
     assert Actor.open(root).setting("mirror_detection") is False
+    code, events = actor(capfd, "detect", root, "--views", "1")
+    assert code == 0 and len(kinds(events, "frame")) == 2
+    assert np.allclose(np.load(root / "detect" / "landmarks.npz")["points"], expected[False, 1], atol=1e-9)
+    assert Actor.open(root).setting("detection_views") == 1

@@ -306,8 +306,8 @@ def test_cached_detections_are_reused_only_for_the_same_images(tmp_path, monkeyp
     points = np.arange(478 * 2, dtype=float).reshape(478, 2)
     calls = []
 
-    def detect(found_items, video=False, mirror=False):
-        calls.append([str(p) for p, _ in found_items])
+    def detect(found_items, video=False, mirror=False, views=1):
+        calls.append([str(p) for p, _ in found_items] + [views])
         return [points, None], [(64, 48), (64, 48)], 0.01, [np.ones(478), None], [np.array([0.5, -0.5]), None]
 
     monkeypatch.setattr(fitting, "detect", detect)
@@ -320,6 +320,9 @@ def test_cached_detections_are_reused_only_for_the_same_images(tmp_path, monkeyp
     assert again[1] == [(64, 48), (64, 48)] and again[2] == first[2]
     fitting.cached_detect(items[:1], cache)  # other images: detected afresh
     assert len(calls) == 2
+    fitting.cached_detect(items[:1], cache, views=3)  # other views: detected afresh
+    fitting.cached_detect(items[:1], cache, views=3)
+    assert len(calls) == 3 and calls[-1][-1] == 3
 
 
 def test_fit_figures_count_spurious_keys_in_the_all_keys_error(model):

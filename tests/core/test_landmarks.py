@@ -173,3 +173,70 @@ def test_without_a_face_on_the_mirror_image_the_plain_detection_stands(detector)
         both._mirrored = SimpleNamespace(process=lambda _: SimpleNamespace(multi_face_landmarks=None), close=lambda: None)
         found = both.detect(image)
     assert found.reason is None and np.array_equal(found.face.points, plain.points)
+
+
+def test_view_transform_turns_and_scales_about_the_centre():
+    from neural_core.actor.landmarks import view_transform
+
+    centre = np.array([100.0, 50.0])
+    forward = view_transform(90.0, 2.0, centre)
+    assert np.allclose(forward[:, :2] @ centre + forward[:, 2], centre)
+    # a point right of the centre goes up the screen (y down) at twice the distance: counter-clockwise
+    assert np.allclose(forward[:, :2] @ (centre + (10.0, 0.0)) + forward[:, 2], centre + (0.0, -20.0))
+
+
+def test_a_view_puts_each_point_where_its_transform_says():
+    from neural_core.actor.landmarks import view_transform, warp_to_view
+
+    y, x = np.mgrid[0:80, 0:120] + 0.5  # pixel centres
+    spot = np.array([40.0, 30.0])
+    image = np.exp(-((x - spot[0]) ** 2 + (y - spot[1]) ** 2) / (2 * 3.0**2))
+    image = np.repeat((255 * image).astype(np.uint8)[..., None], 3, axis=2)
+    forward = view_transform(-8.0, 1.12, np.array([60.0, 40.0]))
+    view = warp_to_view(image, forward)[..., 0].astype(np.float64)
+    centroid = np.array([(view * x).sum(), (view * y).sum()]) / view.sum()
+    assert np.allclose(centroid, forward[:, :2] @ spot + forward[:, 2], atol=0.05)  # a half-pixel slip fails
+
+
+@pytest.mark.parametrize("options", [dict(views=0), dict(views=10), dict(views=True), dict(views=2, video=True)])
+def test_bad_view_counts_are_refused(options):
+    with pytest.raises(NeuralFaceError, match="views"):
+        LandmarkDetector(**options)
+
+
+@pytest.mark.parametrize("name", ["astronaut.jpg", "grace_hopper.jpg"])
+def test_several_views_average_points_mapped_back_to_the_image(detector, name):
+    from neural_core.actor.landmarks import VIEWS
+
+    image = np.asarray(photo(name))
+    plain = detector.detect(image).face
+    with LandmarkDetector(views=len(VIEWS)) as several:
+        averaged = several.detect(image).face
+        with LandmarkDetector(views=2) as two:
+            second = 2 * two.detect(image).face.points - plain.points  # the second view's points alone
+    iod = plain.interocular
+    # each view's points come back to where the image's own are (an 8-degree turn left in, or a
+    # wrong scale, would put the face's edge ~0.1 IOD away)
+    assert np.median(np.linalg.norm(second - plain.points, axis=1)) < 0.02 * iod
+    assert np.percentile(np.linalg.norm(second - plain.points, axis=1), 95) < 0.05 * iod
+    assert np.median(np.linalg.norm(averaged.points - plain.points, axis=1)) < 0.02 * iod
+    assert not np.allclose(averaged.points, plain.points)  # the views did count
+    # the eye cues stay the image's own (their gates were set on them)
+    assert np.array_equal(averaged.eye_cues, plain.eye_cues)
+    assert np.allclose(averaged.depth, plain.depth, atol=0.05 * iod)
+
+
+def test_a_view_without_the_face_is_left_out(detector):
+    image = np.asarray(photo("astronaut.jpg"))
+    plain = detector.detect(image).face
+    with LandmarkDetector(views=3) as several:
+        real = several._mesh
+        calls = []
+
+        def process(view):  # the first call is the image itself; the views find no face
+            calls.append(view.shape)
+            return real.process(view) if len(calls) == 1 else SimpleNamespace(multi_face_landmarks=None)
+
+        several._mesh = SimpleNamespace(process=process, close=real.close)
+        found = several.detect(image)
+    assert len(calls) == 3 and np.array_equal(found.face.points, plain.points)

@@ -151,7 +151,8 @@ def run(context):
         from ..landmarks import LandmarkDetector
 
         with LandmarkDetector(min_face_px=actor.setting("min_face_px"),
-                              mirror=actor.setting("mirror_detection")) as detector, FootageReader(actor) as reader:
+                              mirror=actor.setting("mirror_detection"),
+                              views=actor.setting("detection_views")) as detector, FootageReader(actor) as reader:
             for frame in job.frames(pending):
                 record = detect_one(detector, reader, frame)
                 with storage_errors():
