@@ -27,7 +27,22 @@ def parse_args(argv=None):
     parser.add_argument("--train", type=int, default=600, help="training stills")
     parser.add_argument("--held-out", type=int, default=64, help="held-out stills")
     parser.add_argument("--video-frames", type=int, default=48, help="frames of the video (0: none)")
+    parser.add_argument("--appearance", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="override the seed's look, values in [0, 1] (e.g. hair_darkness=0.95: the same person "
+                             "with dark hair and brows; names: blender_addon/dataset/sampling.py APPEARANCE)")
     return parser.parse_args(blender_script.script_arguments(argv))
+
+
+def appearance_overrides(pairs):
+    """["name=value", ...] -> {name: float}; a malformed pair exits with its text."""
+    overrides = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            overrides[name] = float(value)
+        except ValueError:
+            raise SystemExit(f"make_synthetic_actor: --appearance {pair!r}: expected NAME=VALUE with a number") from None
+    return overrides
 
 
 def main(argv=None):
@@ -38,7 +53,7 @@ def main(argv=None):
 
         make_synthetic_actor(args.out, train=args.train, held_out=args.held_out, seed=args.seed, samples=args.samples,
                              resolution=args.resolution, video_frames=args.video_frames, max_minutes=args.max_minutes,
-                             log=blender_script.log)
+                             log=blender_script.log, appearance=appearance_overrides(args.appearance))
 
     return blender_script.run(work)
 

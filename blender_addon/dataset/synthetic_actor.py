@@ -38,7 +38,7 @@ from .ground_truth import TruthReader
 
 SPLITS = ("held_out", "video", "train")  # the order frames are made in
 FPS = 24
-RECIPE_KEYS = ("seed", "resolution", "samples")  # a rerun must match these
+RECIPE_KEYS = ("seed", "resolution", "samples", "appearance")  # a rerun must match these
 
 
 def frame_name(number):
@@ -60,9 +60,9 @@ def check_recipe(out, recipe):
     path = Path(out) / "truth" / "recipe.json"
     if path.is_file():
         previous = json.loads(path.read_text())
-        if any(previous.get(k) != recipe[k] for k in RECIPE_KEYS):
+        if any(previous.get(k) != recipe.get(k) for k in RECIPE_KEYS):  # (no "appearance": the seed's look)
             raise NeuralFaceError(f"{out} holds a synthetic actor made with "
-                                  f"{ {k: previous.get(k) for k in RECIPE_KEYS} }, not { {k: recipe[k] for k in RECIPE_KEYS} }")
+                                  f"{ {k: previous.get(k) for k in RECIPE_KEYS} }, not { {k: recipe.get(k) for k in RECIPE_KEYS} }")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text_atomically(path, json.dumps(recipe, indent=1))
 
@@ -208,10 +208,12 @@ def encode_video(out, count, fps=FPS, log=print):
 
 
 def make_synthetic_actor(out, train=600, held_out=64, seed=0, samples=16, resolution=512,
-                         video_frames=performance.VIDEO_FRAMES, max_minutes=0.0, log=print):
+                         video_frames=performance.VIDEO_FRAMES, max_minutes=0.0, log=print, appearance=None):
     """Make (or finish) the synthetic actor in ``out``; returns the frames rendered now.
 
     ``max_minutes``: stop starting frames after this long (0: no limit); a rerun goes on.
+    ``appearance``: {name: value in [0, 1]} over the seed's look (``sampling.APPEARANCE``
+    names), e.g. the same person with darker hair and brows; kept in the recipe.
     """
     out = Path(out)
     if video_frames and resolution % 2:
@@ -220,8 +222,17 @@ def make_synthetic_actor(out, train=600, held_out=64, seed=0, samples=16, resolu
     recipe = {"format": "neural_face.synthetic_actor", "version": 1, "seed": seed, "resolution": resolution,
               "samples": samples, "counts": counts, "fps": FPS, "blender_version": bpy.app.version_string.split()[0],
               "generator": "tools/make_synthetic_actor.py"}
-    check_recipe(out, recipe)
     actor = performance.actor(seed, identity_names())
+    if appearance:
+        unknown = sorted(set(appearance) - set(sampling.APPEARANCE))
+        if unknown:
+            raise NeuralFaceError(f"unknown appearance name(s) {', '.join(unknown)}; known: {', '.join(sampling.APPEARANCE)}")
+        for name, value in appearance.items():
+            if not 0.0 <= float(value) <= 1.0:
+                raise NeuralFaceError(f"appearance {name}={value}: values lie in [0, 1]")
+            actor["appearance"][sampling.APPEARANCE.index(name)] = float(value)
+        recipe["appearance"] = {name: float(appearance[name]) for name in sorted(appearance)}
+    check_recipe(out, recipe)
     actor_record = {"identity": actor["identity"], "appearance": dict(zip(sampling.APPEARANCE, actor["appearance"]))}
     atomic.write_text_atomically(out / "truth" / "actor.json", json.dumps(actor_record, indent=1))
     todo = [(split, n) for split in SPLITS for n in range(1, counts[split] + 1) if not image_path(out, split, n).is_file()]

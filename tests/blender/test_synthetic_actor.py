@@ -143,3 +143,23 @@ def test_the_video_holds_every_frame_in_order(tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert [f.shape for f in frames] == [(32, 48, 3)] * 3
     np.testing.assert_allclose([f.mean() for f in frames], shades, atol=3)
+
+
+def test_a_look_override_changes_the_render_and_is_kept_in_the_recipe(tmp_path):
+    options = dict(train=1, held_out=0, video_frames=0, seed=3, samples=1, resolution=48, log=lambda m: None)
+    make_synthetic_actor(tmp_path / "plain", **options)
+    make_synthetic_actor(tmp_path / "dark", appearance={"hair_darkness": 1.0, "skin_tone": 0.0}, **options)
+    plain, dark = (json.loads((tmp_path / name / "truth" / "actor.json").read_text()) for name in ("plain", "dark"))
+    assert plain["identity"] == dark["identity"]  # the same person
+    assert dark["appearance"]["hair_darkness"] == 1.0 and dark["appearance"]["skin_tone"] == 0.0
+    assert plain["appearance"]["ambient"] == dark["appearance"]["ambient"]  # the rest of the look stays the seed's
+    recipe = json.loads((tmp_path / "dark" / "truth" / "recipe.json").read_text())
+    assert recipe["appearance"] == {"hair_darkness": 1.0, "skin_tone": 0.0}
+    images = [np.asarray(Image.open(image_path(tmp_path / name, "train", 1)), dtype=float) for name in ("plain", "dark")]
+    assert np.abs(images[0] - images[1]).mean() > 1.0
+    with pytest.raises(NeuralFaceError, match="holds a synthetic actor made with"):  # the folder's look cannot change under it
+        make_synthetic_actor(tmp_path / "dark", **options)
+    with pytest.raises(NeuralFaceError, match="unknown appearance name.*hair_colour"):
+        make_synthetic_actor(tmp_path / "other", appearance={"hair_colour": 0.5}, **options)
+    with pytest.raises(NeuralFaceError, match=r"\[0, 1\]"):
+        make_synthetic_actor(tmp_path / "other", appearance={"hair_darkness": 2.0}, **options)
