@@ -49,6 +49,7 @@ class FitSettings:
     photometric_rounds: int = 3  # rounds of the pose read from the image (photometric.py); 0: the landmark pose
     photometric_iterations: int = 8  # Gauss-Newton iterations per frame and round (fewer once converged)
     photometric_step_gain: float = 4.0  # each Gauss-Newton step is tried this many times longer first (photometric.py)
+    photometric_jaw_rounds: int = 3  # then rounds of jawOpen read from the image, the pose held (photometric.py); 0: off
 
 
 @dataclass

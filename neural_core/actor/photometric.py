@@ -22,8 +22,15 @@ actor built from all the frames:
    ``FitSettings.photometric_step_gain`` times longer is taken where it lowers the cost, else the plain one. A round moves each
    frame part of the way, not to convergence (converged rounds drift: docs/actor.md).
 
-Expression, gaze, focal length and identity stay the landmark fit's. A frame the image
-would turn further than ``MAX_TURN_DEG`` from its landmark pose keeps that pose.
+4. Then the jaw (``FitSettings.photometric_jaw_rounds``): with each frame's pose held, its
+   jawOpen value moves to where the pixels of the lips and chin say, the same way (the
+   vertices follow the head model's jawOpen key; the texture is rebuilt every round).
+   MediaPipe reads a wide-open jaw as less open, by a different amount in every frame
+   (docs/actor.md, "The jaw from the image").
+
+The other expression keys, gaze, focal length and identity stay the landmark fit's. A
+frame the image would turn further than ``MAX_TURN_DEG`` from its landmark pose keeps that
+pose (and its jaw).
 """
 
 import dataclasses
@@ -128,12 +135,17 @@ class PoseRefiner:
     """The texture and the per-frame Gauss-Newton solve (see the module docstring).
 
     vertices: per frame the fitted head's face vertices [468, 3] in the head frame (expression
-    applied); frames: the :class:`~.fit.FrameFit` of each; faces: the :class:`FaceImage` of each.
+    applied); frames: the :class:`~.fit.FrameFit` of each; faces: the :class:`FaceImage` of each;
+    jaw: None, or (per frame its jawOpen value [K], the vertices' change per unit of it
+    [468, 3] in metres): then :meth:`refine_jaw` can move it, kept in ``jaw_values``.
     """
 
-    def __init__(self, vertices, frames, faces, texture_size=TEXTURE_SIZE):
+    def __init__(self, vertices, frames, faces, texture_size=TEXTURE_SIZE, jaw=None):
         self.texels = TexelMap(load_face_mesh(), texture_size)
-        self.vertices, self.faces = vertices, faces
+        self.vertices, self.faces = [np.asarray(v, dtype=np.float64) for v in vertices], faces
+        self.jaw_values = None if jaw is None else np.array(jaw[0], dtype=np.float64)
+        self.jaw_basis = np.zeros((NUM_FACE, 3)) if jaw is None else np.asarray(jaw[1], dtype=np.float64)
+        self.jaw_start = None if jaw is None else self.jaw_values.copy()
         self.rotation = [f.rotation_matrix() for f in frames]  # head frame -> camera
         self.translation = [np.asarray(f.translation, dtype=np.float64).copy() for f in frames]
         self.focal = [float(f.focal) for f in frames]
@@ -170,6 +182,17 @@ class PoseRefiner:
     def refine(self, k, iterations, gain):
         """Move frame k's pose to match the texture (``build_texture`` first): ``iterations``
         Gauss-Newton steps, each tried ``gain`` times longer first."""
+        self._solve(k, iterations, gain, jaw=False)
+
+    def refine_jaw(self, k, iterations, gain):
+        """Move frame k's jawOpen value (within [0, 1]) to match the texture, its pose held."""
+        if self.jaw_values is None:
+            raise ValueError("refine_jaw needs a PoseRefiner made with jaw=")
+        self._solve(k, iterations, gain, jaw=True)
+
+    def _solve(self, k, iterations, gain, jaw):
+        """Gauss-Newton on frame k's pose (6 unknowns: rotation about the face centre,
+        translation in mm) or, with ``jaw``, its jawOpen value alone."""
         values = self.faces[k].values.astype(np.float32)
         gradient_y, gradient_x = np.gradient(values)
         scale, focal = self.faces[k].scale, self.focal[k]
@@ -180,36 +203,55 @@ class PoseRefiner:
             return  # too little of the face in view to say anything
         blend, texture, weight = self.texels.weights[used], self.texture[used], weight[used]
 
-        def evaluate(rotation, translation):  # -> (region places [n, 2], residual [n], soft-L1 cost)
-            places = self.faces[k].to_region(blend @ self._pixels(k, self.vertices[k] @ rotation.T + translation))
+        def evaluate(rotation, translation, vertices):  # -> (region places [n, 2], residual [n], soft-L1 cost)
+            places = self.faces[k].to_region(blend @ self._pixels(k, vertices @ rotation.T + translation))
             residual = sample(values, places) - texture
             return places, residual, float(weight @ (np.sqrt(1.0 + (residual / ROBUST) ** 2) - 1.0))
 
-        places, residual, cost = evaluate(self.rotation[k], self.translation[k])
+        places, residual, cost = evaluate(self.rotation[k], self.translation[k], self.vertices[k])
         for _ in range(iterations):
             camera = self.camera_points(k)
             slope = np.stack([sample(gradient_x, places), sample(gradient_y, places)], -1)  # [n, 2]
-            # d (region position of each landmark) / d (rotation about the face centre, translation)
+            # d (camera position of each landmark) / d (the unknowns)
+            if jaw:
+                d_camera = (self.jaw_basis @ self.rotation[k].T)[:, :, None]  # [468, 3, 1]
+            else:  # rotation about the face centre, translation
+                arm = camera - (self.rotation[k] @ centre + self.translation[k])
+                d_camera = np.zeros((NUM_FACE, 3, 6))
+                d_camera[:, :, :3] = -skew_rows(arm, np.broadcast_to(np.eye(3), (NUM_FACE, 3, 3))).transpose(0, 2, 1)  # w x arm
+                d_camera[:, :, 3:] = np.eye(3) * 1e-3  # translation in millimetres
+            unknowns = d_camera.shape[2]
             d_pixel = projection_jacobian(camera[None], np.array([focal]))[0]  # [468, 2, 3]
-            arm = camera - (self.rotation[k] @ centre + self.translation[k])
-            d_camera = np.zeros((NUM_FACE, 3, 6))
-            d_camera[:, :, :3] = -skew_rows(arm, np.broadcast_to(np.eye(3), (NUM_FACE, 3, 3))).transpose(0, 2, 1)  # w x arm
-            d_camera[:, :, 3:] = np.eye(3) * 1e-3  # translation in millimetres
-            d_landmark = scale * np.einsum("nij,njk->nik", d_pixel, d_camera)  # [468, 2, 6]
-            d_texel = (blend @ d_landmark.reshape(NUM_FACE, 12)).reshape(-1, 2, 6)
-            jacobian = slope[:, 0, None] * d_texel[:, 0] + slope[:, 1, None] * d_texel[:, 1]  # [n, 6]
+            d_landmark = scale * np.einsum("nij,njk->nik", d_pixel, d_camera)  # [468, 2, unknowns]
+            d_texel = (blend @ d_landmark.reshape(NUM_FACE, 2 * unknowns)).reshape(-1, 2, unknowns)
+            jacobian = slope[:, 0, None] * d_texel[:, 0] + slope[:, 1, None] * d_texel[:, 1]  # [n, unknowns]
             robust = weight / np.sqrt(1.0 + (residual / ROBUST) ** 2)
             normal = (jacobian * robust[:, None]).T @ jacobian
-            step = -np.linalg.solve(normal + 1e-6 * np.trace(normal) * np.eye(6), (jacobian * robust[:, None]).T @ residual)
+            step = -np.linalg.solve(normal + 1e-6 * np.trace(normal) * np.eye(unknowns) + 1e-12 * np.eye(unknowns),
+                                    (jacobian * robust[:, None]).T @ residual)
             for length in (gain, 1.0):  # the longer step where it lowers the cost, else the plain one
-                pose = self._moved(k, centre, length * step)
-                trial = evaluate(*pose)
+                moved = self._jaw_moved(k, length * step[0]) if jaw else (*self._moved(k, centre, length * step),
+                                                                            self.vertices[k])
+                trial = evaluate(*moved[:3])
                 if trial[2] < cost:
                     break
-            self.rotation[k], self.translation[k] = pose
+            self.rotation[k], self.translation[k] = moved[:2]
+            if jaw:
+                self.jaw_values[k] = moved[3]
+                self.vertices[k] = moved[2]
             places, residual, cost = trial
-            if length * np.abs(step[:3]).max() < 1e-5 and length * np.abs(step[3:]).max() < 1e-3:
+            if jaw:
+                if abs(length * step[0]) < 1e-4:
+                    break
+            elif length * np.abs(step[:3]).max() < 1e-5 and length * np.abs(step[3:]).max() < 1e-3:
                 break
+
+    def _jaw_moved(self, k, step):
+        """(rotation, translation, vertices, jawOpen) of frame k with its jawOpen moved by
+        ``step``, kept within [0, 1]."""
+        value = float(np.clip(self.jaw_values[k] + step, 0.0, 1.0))
+        vertices = self.vertices[k] + (value - self.jaw_values[k]) * self.jaw_basis
+        return self.rotation[k], self.translation[k], vertices, value
 
     def _moved(self, k, centre, step):
         """Frame k's (rotation, translation) turned by ``step[:3]`` (radians, about the face
@@ -233,10 +275,12 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
     from .linear_head import LinearHead
 
     rounds, iterations = settings.photometric_rounds, settings.photometric_iterations
+    jaw_rounds = settings.photometric_jaw_rounds if rounds > 0 else 0
     used = [i for i, f in enumerate(fit.frames) if f is not None and f.converged]
     if rounds <= 0 or len(used) < 2:
         return fit
     head = LinearHead(model)
+    jaw_key = list(model.expression_names).index("jawOpen")
     faces, vertices = [], []
     for count, i in enumerate(used):
         if check:
@@ -245,14 +289,16 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
         vertices.append(head.face(fit.identity[None], frame.expression[None])[0])
         faces.append(prepare_face(read_image(i), projected_vertices(model, fit.identity, frame),
                                   frontal_iod(vertices[-1], frame)))
-    refiner = PoseRefiner(vertices, [fit.frames[i] for i in used], faces)
-    total, done = rounds * len(used), 0
-    for _ in range(rounds):
+    jaw = ([fit.frames[i].expression[jaw_key] for i in used], head.expression_basis[:, :, jaw_key])
+    refiner = PoseRefiner(vertices, [fit.frames[i] for i in used], faces, jaw=jaw)
+    total, done = (rounds + jaw_rounds) * len(used), 0
+    for round_number in range(rounds + jaw_rounds):
         refiner.build_texture()
+        solve = refiner.refine if round_number < rounds else refiner.refine_jaw
         for k in range(len(used)):
             if check:
                 check()
-            refiner.refine(k, iterations, settings.photometric_step_gain)
+            solve(k, iterations, settings.photometric_step_gain)
             done += 1
             if progress:
                 progress(done, total)
@@ -265,17 +311,25 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
         turn = np.degrees(np.linalg.norm(rotations.rotation_vector(refiner.rotation[k] @ frame.rotation_matrix().T)))
         if turn > MAX_TURN_DEG:
             kept += 1
+            refiner.jaw_values[k] = refiner.jaw_start[k]  # (its jaw was read at a pose not kept)
             continue
         turns.append(turn)
+        expression = np.array(frame.expression, dtype=np.float64)
+        expression[jaw_key] = refiner.jaw_values[k]
         moved = dataclasses.replace(frame, rotation=rotations.rotation_vector(refiner.rotation[k] @ FRONTAL.T),
-                                    translation=refiner.translation[k].copy())
+                                    translation=refiner.translation[k].copy(), expression=expression)
         if measured is not None and detections[i] is not None:
             moved.residual = landmark_residual(measured, fit.identity, moved, detections[i])
         frames[i] = moved
     note = (f"pose from the image: {len(turns)} frame(s) refined in {rounds} round(s), median turn "
             f"{np.median(turns) if turns else 0.0:.2f} deg" + (f"; {kept} frame(s) kept the landmark pose (the image "
                                                                 f"turned them more than {MAX_TURN_DEG:g} deg)" if kept else ""))
-    return dataclasses.replace(fit, frames=frames, notes=list(fit.notes) + [note])
+    notes = list(fit.notes) + [note]
+    if jaw_rounds:
+        change = np.abs(refiner.jaw_values - refiner.jaw_start)
+        notes.append(f"jaw from the image: {jaw_rounds} round(s), jawOpen moved by {np.median(change):.3f} "
+                     f"(median; 90th percentile {np.percentile(change, 90):.3f})")
+    return dataclasses.replace(fit, frames=frames, notes=notes)
 
 
 def landmark_residual(head, identity, frame, detected):

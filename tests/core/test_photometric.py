@@ -17,6 +17,7 @@ from neural_core.actor.texture_space import TexelMap, load_face_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (256, 256)
+JAW = list(load_head_model().expression_names).index("jawOpen")
 FOCAL = 900.0
 
 
@@ -70,8 +71,10 @@ def test_a_face_region_keeps_an_image_point_where_to_region_says():
     assert abs(peak[1] + 0.5 - expected[0]) <= 1.0 and abs(peak[0] + 0.5 - expected[1]) <= 1.0
 
 
-def frame_at(rotation, translation):
-    return FrameFit(expression=np.zeros(52), rotation=np.asarray(rotation, float), translation=np.asarray(translation, float),
+def frame_at(rotation, translation, jaw=0.0):
+    expression = np.zeros(52)
+    expression[JAW] = jaw
+    return FrameFit(expression=expression, rotation=np.asarray(rotation, float), translation=np.asarray(translation, float),
                     gaze=np.zeros(4), focal=FOCAL, size=SIZE)
 
 
@@ -182,7 +185,9 @@ def test_frames_fitted_at_their_true_pose_stay_there(model, rendered):
     moved = [angle(a.rotation_matrix(), b.rotation_matrix()) for a, b in zip(refined.frames, frames)]
     assert np.median(moved) < 0.5 and max(moved) < 1.0, moved  # measured: median 0.32, max 0.7 (the texture follows)
     assert fit.frames[0] is frames[0] and refined.frames[0] is not frames[0]  # the input fit is not changed
-    assert refined.notes[-1].startswith("pose from the image: 8 frame(s) refined in 3 round(s)")
+    assert refined.notes[-2].startswith("pose from the image: 8 frame(s) refined in 3 round(s)")
+    assert refined.notes[-1].startswith("jaw from the image: 3 round(s), jawOpen moved by 0.0")  # (all closed, and stay so)
+    assert all(f.expression[JAW] >= 0.0 for f in refined.frames)
 
 
 def test_no_rounds_leave_the_fit_as_it_is(model):
@@ -201,3 +206,79 @@ def test_a_check_that_raises_stops_the_refinement(model):
 
     with pytest.raises(Cancelled):
         photometric.refine_poses(fit, lambda i: np.zeros((256, 256)), model, FitSettings(), check=check)
+
+
+@pytest.fixture(scope="module")
+def jaws(model):
+    """(true frames, images): eight views of the head with the jaw open 0-0.8, one texture."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(7)
+    fine = TexelMap(load_face_mesh(), 256)
+    texture = 0.5 + 8.0 * gaussian_filter(rng.normal(size=(256, 256)), 6.0)[fine.rows, fine.columns]
+    frames = [frame_at(rotations.rotation_vector(rotations.axis_angle(rng.normal(0, 0.08, 3))), np.array([0.0, 0.2, 0.75]),
+                       jaw=opening) for opening in np.linspace(0.0, 0.8, 8)]
+    return frames, [render(model, fine, texture, f, gain) for f, gain in zip(frames, rng.uniform(0.7, 1.3, 8))]
+
+
+def jaw_refiner(model, frames, images, misread):
+    """A PoseRefiner whose frames were read with the jaw values ``misread`` [K] (the images'
+    regions and vertices placed accordingly)."""
+    misread_frames = []
+    for frame, value in zip(frames, misread):
+        expression = frame.expression.copy()
+        expression[JAW] = value
+        misread_frames.append(FrameFit(expression=expression, rotation=frame.rotation, translation=frame.translation,
+                                       gaze=frame.gaze, focal=frame.focal, size=frame.size))
+    refiner = refiner_for(model, misread_frames, images)
+    head = LinearHead(model)
+    return photometric.PoseRefiner(refiner.vertices, misread_frames, refiner.faces,
+                                   jaw=(np.array(misread, dtype=float), head.expression_basis[:, :, JAW]))
+
+
+def test_against_the_texture_a_misread_jaw_returns_to_its_true_opening(model, jaws):
+    """The texture from frames at their true jaw; one frame's jaw then read 0.25 too open or
+    too closed: the solve (pose held) brings it back to within 0.05."""
+    frames, images = jaws
+    truth = np.array([f.expression[JAW] for f in frames])
+    for error in (0.25, -0.25):
+        refiner = jaw_refiner(model, frames, images, truth)
+        refiner.build_texture()
+        rotation = refiner.rotation[4].copy()
+        refiner.jaw_values[4] += error
+        refiner.vertices[4] = refiner.vertices[4] + error * refiner.jaw_basis
+        refiner.refine_jaw(4, FitSettings().photometric_iterations, FitSettings().photometric_step_gain)
+        assert abs(refiner.jaw_values[4] - truth[4]) < 0.05, (error, refiner.jaw_values[4], truth[4])
+        assert np.array_equal(refiner.rotation[4], rotation)  # the pose is held
+        at_truth = refiner.vertices[4] - (refiner.jaw_values[4] - truth[4]) * refiner.jaw_basis
+        true_vertices = LinearHead(model).face(np.zeros((1, 28)), frames[4].expression[None])[0]
+        assert np.allclose(at_truth, true_vertices, atol=1e-9)  # the vertices follow the value
+
+
+def test_the_jaw_stays_within_0_and_1(model, jaws):
+    frames, images = jaws
+    truth = np.array([f.expression[JAW] for f in frames])
+    refiner = jaw_refiner(model, frames, images, truth)
+    refiner.build_texture()
+    refiner.jaw_values[0] = 0.0  # truth 0: any step below is clipped
+    refiner.refine_jaw(0, FitSettings().photometric_iterations, 1000.0)
+    assert 0.0 <= refiner.jaw_values[0] < 0.05
+    with pytest.raises(ValueError, match="jaw="):
+        refiner_for(model, frames, images).refine_jaw(0, 8, 4.0)
+
+
+def test_the_workflow_reads_misread_jaws_from_the_images(model, jaws):
+    """Each frame's jaw misread by up to 0.2 (as MediaPipe's detections do): after the pose
+    and jaw rounds the mean error is under half; without jaw rounds the values stay."""
+    frames, images = jaws
+    truth = np.array([f.expression[JAW] for f in frames])
+    misread = np.clip(truth + np.random.default_rng(1).uniform(-0.2, 0.2, len(truth)), 0.0, 1.0)
+    fit = ActorFit(np.zeros(28), [FrameFit(expression=np.where(np.arange(52) == JAW, m, 0.0), rotation=f.rotation,
+                                           translation=f.translation, gaze=f.gaze, focal=f.focal, size=f.size)
+                                  for f, m in zip(frames, misread)], model.identity_names, model.expression_names)
+    refined = photometric.refine_poses(fit, lambda i: images[i], model, FitSettings())
+    after = np.array([f.expression[JAW] for f in refined.frames])
+    assert np.abs(after - truth).mean() < 0.5 * np.abs(misread - truth).mean(), (after, truth, misread)
+    kept = photometric.refine_poses(fit, lambda i: images[i], model, FitSettings(photometric_jaw_rounds=0))
+    assert np.array_equal([f.expression[JAW] for f in kept.frames], misread)
+    assert not any(n.startswith("jaw from the image") for n in kept.notes)
