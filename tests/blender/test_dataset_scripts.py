@@ -41,9 +41,13 @@ def test_the_dataset_script_keeps_its_options_and_defaults(make_dataset):
 def test_the_synthetic_actor_script_keeps_its_options_and_defaults(make_synthetic_actor):
     args = vars(make_synthetic_actor.parse_args([]))
     assert args == {"out": str(ROOT / "data" / "synthetic_actor"), "seed": 0, "samples": 16, "resolution": 512,
-                    "max_minutes": 0.0, "train": 600, "held_out": 64, "video_frames": 48}
-    args = make_synthetic_actor.parse_args(["--train", "5", "--held-out", "2", "--video-frames", "0", "--seed", "7"])
+                    "max_minutes": 0.0, "train": 600, "held_out": 64, "video_frames": 48, "appearance": []}
+    args = make_synthetic_actor.parse_args(["--train", "5", "--held-out", "2", "--video-frames", "0", "--seed", "7",
+                                            "--appearance", "hair_darkness=0.95", "skin_tone=0"])
     assert (args.train, args.held_out, args.video_frames, args.seed) == (5, 2, 0, 7)
+    assert make_synthetic_actor.appearance_overrides(args.appearance) == {"hair_darkness": 0.95, "skin_tone": 0.0}
+    with pytest.raises(SystemExit, match="hair_darkness=dark"):
+        make_synthetic_actor.appearance_overrides(["hair_darkness=dark"])
 
 
 @pytest.mark.parametrize("script", ["make_dataset", "make_synthetic_actor"])
