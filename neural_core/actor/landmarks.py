@@ -26,7 +26,7 @@ the image (:data:`VIEWS`: the image turned by 8 degrees either way and scaled by
 1.12 about the face's centre), maps each copy's points back and averages them all (each
 copy mirrored too when ``mirror``). Part of MediaPipe's error changes with the face's
 place, size and tilt in its input and averages out: on the synthetic actor with 5 views,
-jawOpen r 0.912 -> 0.927 on the held-out photos, 0.936 -> 0.945 on the training frames
+jawOpen r 0.912 -> 0.932 on the held-out photos, 0.936 -> 0.945 on the training frames
 (docs/actor.md, "Several views"). Each view costs a detection (two with ``mirror``).
 
 Measured on a 2-core CPU, 512 x 512 frames (the astronaut photo): 4.7 ms per frame with
