@@ -196,9 +196,6 @@ class LandmarkDetector:
         largest, warnings = faces[0], []
         if self._mirrored is not None:
             largest = self._average_with_mirror(image, largest)
-        cue_points = largest.points  # the eye cues read around the image's own points (their gates were set so)
-        if self.views > 1:
-            largest = self._average_views(image, largest)
         if len(faces) > 1:
             x0, y0, x1, y1 = largest.box
             kept = f"{x1 - x0:.0f}x{y1 - y0:.0f} px at x {x0:.0f}, y {y0:.0f}"
@@ -211,7 +208,10 @@ class LandmarkDetector:
                 f"the fit needs at least {self.min_face_px:.0f} px on the box's longer side"
             )
             return Detection(None, reason, len(faces), size, rejected=largest, warnings=tuple(warnings))
-        largest = dataclasses.replace(largest, eye_cues=eye_cues(image, cue_points))
+        cues = eye_cues(image, largest.points)  # read around the image's own points (their gates were set so)
+        if self.views > 1:  # (after the size check: a refused face costs no further detections)
+            largest = self._average_views(image, largest)
+        largest = dataclasses.replace(largest, eye_cues=cues)
         return Detection(largest, None, len(faces), size, warnings=tuple(warnings))
 
     def _average_with_mirror(self, image, face):

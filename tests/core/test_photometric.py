@@ -108,12 +108,12 @@ def angle(a, b):
     return np.degrees(np.linalg.norm(rotations.rotation_vector(a.T @ b)))
 
 
-def refiner_for(model, frames, images):
+def refiner_for(model, frames, images, jaw=None):
     head = LinearHead(model)
     vertices = [head.face(np.zeros((1, 28)), f.expression[None])[0] for f in frames]
     faces = [photometric.prepare_face(image, projected_vertices(model, np.zeros(28), f), photometric.frontal_iod(v, f))
              for image, f, v in zip(images, frames, vertices)]
-    return photometric.PoseRefiner(vertices, frames, faces)
+    return photometric.PoseRefiner(vertices, frames, faces, jaw=jaw)
 
 
 @pytest.mark.parametrize("axis", [0, 1, 2])
@@ -230,10 +230,8 @@ def jaw_refiner(model, frames, images, misread):
         expression[JAW] = value
         misread_frames.append(FrameFit(expression=expression, rotation=frame.rotation, translation=frame.translation,
                                        gaze=frame.gaze, focal=frame.focal, size=frame.size))
-    refiner = refiner_for(model, misread_frames, images)
-    head = LinearHead(model)
-    return photometric.PoseRefiner(refiner.vertices, misread_frames, refiner.faces,
-                                   jaw=(np.array(misread, dtype=float), head.expression_basis[:, :, JAW]))
+    return refiner_for(model, misread_frames, images,
+                       jaw=(np.array(misread, dtype=float), LinearHead(model).expression_basis[:, :, JAW]))
 
 
 def test_against_the_texture_a_misread_jaw_returns_to_its_true_opening(model, jaws):
