@@ -50,6 +50,7 @@ class FitSettings:
     photometric_iterations: int = 8  # Gauss-Newton iterations per frame and round (fewer once converged)
     photometric_step_gain: float = 4.0  # each Gauss-Newton step is tried this many times longer first (photometric.py)
     photometric_jaw_rounds: int = 3  # then rounds of jawOpen read from the image, the pose held (photometric.py); 0: off
+    photometric_gaze: bool = True  # then the gaze read from the image, the pose held (gaze_image.py); False: the landmark fit's
 
 
 @dataclass

@@ -83,12 +83,13 @@ def grey(image):
     return values.astype(np.float32)
 
 
-def prepare_face(image, points, iod):
+def prepare_face(image, points, iod, high_pass=HIGH_PASS):
     """:class:`FaceImage` of ``image`` around the fitted landmarks ``points`` [>=468, 2] (pixels).
 
     iod: the face's inter-ocular distance in pixels *as if seen from the front* at its depth
     (:func:`frontal_iod`): the scale follows the face's distance, not its turn, so a feature
-    is filtered at the same size in every frame."""
+    is filtered at the same size in every frame. high_pass: the Gaussian sigma (region pixels)
+    of the blur subtracted (the gaze reads its eyes with a gentler one: gaze_image.py)."""
     from scipy.ndimage import gaussian_filter, map_coordinates
 
     points = np.asarray(points, dtype=np.float64)[:NUM_FACE]
@@ -112,7 +113,7 @@ def prepare_face(image, points, iod):
     grid = np.meshgrid(rows, columns, indexing="ij")
     region = map_coordinates(window, grid, order=1, mode="nearest").astype(np.float64)
     region = gaussian_filter(region, PRESMOOTH)
-    detail = region - gaussian_filter(region, HIGH_PASS)
+    detail = region - gaussian_filter(region, high_pass)
     normalised = detail / np.sqrt(gaussian_filter(detail * detail, CONTRAST) + FLOOR)
     return FaceImage(normalised.astype(np.float16), low, scale)
 
@@ -270,6 +271,7 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
     (with ``calibration``, as the fit measured it). ``progress(done, total)`` after each
     frame's solve; ``check()`` before each (a cancel). Returns a new ActorFit (the input is
     not changed) with a note of what moved."""
+    from . import gaze_image
     from .calibration import load_calibration
     from .fit_shot import projected_vertices
     from .linear_head import LinearHead
@@ -282,16 +284,19 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
     head = LinearHead(model)
     jaw_key = list(model.expression_names).index("jawOpen")
     faces, vertices = [], []
+    eye_images = [] if settings.photometric_gaze else None
     for count, i in enumerate(used):
         if check:
             check()
         frame = fit.frames[i]
         vertices.append(head.face(fit.identity[None], frame.expression[None])[0])
-        faces.append(prepare_face(read_image(i), projected_vertices(model, fit.identity, frame),
-                                  frontal_iod(vertices[-1], frame)))
+        image, points, iod = read_image(i), projected_vertices(model, fit.identity, frame), frontal_iod(vertices[-1], frame)
+        faces.append(prepare_face(image, points, iod))
+        if eye_images is not None:
+            eye_images.append(prepare_face(image, points, iod, high_pass=gaze_image.HIGH_PASS))
     jaw = ([fit.frames[i].expression[jaw_key] for i in used], head.expression_basis[:, :, jaw_key])
     refiner = PoseRefiner(vertices, [fit.frames[i] for i in used], faces, jaw=jaw)
-    total, done = (rounds + jaw_rounds) * len(used), 0
+    total, done = (rounds + jaw_rounds + (1 + gaze_image.TEXTURE_ROUNDS) * (eye_images is not None)) * len(used), 0
     for round_number in range(rounds + jaw_rounds):
         refiner.build_texture()
         solve = refiner.refine if round_number < rounds else refiner.refine_jaw
@@ -318,8 +323,6 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
         expression[jaw_key] = refiner.jaw_values[k]
         moved = dataclasses.replace(frame, rotation=rotations.rotation_vector(refiner.rotation[k] @ FRONTAL.T),
                                     translation=refiner.translation[k].copy(), expression=expression)
-        if measured is not None and detections[i] is not None:
-            moved.residual = landmark_residual(measured, fit.identity, moved, detections[i])
         frames[i] = moved
     note = (f"pose from the image: {len(turns)} frame(s) refined in {rounds} round(s), median turn "
             f"{np.median(turns) if turns else 0.0:.2f} deg" + (f"; {kept} frame(s) kept the landmark pose (the image "
@@ -329,6 +332,22 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
         change = np.abs(refiner.jaw_values - refiner.jaw_start)
         notes.append(f"jaw from the image: {jaw_rounds} round(s), jawOpen moved by {np.median(change):.3f} "
                      f"(median; 90th percentile {np.percentile(change, 90):.3f})")
+    if eye_images is not None:  # the gaze, with the pose and the lids now final
+        current = [frames[i] for i in used]
+        gaze, _, gaze_note = gaze_image.read_gaze(
+            model, fit.identity, current, eye_images, [projected_vertices(model, fit.identity, f) for f in current],
+            progress=None if progress is None else (lambda step, _: progress(done + step, total)), check=check)
+        looks = head.look_values(gaze)[0]
+        for k, i in enumerate(used):
+            expression = np.array(frames[i].expression, dtype=np.float64)
+            expression[head.look_columns] = looks[k, head.look_columns]
+            frames[i] = dataclasses.replace(frames[i], gaze=gaze[k].copy(), expression=expression)
+        notes.append(gaze_note)
+    if measured is not None:
+        for i in used:
+            if detections[i] is not None and frames[i] is not fit.frames[i]:
+                frames[i] = dataclasses.replace(frames[i], residual=landmark_residual(measured, fit.identity, frames[i],
+                                                                                      detections[i]))
     return dataclasses.replace(fit, frames=frames, notes=notes)
 
 

@@ -162,9 +162,10 @@ def test_bad_photos_are_listed_and_the_minimum_enforced(tmp_path, capfd):
     assert code == 0 and all(e["skipped"] for e in kinds(events, "frame"))
     code, events = actor(capfd, "fit", root)
     assert code == 0 and read_shot(root / "fit" / "shot").frame_numbers() == [1, 2, 3]
-    refining = [e for e in kinds(events, "progress") if e.get("stage", "").startswith("fit: pose and jaw from the image ")]
-    # 3 frames x (3 rounds of the pose + 3 of the jaw): the bar moves through them (every 10th and the last)
-    assert [(e["done"], e["total"]) for e in refining] == [(10, 18), (18, 18)]
+    refining = [e for e in kinds(events, "progress") if e.get("stage", "").startswith("fit: pose, jaw and gaze from the image ")]
+    # 3 frames x (3 rounds of the pose + 3 of the jaw + the gaze's iris regions and 2 texture rounds):
+    # the bar moves through them (every 10th and the last)
+    assert [(e["done"], e["total"]) for e in refining] == [(10, 27), (20, 27), (27, 27)]
     left_out = json.loads((root / "fit" / "frames.json").read_text())["left_out"]
     assert [e["label"] for e in left_out] == ["c_sky.png", "d_tiny.jpg", "e_cut.jpg"]
     code = cli_main(["actor", "status", str(root)])

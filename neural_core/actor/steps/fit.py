@@ -146,9 +146,9 @@ def solve(context, landmarks, model):
         def photometric_progress(done, total):  # (the panel's bar moves through the rounds, then the crops)
             if done == total or done % 10 == 0:
                 left = (time.perf_counter() - begun) / done * (total - done)
-                context.stage(f"fit: pose and jaw from the image {done}/{total}", done=done, total=total, eta_s=round(left, 1))
+                context.stage(f"fit: pose, jaw and gaze from the image {done}/{total}", done=done, total=total, eta_s=round(left, 1))
 
-        context.stage("fit: pose and jaw from the image")
+        context.stage("fit: pose, jaw and gaze from the image")
         with FootageReader(actor) as reader:
             fit = refine_poses(fit, lambda i: reader.read(frames[i]).image, model, settings, detections=detections,
                                calibration=calibration, progress=photometric_progress, check=job.token.check)
