@@ -35,7 +35,9 @@ shows, and both eyes take that gaze: vergence (a few degrees for near targets) i
 for half the noise. A frame whose eyes show fewer than ``FRAME_PIXELS`` pixels together (a
 blink, a squint) has no gaze to read: it looks straight ahead (the rig's rest), which on the
 synthetic actor is nearer its truth than MediaPipe's reading of a closed eye, or this one's
-of a narrowed eye.
+of a narrowed eye. In a video such a frame takes the gaze between its clip's neighbours
+instead, and the gaze is smoothed along each clip (``VIDEO_SMOOTH``): a blink does not
+snap the eyes to the front, and each frame's few degrees of noise do not jitter.
 """
 
 from dataclasses import dataclass
@@ -65,6 +67,7 @@ TEXTURE_SPAN = 1.0  # the texture covers gnomonic coordinates within this (45 de
 MIN_FORWARD = 0.3  # a hit further round the eyeball than this (cosine to its axis) is not used
 MISSING_COST = 1.5  # the cost of a pixel whose ray misses the eyeball or lands on an unseen texel
 ROBUST = 0.5  # soft-L1 scale of the texture residual
+VIDEO_SMOOTH = 1.0  # video: the Gaussian (frames) the gaze is smoothed with along each clip
 
 
 def grid(half_width_deg, step_deg):
@@ -243,12 +246,14 @@ def texture_gaze(model, view, texture, seen, start):
     return best
 
 
-def read_gaze(model, identity, frames, eye_images, landmark_pixels, progress=None, check=None):
+def read_gaze(model, identity, frames, eye_images, landmark_pixels, progress=None, check=None, clips=None):
     """(gaze [F, 4] (eye.L X, Z, eye.R X, Z; both eyes alike), pixels [F, 2] each eye's (L, R)
     count of opening pixels read, note) for fitted ``frames`` (:class:`~.fit.FrameFit`) with
     their eye images (:class:`~.photometric.FaceImage`, ``HIGH_PASS``) and the fitted head's
     landmark pixels [478, 2] each. ``progress(done, total)`` after each frame's solve;
-    ``check()`` before each (a cancel)."""
+    ``check()`` before each (a cancel). clips: for video, per frame the clip it belongs to
+    (consecutive frames of a clip, in order): the gaze is then smoothed along each clip
+    (:func:`smooth_clips`); None: photos, each frame alone."""
     count = len(frames)
     total, done = (1 + TEXTURE_ROUNDS) * count, 0
     iris = iris_radius(model)
@@ -286,10 +291,34 @@ def read_gaze(model, identity, frames, eye_images, landmark_pixels, progress=Non
     pixels = np.array([[0 if views[side][k] is None else views[side][k].count for side in EYE_SIDES]
                        for k in range(count)], dtype=np.float64).reshape(count, len(EYE_SIDES))
     gaze = combine_eyes([angles[side] for side in EYE_SIDES], pixels)
-    read = int((pixels.sum(1) >= FRAME_PIXELS).sum())
-    note = (f"gaze from the image: {read} of {count} frame(s) read (iris regions, then {TEXTURE_ROUNDS} texture "
-            f"round(s)); {count - read} with the eyes (nearly) closed look straight ahead")
+    read = pixels.sum(1) >= FRAME_PIXELS
+    note = (f"gaze from the image: {int(read.sum())} of {count} frame(s) read (iris regions, then {TEXTURE_ROUNDS} "
+            f"texture round(s)); {count - int(read.sum())} with the eyes (nearly) closed ")
+    if clips is None:
+        note += "look straight ahead"
+    else:
+        gaze = smooth_clips(gaze, read, clips)
+        note += f"take their clip's neighbours' gaze; smoothed along each clip ({VIDEO_SMOOTH:g} frame(s))"
     return gaze, pixels, note
+
+
+def smooth_clips(gaze, read, clips):
+    """[F, C] ``gaze`` [F, C] along each clip (``clips`` [F], consecutive frames): frames not
+    ``read`` [F] take the gaze interpolated between their clip's read frames (a clip with
+    none keeps its values), then a Gaussian of ``VIDEO_SMOOTH`` frames along the clip."""
+    from scipy.ndimage import gaussian_filter1d
+
+    gaze, read, clips = np.array(gaze, dtype=np.float64), np.asarray(read, dtype=bool), np.asarray(clips)
+    for clip in np.unique(clips):
+        rows = np.flatnonzero(clips == clip)
+        known = rows[read[rows]]
+        if len(known) == 0:
+            continue
+        for column in range(gaze.shape[1]):
+            gaze[rows, column] = np.interp(rows, known, gaze[known, column])
+        if len(rows) > 1 and VIDEO_SMOOTH > 0:
+            gaze[rows] = gaussian_filter1d(gaze[rows], VIDEO_SMOOTH, axis=0, mode="nearest")
+    return gaze
 
 
 def combine_eyes(angles, pixels):

@@ -263,14 +263,16 @@ class PoseRefiner:
         return turn @ self.rotation[k], turn @ (self.translation[k] - pivot) + pivot + step[3:] * 1e-3
 
 
-def refine_poses(fit, read_image, model, settings, detections=None, calibration="default", progress=None, check=None):
+def refine_poses(fit, read_image, model, settings, detections=None, calibration="default", progress=None, check=None,
+                 segments=None):
     """``fit`` (:class:`~.fit.ActorFit`) with each converged frame's rotation and translation
     refined from its image; ``read_image(i)`` returns input frame i's image ([H, W] or
     [H, W, C], any dtype), called once per frame in order. ``detections`` (per frame [478, 2]
     or None): when given, each refined frame's ``residual`` is measured again against them
     (with ``calibration``, as the fit measured it). ``progress(done, total)`` after each
-    frame's solve; ``check()`` before each (a cancel). Returns a new ActorFit (the input is
-    not changed) with a note of what moved."""
+    frame's solve; ``check()`` before each (a cancel). segments: for video (``settings.video``),
+    per input frame the clip it comes from (None: one clip), for the gaze's smoothing.
+    Returns a new ActorFit (the input is not changed) with a note of what moved."""
     from . import gaze_image
     from .calibration import load_calibration
     from .fit_shot import projected_vertices
@@ -336,7 +338,8 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
         current = [frames[i] for i in used]
         gaze, _, gaze_note = gaze_image.read_gaze(
             model, fit.identity, current, eye_images, [projected_vertices(model, fit.identity, f) for f in current],
-            progress=None if progress is None else (lambda step, _: progress(done + step, total)), check=check)
+            progress=None if progress is None else (lambda step, _: progress(done + step, total)), check=check,
+            clips=None if not settings.video else [0 if segments is None else segments[i] for i in used])
         looks = head.look_values(gaze)[0]
         for k, i in enumerate(used):
             expression = np.array(frames[i].expression, dtype=np.float64)

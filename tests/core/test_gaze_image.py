@@ -169,6 +169,18 @@ def test_the_eyes_are_combined_by_the_pixels_each_read():
     assert 70 < gaze_image.FRAME_PIXELS and np.array_equal(gaze[2:], np.zeros((2, 4)))
 
 
+def test_in_a_video_closed_eyes_take_their_neighbours_gaze_and_each_clip_is_smoothed(monkeypatch):
+    gaze = np.array([[2.0], [0.0], [6.0], [6.0], [9.0], [9.0], [1.0]])
+    read = [True, False, True, True, False, False, True]
+    clips = [0, 0, 0, 0, 1, 1, 2]  # clip 1 has no frame read: it keeps its values
+    monkeypatch.setattr(gaze_image, "VIDEO_SMOOTH", 0.0)
+    np.testing.assert_allclose(gaze_image.smooth_clips(gaze, read, clips)[:, 0], [2, 4, 6, 6, 9, 9, 1])
+    monkeypatch.setattr(gaze_image, "VIDEO_SMOOTH", 1.0)
+    smoothed = gaze_image.smooth_clips(gaze, read, clips)[:, 0]
+    assert 2.0 < smoothed[0] < smoothed[1] < smoothed[2] < 6.0  # smoothed within clip 0...
+    np.testing.assert_allclose(smoothed[4:], [9, 9, 1])  # ...not across its end
+
+
 def test_a_check_that_raises_stops_the_gaze_reading(model, painted):
     frames, faces = painted
 

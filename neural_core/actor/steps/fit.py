@@ -135,10 +135,10 @@ def solve(context, landmarks, model):
     context.stage("fit: solving")
     started = time.perf_counter()
     settings = FitSettings(video=actor.kind == "video")
+    segments = [int(e) for e in landmarks["entries"]]  # a video entry is a clip
     fit = fit_actor(detections, sizes, settings, focal_hints=hints, progress=progress, model=model,
                     calibration=calibration, check=job.token.check, depths=depths, depth_calibration=depth_calibration,
-                    eye_cues=cues,
-                    segments=[int(e) for e in landmarks["entries"]])  # a video entry is a clip
+                    eye_cues=cues, segments=segments)
     if settings.photometric_rounds > 0:
         frames = input_frames(landmarks)
         begun = time.perf_counter()
@@ -151,7 +151,8 @@ def solve(context, landmarks, model):
         context.stage("fit: pose, jaw and gaze from the image")
         with FootageReader(actor) as reader:
             fit = refine_poses(fit, lambda i: reader.read(frames[i]).image, model, settings, detections=detections,
-                               calibration=calibration, progress=photometric_progress, check=job.token.check)
+                               calibration=calibration, progress=photometric_progress, check=job.token.check,
+                               segments=segments)
     return fit, time.perf_counter() - started, name
 
 
