@@ -52,6 +52,7 @@ from .head_model import BONES, EYE_SIDES
 LID_CONTOURS = {"R": (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
                 "L": (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)}
 ERODE = 1.5  # region px: pixels nearer the lid contour than this are left out
+BAND_MARGIN = 20  # region px kept around the lids (eye_band): the pose rounds move a face by a few
 HIGH_PASS = 1.5  # region px (photometric.IOD_PIXELS between the eye corners): the eye image's high-pass sigma
 MIN_PIXELS = 60  # an eye showing fewer pixels of its opening (region pixels) is not read
 FRAME_PIXELS = 120  # a frame whose eyes show fewer together looks straight ahead (a narrowed eye misleads)
@@ -132,6 +133,20 @@ class EyeView:
         coords = np.stack([local @ across_x, local @ across_z], -1) / safe[..., None]
         usable = np.isfinite(forward) & (forward > MIN_FORWARD)
         return np.where(usable[..., None], coords, 0.0), usable
+
+
+def eye_band(face, pixels, margin=BAND_MARGIN):
+    """``face`` (:class:`~.photometric.FaceImage`) cut to the band around both eyes' lid
+    contours in ``pixels`` [>=468, 2] (image pixels), ``margin`` region pixels each side: what
+    :func:`eye_view` reads (the refinement keeps every frame's; the whole face would take
+    ~5x the memory)."""
+    contours = np.asarray(pixels, dtype=np.float64)[[i for side in EYE_SIDES for i in LID_CONTOURS[side]]]
+    region = face.to_region(contours)
+    height, width = face.values.shape
+    low = np.clip(np.floor(region.min(0) - margin).astype(int), 0, [width, height])
+    high = np.clip(np.ceil(region.max(0) + margin).astype(int), low, [width, height])
+    values = face.values[low[1]:high[1], low[0]:high[0]].copy()
+    return type(face)(values, face.origin + low / face.scale, face.scale)
 
 
 def eye_view(model, identity, frame, face, pixels, side):

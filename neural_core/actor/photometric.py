@@ -295,7 +295,8 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
         image, points, iod = read_image(i), projected_vertices(model, fit.identity, frame), frontal_iod(vertices[-1], frame)
         faces.append(prepare_face(image, points, iod))
         if eye_images is not None:
-            eye_images.append(prepare_face(image, points, iod, high_pass=gaze_image.HIGH_PASS))
+            eye_images.append(gaze_image.eye_band(prepare_face(image, points, iod, high_pass=gaze_image.HIGH_PASS),
+                                                  points))
     jaw = ([fit.frames[i].expression[jaw_key] for i in used], head.expression_basis[:, :, jaw_key])
     refiner = PoseRefiner(vertices, [fit.frames[i] for i in used], faces, jaw=jaw)
     total, done = (rounds + jaw_rounds + (1 + gaze_image.TEXTURE_ROUNDS) * (eye_images is not None)) * len(used), 0

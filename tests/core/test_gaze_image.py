@@ -160,6 +160,22 @@ def test_read_gaze_reads_open_eyes_and_leaves_shut_ones_straight_ahead(model, pa
     assert "8 of 9 frame(s) read" in note and "1 with the eyes (nearly) closed look straight ahead" in note
 
 
+def test_the_eye_band_holds_what_the_eye_views_read(model, painted):
+    """The refinement keeps only the band around the eyes (eye_band): each eye's view of it
+    holds the same pixels and values as of the whole face region, and it is far smaller."""
+    frames, faces = painted
+    frame, face = frames[3], faces[3]
+    points = projected_vertices(model, np.zeros(model.num_identity), frame)
+    band = gaze_image.eye_band(face, points)
+    assert band.values.size < 0.4 * face.values.size
+    for side in ("L", "R"):
+        whole = gaze_image.eye_view(model, np.zeros(model.num_identity), frame, face, points, side)
+        cut = gaze_image.eye_view(model, np.zeros(model.num_identity), frame, band, points, side)
+        assert cut.count == whole.count
+        np.testing.assert_allclose(cut.values, whole.values, atol=1e-9)
+        np.testing.assert_allclose(cut.hits, whole.hits, atol=1e-9)
+
+
 def test_the_eyes_are_combined_by_the_pixels_each_read():
     left, right = np.radians([[10.0, 0.0], [4.0, 4.0], [8.0, 8.0], [1.0, 1.0]]), np.radians([[0.0, 20.0]] * 4)
     pixels = [[300, 100], [0, 200], [70, 0], [0, 0]]  # both eyes; the right alone; too few; none
