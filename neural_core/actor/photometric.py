@@ -28,9 +28,12 @@ actor built from all the frames:
    MediaPipe reads a wide-open jaw as less open, by a different amount in every frame
    (docs/actor.md, "The jaw from the image").
 
-The other expression keys, gaze, focal length and identity stay the landmark fit's. A
-frame the image would turn further than ``MAX_TURN_DEG`` from its landmark pose keeps that
-pose (and its jaw).
+5. Then the gaze (``FitSettings.photometric_gaze``): each iris found on its eyeball with the
+   pose, jaw and lids held (:mod:`.gaze_image`); the eyeLook keys follow it.
+
+The other expression keys, focal length and identity stay the landmark fit's. A frame the
+image would turn further than ``MAX_TURN_DEG`` from its landmark pose keeps that pose (and
+its jaw).
 """
 
 import dataclasses
