@@ -35,9 +35,15 @@ shows, and both eyes take that gaze: vergence (a few degrees for near targets) i
 for half the noise. A frame whose eyes show fewer than ``FRAME_PIXELS`` pixels together (a
 blink, a squint) has no gaze to read: it looks straight ahead (the rig's rest), which on the
 synthetic actor is nearer its truth than MediaPipe's reading of a closed eye, or this one's
-of a narrowed eye. In a video such a frame takes the gaze between its clip's neighbours
-instead, and the gaze is smoothed along each clip (``VIDEO_SMOOTH``): a blink does not
-snap the eyes to the front, and each frame's few degrees of noise do not jitter.
+of a narrowed eye. An eye whose best three regions explain less than ``MIN_EXPLAINED`` of
+its pixels' variance is not read either (a dark iris with little white beside it, or
+catchlights on it: on the synthetic actor such eyes were read ~20 degrees off), nor a
+frame whose two eyes are read more than ``MAX_APART_DEG`` apart (the synthetic actor's
+eyes always look one way; a real pair converges by a few degrees); a photo whose open eyes
+stay unread keeps the landmark fit's gaze. In a video a frame not
+read takes the gaze between its clip's neighbours instead, and the gaze is smoothed along
+each clip (``VIDEO_SMOOTH``): a blink does not snap the eyes to the front, and each
+frame's few degrees of noise do not jitter.
 """
 
 from dataclasses import dataclass
@@ -58,6 +64,8 @@ MIN_PIXELS = 60  # an eye showing fewer pixels of its opening (region pixels) is
 FRAME_PIXELS = 120  # a frame whose eyes show fewer together looks straight ahead (a narrowed eye misleads)
 PUPIL_RADIUS = 0.17  # the pupil's radius in gnomonic units (the iris's comes from the head model: ~0.55)
 MIN_REGION = 3  # pixels the sclera and the iris must each show for a candidate gaze to count
+MIN_EXPLAINED = 0.15  # an eye whose best regions explain less of its pixels' variance is not read
+MAX_APART_DEG = 25.0  # two eyes read further apart than this (either angle) leave the frame unread
 SEARCH_DEG = 24.0  # the regions' coarse grid spans this either way (the rig's eyeLook keys end at 25-30)
 COARSE_STEP_DEG = 2.0
 FINE_DEG, FINE_STEP_DEG = 2.0, 0.25  # the fine grid about the best coarse gaze
@@ -203,15 +211,17 @@ def _regions_cost(values, distance, usable, iris):
 
 
 def template_gaze(model, view, iris):
-    """[2] the gaze whose iris and pupil regions best explain ``view``'s pixels (coarse, then
-    fine grid)."""
-    best = np.zeros(2)
+    """([2] the gaze whose iris and pupil regions best explain ``view``'s pixels (coarse, then
+    fine grid), the share of the pixels' variance they explain there)."""
+    best, cost = np.zeros(2), np.inf
     for offsets in (grid(SEARCH_DEG, COARSE_STEP_DEG), grid(FINE_DEG, FINE_STEP_DEG)):
         candidates = best + offsets
         coords, usable = view.coordinates(model, candidates)
-        cost = _regions_cost(view.values, np.linalg.norm(coords, axis=-1), usable, iris)
-        best = candidates[int(np.argmin(cost))]
-    return best
+        costs = _regions_cost(view.values, np.linalg.norm(coords, axis=-1), usable, iris)
+        pick = int(np.argmin(costs))
+        best, cost = candidates[pick], costs[pick]
+        spread = view.values[usable[pick]].var() if usable[pick].any() else 0.0
+    return best, (1.0 - cost / spread) if np.isfinite(cost) and spread > 0 else 0.0
 
 
 def _texel_places(coords):
@@ -263,26 +273,30 @@ def texture_gaze(model, view, texture, seen, start):
 
 def read_gaze(model, identity, frames, eye_images, landmark_pixels, progress=None, check=None, clips=None):
     """(gaze [F, 4] (eye.L X, Z, eye.R X, Z; both eyes alike), pixels [F, 2] each eye's (L, R)
-    count of opening pixels read, note) for fitted ``frames`` (:class:`~.fit.FrameFit`) with
-    their eye images (:class:`~.photometric.FaceImage`, ``HIGH_PASS``) and the fitted head's
-    landmark pixels [478, 2] each. ``progress(done, total)`` after each frame's solve;
-    ``check()`` before each (a cancel). clips: for video, per frame the clip it belongs to
-    (consecutive frames of a clip, in order): the gaze is then smoothed along each clip
-    (:func:`smooth_clips`); None: photos, each frame alone."""
+    count of opening pixels read (0: not read), note) for fitted ``frames``
+    (:class:`~.fit.FrameFit`) with their eye images (:class:`~.photometric.FaceImage`,
+    ``HIGH_PASS``) and the fitted head's landmark pixels [478, 2] each. ``progress(done,
+    total)`` after each frame's solve; ``check()`` before each (a cancel). clips: for video,
+    per frame the clip it belongs to (consecutive frames of a clip, in order): the gaze is
+    then smoothed along each clip (:func:`smooth_clips`); None: photos, each frame alone."""
     count = len(frames)
     total, done = (1 + TEXTURE_ROUNDS) * count, 0
     iris = iris_radius(model)
     views = {side: [] for side in EYE_SIDES}
     angles = {side: np.zeros((count, 2)) for side in EYE_SIDES}
+    opening = np.zeros(count)  # pixels of both eyes' openings, read or not
     for k, (frame, face, pixels) in enumerate(zip(frames, eye_images, landmark_pixels)):
         if check:
             check()
         for side in EYE_SIDES:
             view = eye_view(model, identity, frame, face, pixels, side)
-            view = view if view.count >= MIN_PIXELS else None
+            opening[k] += view.count
+            if view.count >= MIN_PIXELS:
+                angles[side][k], explained = template_gaze(model, view, iris)
+                view = view if explained >= MIN_EXPLAINED else None
+            else:
+                view = None
             views[side].append(view)
-            if view is not None:
-                angles[side][k] = template_gaze(model, view, iris)
         done += 1
         if progress:
             progress(done, total)
@@ -305,15 +319,23 @@ def read_gaze(model, identity, frames, eye_images, landmark_pixels, progress=Non
             angles[side] = moved[side]
     pixels = np.array([[0 if views[side][k] is None else views[side][k].count for side in EYE_SIDES]
                        for k in range(count)], dtype=np.float64).reshape(count, len(EYE_SIDES))
+    apart = np.degrees(np.abs(angles[EYE_SIDES[0]] - angles[EYE_SIDES[1]])).max(1)
+    pixels[(pixels > 0).all(1) & (apart > MAX_APART_DEG)] = 0.0  # the eyes disagree: neither is believed
     gaze = combine_eyes([angles[side] for side in EYE_SIDES], pixels)
     read = pixels.sum(1) >= FRAME_PIXELS
+    closed = opening < FRAME_PIXELS
+    unclear = ~read & ~closed  # open, but neither eye's iris stood out: the landmark fit's gaze
     note = (f"gaze from the image: {int(read.sum())} of {count} frame(s) read (iris regions, then {TEXTURE_ROUNDS} "
-            f"texture round(s)); {count - int(read.sum())} with the eyes (nearly) closed ")
+            f"texture round(s))")
     if clips is None:
-        note += "look straight ahead"
+        for k in np.flatnonzero(unclear):
+            gaze[k] = frames[k].gaze
+        note += (f"; {int(closed.sum())} with the eyes (nearly) closed look straight ahead; {int(unclear.sum())} whose "
+                 f"irises did not stand out keep the landmark fit's gaze")
     else:
         gaze = smooth_clips(gaze, read, clips)
-        note += f"take their clip's neighbours' gaze; smoothed along each clip ({VIDEO_SMOOTH:g} frame(s))"
+        note += (f"; {int((~read).sum())} with the eyes (nearly) closed or unclear take their clip's neighbours' gaze; "
+                 f"smoothed along each clip ({VIDEO_SMOOTH:g} frame(s))")
     return gaze, pixels, note
 
 
