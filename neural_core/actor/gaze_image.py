@@ -146,8 +146,8 @@ class EyeView:
 def eye_band(face, pixels, margin=BAND_MARGIN):
     """``face`` (:class:`~.photometric.FaceImage`) cut to the band around both eyes' lid
     contours in ``pixels`` [>=468, 2] (image pixels), ``margin`` region pixels each side: what
-    :func:`eye_view` reads (the refinement keeps every frame's; the whole face would take
-    ~5x the memory)."""
+    :func:`eye_view` reads (the refinement keeps every frame's: ~0.02 MB against the whole
+    region's ~0.2 MB on the synthetic actor)."""
     contours = np.asarray(pixels, dtype=np.float64)[[i for side in EYE_SIDES for i in LID_CONTOURS[side]]]
     region = face.to_region(contours)
     height, width = face.values.shape
