@@ -220,7 +220,7 @@ def template_gaze(model, view, iris):
         costs = _regions_cost(view.values, np.linalg.norm(coords, axis=-1), usable, iris)
         pick = int(np.argmin(costs))
         best, cost = candidates[pick], costs[pick]
-        spread = view.values[usable[pick]].var() if usable[pick].any() else 0.0
+    spread = view.values[usable[pick]].var() if usable[pick].any() else 0.0
     return best, (1.0 - cost / spread) if np.isfinite(cost) and spread > 0 else 0.0
 
 

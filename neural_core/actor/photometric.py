@@ -93,6 +93,14 @@ def prepare_face(image, points, iod, high_pass=HIGH_PASS):
     (:func:`frontal_iod`): the scale follows the face's distance, not its turn, so a feature
     is filtered at the same size in every frame. high_pass: the Gaussian sigma (region pixels)
     of the blur subtracted (the gaze reads its eyes with a gentler one: gaze_image.py)."""
+    region, low, scale = face_region(image, points, iod)
+    return FaceImage(normalise(region, high_pass), low, scale)
+
+
+def face_region(image, points, iod):
+    """(region [H, W] float64: the grey face region resampled to ``IOD_PIXELS`` between the
+    eyes and smoothed, its corner in image pixels [2], region pixels per image pixel) for
+    :func:`prepare_face`, whose arguments it takes; made once where two filterings need it."""
     from scipy.ndimage import gaussian_filter, map_coordinates
 
     points = np.asarray(points, dtype=np.float64)[:NUM_FACE]
@@ -115,10 +123,16 @@ def prepare_face(image, points, iod, high_pass=HIGH_PASS):
     rows = low[1] + (np.arange(shape[1]) + 0.5) / scale - 0.5 - first[1]
     grid = np.meshgrid(rows, columns, indexing="ij")
     region = map_coordinates(window, grid, order=1, mode="nearest").astype(np.float64)
-    region = gaussian_filter(region, PRESMOOTH)
+    return gaussian_filter(region, PRESMOOTH), low, scale
+
+
+def normalise(region, high_pass=HIGH_PASS):
+    """[H, W] float16: ``region`` (:func:`face_region`) less its blur of sigma ``high_pass``,
+    over its local RMS (sigma ``CONTRAST``)."""
+    from scipy.ndimage import gaussian_filter
+
     detail = region - gaussian_filter(region, high_pass)
-    normalised = detail / np.sqrt(gaussian_filter(detail * detail, CONTRAST) + FLOOR)
-    return FaceImage(normalised.astype(np.float16), low, scale)
+    return (detail / np.sqrt(gaussian_filter(detail * detail, CONTRAST) + FLOOR)).astype(np.float16)
 
 
 def frontal_iod(vertices, frame):
@@ -295,11 +309,11 @@ def refine_poses(fit, read_image, model, settings, detections=None, calibration=
             check()
         frame = fit.frames[i]
         vertices.append(head.face(fit.identity[None], frame.expression[None])[0])
-        image, points, iod = read_image(i), projected_vertices(model, fit.identity, frame), frontal_iod(vertices[-1], frame)
-        faces.append(prepare_face(image, points, iod))
-        if eye_images is not None:
-            eye_images.append(gaze_image.eye_band(prepare_face(image, points, iod, high_pass=gaze_image.HIGH_PASS),
-                                                  points))
+        points = projected_vertices(model, fit.identity, frame)
+        region, low, scale = face_region(read_image(i), points, frontal_iod(vertices[-1], frame))
+        faces.append(FaceImage(normalise(region), low, scale))
+        if eye_images is not None:  # (the same region, filtered for the eyes)
+            eye_images.append(gaze_image.eye_band(FaceImage(normalise(region, gaze_image.HIGH_PASS), low, scale), points))
     jaw = ([fit.frames[i].expression[jaw_key] for i in used], head.expression_basis[:, :, jaw_key])
     refiner = PoseRefiner(vertices, [fit.frames[i] for i in used], faces, jaw=jaw)
     total, done = (rounds + jaw_rounds + (1 + gaze_image.TEXTURE_ROUNDS) * (eye_images is not None)) * len(used), 0
