@@ -52,6 +52,7 @@ import numpy as np
 
 from . import rotations
 from .head_model import BONES, EYE_SIDES
+from .face_image import sample
 
 # MediaPipe's lid contour of each eye bone's eye (the subject's right eye is eye.R, the
 # image's left): lower lid from the outer corner, then the upper lid back
@@ -59,7 +60,7 @@ LID_CONTOURS = {"R": (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 1
                 "L": (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)}
 ERODE = 1.5  # region px: pixels nearer the lid contour than this are left out
 BAND_MARGIN = 20  # region px kept around the lids (eye_band): the pose rounds move a face by a few
-HIGH_PASS = 1.5  # region px (photometric.IOD_PIXELS between the eye corners): the eye image's high-pass sigma
+HIGH_PASS = 1.5  # region px (face_image.IOD_PIXELS between the eye corners): the eye image's high-pass sigma
 MIN_PIXELS = 60  # an eye showing fewer pixels of its opening (region pixels) is not read
 FRAME_PIXELS = 120  # a frame whose eyes show fewer together looks straight ahead (a narrowed eye misleads)
 PUPIL_RADIUS = 0.17  # the pupil's radius in gnomonic units (the iris's comes from the head model: ~0.55)
@@ -144,7 +145,7 @@ class EyeView:
 
 
 def eye_band(face, pixels, margin=BAND_MARGIN):
-    """``face`` (:class:`~.photometric.FaceImage`) cut to the band around both eyes' lid
+    """``face`` (:class:`~.face_image.FaceImage`) cut to the band around both eyes' lid
     contours in ``pixels`` [>=468, 2] (image pixels), ``margin`` region pixels each side: what
     :func:`eye_view` reads (the refinement keeps every frame's: ~0.02 MB against the whole
     region's ~0.2 MB on the synthetic actor)."""
@@ -160,10 +161,9 @@ def eye_band(face, pixels, margin=BAND_MARGIN):
 def eye_view(model, identity, frame, face, pixels, side):
     """The :class:`EyeView` of frame ``frame`` (:class:`~.fit.FrameFit`) for eye ``side``.
 
-    face: the frame's eye image (:class:`~.photometric.FaceImage`, made with ``HIGH_PASS``);
+    face: the frame's eye image (:class:`~.face_image.FaceImage`, made with ``HIGH_PASS``);
     pixels: the fitted head's landmarks [>=468, 2] in image pixels (its lids)."""
     from matplotlib.path import Path
-    from scipy.ndimage import map_coordinates
 
     e = EYE_SIDES.index(side)
     centre = model.eye_centre_mean[e] + identity @ model.eye_centre_identity[:, e]
@@ -177,10 +177,7 @@ def eye_view(model, identity, frame, face, pixels, side):
     inside = Path(contour).contains_points(region)
     region = region[inside]
     region = region[_edge_distance(region, contour) > ERODE]
-    values = np.zeros(0)
-    if len(region):  # bilinear, pixel centres at +0.5 (as photometric.sample)
-        values = map_coordinates(face.values.astype(np.float32), [region[:, 1] - 0.5, region[:, 0] - 0.5], order=1,
-                                 mode="nearest")
+    values = sample(face.values.astype(np.float32), region) if len(region) else np.zeros(0)
     values = (values - values.mean()) / max(float(values.std()), 1e-6) if len(values) else values  # exposure
     image = region / face.scale + face.origin
     rays = np.concatenate([image, np.ones((len(image), 1))], 1) @ np.linalg.inv(frame.intrinsics()).T  # [N, 3]
@@ -274,7 +271,7 @@ def texture_gaze(model, view, texture, seen, start):
 def read_gaze(model, identity, frames, eye_images, landmark_pixels, progress=None, check=None, clips=None):
     """(gaze [F, 4] (eye.L X, Z, eye.R X, Z; both eyes alike), pixels [F, 2] each eye's (L, R)
     count of opening pixels read (0: not read), note) for fitted ``frames``
-    (:class:`~.fit.FrameFit`) with their eye images (:class:`~.photometric.FaceImage`,
+    (:class:`~.fit.FrameFit`) with their eye images (:class:`~.face_image.FaceImage`,
     ``HIGH_PASS``) and the fitted head's landmark pixels [478, 2] each. ``progress(done,
     total)`` after each frame's solve; ``check()`` before each (a cancel). clips: for video,
     per frame the clip it belongs to (consecutive frames of a clip, in order): the gaze is

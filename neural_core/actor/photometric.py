@@ -6,7 +6,7 @@ for a real turn (docs/actor.md, "The pose from the image"). This refinement move
 frame's head rotation and translation to where the *pixels* say, against a texture of the
 actor built from all the frames:
 
-1. :func:`prepare_face`: each frame's face region is resampled to a common scale
+1. :func:`.face_image.prepare_face`: each frame's face region is resampled to a common scale
    (``IOD_PIXELS`` between the outer eye corners), made grey and locally normalised (high-pass
    over local contrast), so smooth shading, exposure and colour differences between photos
    count little while eyes, brows, lips, nostrils and skin detail remain.
@@ -37,116 +37,21 @@ its jaw).
 """
 
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import rotations
+from .face_image import FaceImage, face_region, frontal_iod, normalise, sample
 from .head_model import NUM_FACE
-from .problems import EYE_CORNERS, FRONTAL, interocular, project, projection_jacobian, skew_rows
+from .problems import FRONTAL, interocular, project, projection_jacobian, skew_rows
 from .texture_space import TexelMap, load_face_mesh
 
-IOD_PIXELS = 140.0  # each face is resampled so its outer eye corners lie this many pixels apart
-MARGIN = 0.15  # the face region: the fitted landmarks' bounding box grown by this fraction per side
-HIGH_PASS = 2.5  # px (at IOD_PIXELS): Gaussian sigma of the blur the high-pass subtracts
-CONTRAST = 6.0  # px: Gaussian sigma of the local RMS the high-pass is divided by
-PRESMOOTH = 1.0  # px: Gaussian sigma applied first (smooth bilinear samples)
-FLOOR = 1e-4  # local variance floor (grey in [0, 1]): flat regions stay near 0
 TEXTURE_SIZE = 256  # texels per side of the texture
 MIN_FACING = 0.25  # a texel counts only where its triangle's cosine to the camera exceeds this
 MIN_SEEN = 0.1  # a texel is used only if seen (facing weight summed) in this fraction of the frames
 MIN_SPREAD = 0.05  # floor of a texel's variance across frames (its weight is 1 / sqrt(variance))
 ROBUST = 0.5  # soft-L1 scale of the residual (normalised grey units)
 MAX_TURN_DEG = 10.0  # a refined rotation further than this from the landmark fit's is not kept
-
-
-@dataclass
-class FaceImage:
-    """A frame's locally normalised grey face region.
-
-    values [H, W] float16; a point at image pixel coordinates p (x right, y down, pixel
-    centres at +0.5) lies at ``(p - origin) * scale`` in it.
-    """
-
-    values: np.ndarray
-    origin: np.ndarray  # [2] image pixel coordinates of the region's corner
-    scale: float  # region pixels per image pixel
-
-    def to_region(self, pixels):
-        return (pixels - self.origin) * self.scale
-
-
-def grey(image):
-    """[H, W] or [H, W, C] image of any dtype -> [H, W] float32 grey in [0, 1]."""
-    values = np.asarray(image)
-    if values.ndim == 3:
-        values = values[..., :3].mean(-1) if values.shape[-1] >= 3 else values[..., 0]
-    if values.dtype.kind in "ui":
-        return values.astype(np.float32) / np.iinfo(values.dtype).max
-    return values.astype(np.float32)
-
-
-def prepare_face(image, points, iod, high_pass=HIGH_PASS):
-    """:class:`FaceImage` of ``image`` around the fitted landmarks ``points`` [>=468, 2] (pixels).
-
-    iod: the face's inter-ocular distance in pixels *as if seen from the front* at its depth
-    (:func:`frontal_iod`): the scale follows the face's distance, not its turn, so a feature
-    is filtered at the same size in every frame. high_pass: the Gaussian sigma (region pixels)
-    of the blur subtracted (the gaze reads its eyes with a gentler one: gaze_image.py)."""
-    region, low, scale = face_region(image, points, iod)
-    return FaceImage(normalise(region, high_pass), low, scale)
-
-
-def face_region(image, points, iod):
-    """(region [H, W] float64: the grey face region resampled to ``IOD_PIXELS`` between the
-    eyes and smoothed, its corner in image pixels [2], region pixels per image pixel) for
-    :func:`prepare_face`, whose arguments it takes; made once where two filterings need it."""
-    from scipy.ndimage import gaussian_filter, map_coordinates
-
-    points = np.asarray(points, dtype=np.float64)[:NUM_FACE]
-    scale = IOD_PIXELS / max(float(iod), 1e-6)
-    low, high = points.min(0), points.max(0)
-    grow = (high - low) * MARGIN
-    low, high = low - grow, high + grow
-    shape = np.maximum(np.ceil((high - low) * scale).astype(int), 1)  # (width, height)
-    values = grey(image)
-    height, width = values.shape
-    # the source window (whole pixels, clipped to the image), blurred first when shrinking
-    first = np.clip(np.floor(low).astype(int) - 4, 0, [width, height])
-    last = np.clip(np.ceil(high).astype(int) + 4, 0, [width, height])
-    window = values[first[1]:last[1], first[0]:last[0]]
-    if window.size == 0:
-        window, first = np.zeros((1, 1), np.float32), np.zeros(2, int)
-    if scale < 1.0:
-        window = gaussian_filter(window, 0.5 / scale)
-    columns = low[0] + (np.arange(shape[0]) + 0.5) / scale - 0.5 - first[0]
-    rows = low[1] + (np.arange(shape[1]) + 0.5) / scale - 0.5 - first[1]
-    grid = np.meshgrid(rows, columns, indexing="ij")
-    region = map_coordinates(window, grid, order=1, mode="nearest").astype(np.float64)
-    return gaussian_filter(region, PRESMOOTH), low, scale
-
-
-def normalise(region, high_pass=HIGH_PASS):
-    """[H, W] float16: ``region`` (:func:`face_region`) less its blur of sigma ``high_pass``,
-    over its local RMS (sigma ``CONTRAST``)."""
-    from scipy.ndimage import gaussian_filter
-
-    detail = region - gaussian_filter(region, high_pass)
-    return (detail / np.sqrt(gaussian_filter(detail * detail, CONTRAST) + FLOOR)).astype(np.float16)
-
-
-def frontal_iod(vertices, frame):
-    """Pixels between the outer eye corners of head-frame ``vertices`` [468, 3] were the face
-    turned to the camera at the depth ``frame`` (:class:`~.fit.FrameFit`) puts it."""
-    camera = vertices[list(EYE_CORNERS)] @ frame.rotation_matrix().T + frame.translation
-    return frame.focal * float(np.linalg.norm(vertices[EYE_CORNERS[0]] - vertices[EYE_CORNERS[1]])) / camera[:, 2].mean()
-
-
-def sample(values, points):
-    """Bilinear samples of ``values`` [H, W] at region points [N, 2] (x, y)."""
-    from scipy.ndimage import map_coordinates
-
-    return map_coordinates(values, [points[:, 1] - 0.5, points[:, 0] - 0.5], order=1, mode="nearest")
 
 
 class PoseRefiner:

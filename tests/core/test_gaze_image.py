@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from neural_core.actor import gaze_image, photometric, rotations
+from neural_core.actor import face_image, gaze_image, photometric, rotations
 from neural_core.actor.fit import ActorFit, FitSettings, FrameFit
 from neural_core.actor.fit_shot import projected_vertices
 from neural_core.actor.head_model import BONES, load_head_model
@@ -75,8 +75,8 @@ def paint(model, frame, supersample=4, iris_grey=0.3, pupil_grey=0.1, skin_grey=
 
 def eye_image(model, frame, image):
     vertices = LinearHead(model).face(np.zeros((1, model.num_identity)), frame.expression[None])[0]
-    return photometric.prepare_face(image, projected_vertices(model, np.zeros(model.num_identity), frame),
-                                    photometric.frontal_iod(vertices, frame), high_pass=gaze_image.HIGH_PASS)
+    return face_image.prepare_face(image, projected_vertices(model, np.zeros(model.num_identity), frame),
+                                    face_image.frontal_iod(vertices, frame), high_pass=gaze_image.HIGH_PASS)
 
 
 GAZES = [(0.0, 0.0), (8.0, -12.0), (-10.0, 6.0), (4.0, 15.0), (-6.0, -8.0), (12.0, 3.0), (-3.0, -16.0), (6.0, 10.0)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neural_core.actor import photometric, rotations
+from neural_core.actor import face_image, photometric, rotations
 from neural_core.actor.fit import ActorFit, FitSettings, FrameFit
 from neural_core.actor.fit_shot import projected_vertices
 from neural_core.actor.head_model import HeadModelError, load_head_model
@@ -64,8 +64,8 @@ def test_a_face_region_keeps_an_image_point_where_to_region_says():
     image = np.zeros((200, 300), np.uint8)
     image[120, 170] = 255  # a bright pixel: centre (170.5, 120.5) in pixel coordinates
     points = np.array([[100.0, 60.0], [240.0, 180.0]] * 234)
-    face = photometric.prepare_face(image, points, iod=70.0)  # scale 2: the region is upsampled
-    assert face.scale == pytest.approx(photometric.IOD_PIXELS / 70.0)
+    face = face_image.prepare_face(image, points, iod=70.0)  # scale 2: the region is upsampled
+    assert face.scale == pytest.approx(face_image.IOD_PIXELS / 70.0)
     peak = np.unravel_index(np.argmax(face.values.astype(np.float32)), face.values.shape)
     expected = face.to_region(np.array([170.5, 120.5]))
     assert abs(peak[1] + 0.5 - expected[0]) <= 1.0 and abs(peak[0] + 0.5 - expected[1]) <= 1.0
@@ -111,7 +111,7 @@ def angle(a, b):
 def refiner_for(model, frames, images, jaw=None):
     head = LinearHead(model)
     vertices = [head.face(np.zeros((1, 28)), f.expression[None])[0] for f in frames]
-    faces = [photometric.prepare_face(image, projected_vertices(model, np.zeros(28), f), photometric.frontal_iod(v, f))
+    faces = [face_image.prepare_face(image, projected_vertices(model, np.zeros(28), f), face_image.frontal_iod(v, f))
              for image, f, v in zip(images, frames, vertices)]
     return photometric.PoseRefiner(vertices, frames, faces, jaw=jaw)
 
