@@ -273,6 +273,22 @@ def error_kind(error):
     return "internal"
 
 
+def _discard_if_closed(stream):
+    """Point ``stream``'s file descriptor at the null device if its reader has gone, so
+    what is still buffered (and the interpreter's last flush) goes nowhere, silently."""
+    if stream is None:
+        return
+    try:
+        stream.flush()
+    except (BrokenPipeError, ValueError):  # ValueError: the stream is closed already
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
+        except (OSError, ValueError):
+            pass
+
+
 class Job:
     """One protocol run. Use as ``with Job(...) as job:``; afterwards ``job.exit_code``.
 
@@ -339,6 +355,11 @@ class Job:
         elif isinstance(error, KeyboardInterrupt):
             error = CancelledError(f"interrupted by a second SIGINT after frame {self.last_frame}")
             self.exit_code = EXIT_CANCELLED
+        elif isinstance(error, BrokenPipeError):  # whoever read the output has gone (`| head`): stop, quietly
+            for stream in (sys.stdout, sys.stderr, getattr(self.reporter, "stream", None)):
+                _discard_if_closed(stream)
+            self.exit_code = EXIT_CANCELLED
+            return True
         elif isinstance(error, NeuralFaceError):
             self.exit_code = getattr(error, "exit_code", EXIT_BAD_INPUT)
         elif isinstance(error, Exception):

@@ -10,6 +10,9 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +23,11 @@ from neural_core.actor.steps import build as build_step
 from neural_core.actor.steps import detect as detect_step
 from neural_core.actor.steps import fit as fit_step
 from neural_core.cli import main as cli_main
+from neural_core.contract.protocol import EXIT_CANCELLED
 from neural_core.contract.shot import read_shot, validate_shot
 from tests.core.test_footage import PHOTOS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def actor(capfd, *argv):
@@ -194,6 +200,19 @@ def test_frames_whose_fit_does_not_converge_are_left_out(fitted_actor, tmp_path,
     shot = read_shot(root / "fit" / "shot")
     assert shot.frame_numbers() == [1] and shot.resolution == (256, 256)
     assert shot.source["frames"][0]["label"] == "grace_hopper.jpg"
+
+
+def test_status_piped_to_a_reader_that_goes_away_exits_quietly(tmp_path, capfd):
+    """`actor status DIR | head`: no traceback when head stops reading."""
+    root = tmp_path / "actor"
+    assert actor(capfd, "new", root, "--footage", two_photos(tmp_path / "photos"), "--min-frames", "2")[0] == 0
+    command = [sys.executable, "-m", "neural_core", "actor", "status", str(root)]
+    status = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    status.stdout.close()
+    stderr = status.stderr.read().decode()
+    assert status.wait(timeout=60) == EXIT_CANCELLED and stderr == ""
+    shown = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert shown.returncode == 0 and "detect  not run" in shown.stdout  # read to the end, it still shows it all
 
 
 def test_a_full_disk_stops_with_one_line_and_keeps_what_was_written(tmp_path, capfd, monkeypatch):

@@ -77,6 +77,17 @@ def test_internal_error_exits_1_with_traceback_on_stderr(tmp_path):
     assert events[-1]["exit_code"] == 1 and events[-1]["status"] == "internal-error" and events[-1]["done"] == 1
 
 
+def test_a_reader_that_goes_away_stops_the_job_quietly(tmp_path):
+    """`job | head`: the protocol lines' pipe closes; no traceback, no internal error, exit 3."""
+    job = subprocess.Popen([sys.executable, str(JOB), str(tmp_path), "--json", "--frames", "20"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, cwd=ROOT)
+    job.stdout.close()  # before the job writes its start event
+    stderr = job.stderr.read().decode()
+    assert job.wait(timeout=TIMEOUT) == protocol.EXIT_CANCELLED
+    assert stderr == ""
+    assert not (tmp_path / "started-0002").exists()  # it stopped at the first event it could not write
+
+
 def test_bad_input_exits_2_with_file_frame_field(tmp_path):
     result, events = run_job(tmp_path, "--bad-at", "2")
     assert result.returncode == protocol.EXIT_BAD_INPUT == 2
