@@ -26,6 +26,12 @@ component's SDs below the closed mean. Each frame's blink ``f`` then becomes
 than the landmarks read it (MediaPipe misreads closed lids as open, not the reverse), and
 only as far as the frame belongs to the closed group.
 
+**An eye turned away.** A head turned more than ``FitSettings.far_eye_turn_deg`` (45) from
+the camera hides much of its far eye behind the nose: its patch shows skin and reads closed
+(on the synthetic actor every far eye past 45 degrees that was misread read closed, one at
+0.97 on an open eye). That eye's cue is not used, and after the fusion it takes the near
+eye's blink (:func:`far_eyes`, :func:`copy_near_blinks`); a wink of the hidden eye is lost.
+
 **Both eyes together.** People blink with both eyes (on the synthetic actor the two true
 blinks correlate at r 0.98) while each eye's cue has noise of its own, so where both eyes'
 readings are adopted the frames are read in pairs: a mixture over the four states (both
@@ -200,6 +206,33 @@ def pair_posteriors(mixtures, cues, iterations=200):
         posterior = joint / np.maximum(joint.sum(axis=(1, 2), keepdims=True), 1e-300)
         shares = posterior.mean(axis=0)
     return posterior, shares
+
+
+def far_eyes(frames, centre, limit_deg):
+    """Per frame (FrameFit or None) the index in ``EYE_CORNERS`` order of the eye on the side
+    turned away from the camera by more than ``limit_deg`` (the head's turn about its vertical
+    axis, seen from ``centre`` [3], a head-frame point between the eyes), else -1 [N] int."""
+    far = np.full(len(frames), -1, dtype=np.int64)
+    for i, frame in enumerate(frames):
+        if frame is None:
+            continue
+        towards = -(np.asarray(centre, dtype=np.float64) + frame.rotation_matrix().T @ frame.translation)  # head frame
+        turn = np.degrees(np.arctan2(towards[0], -towards[1]))  # + : the camera on the head's +X side (its left eye's)
+        if abs(turn) > limit_deg:
+            far[i] = list(EYE_CORNERS).index("eyeBlinkRight" if turn > 0 else "eyeBlinkLeft")
+    return far
+
+
+def copy_near_blinks(frames, far, expression_names):
+    """Each frame's far eye (``far``: :func:`far_eyes`) takes its near eye's blink, in place;
+    returns how many frames changed."""
+    indices = [list(expression_names).index(key) for key in EYE_CORNERS]
+    count = 0
+    for frame, eye in zip(frames, far):
+        if frame is not None and eye >= 0:
+            frame.expression[indices[eye]] = frame.expression[indices[1 - eye]]
+            count += 1
+    return count
 
 
 def fuse_blinks(frames, cues, expression_names, weight):

@@ -46,6 +46,7 @@ class FitSettings:
     threads: int = 2  # frame solves run in this many threads, each on a contiguous share of the frames
     batch: int = 32  # frames solved together (one thread's share goes in batches of at most this many)
     eye_closure_weight: float = 1.0  # how far a blink moves towards the image's closed reading (eye_closure.py); 0: landmarks alone
+    far_eye_turn_deg: float = 45.0  # a head turned further hides its far eye: it takes the near eye's blink (eye_closure.py)
     photometric_rounds: int = 3  # rounds of the pose read from the image (photometric.py); 0: the landmark pose
     photometric_iterations: int = 8  # Gauss-Newton iterations per frame and round (fewer once converged)
     photometric_step_gain: float = 4.0  # each Gauss-Newton step is tried this many times longer first (photometric.py)
@@ -192,7 +193,9 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
     face points (a :class:`~.calibration.LandmarkCalibration`, ``"default"``: the bundled one, or
     None: where the landmark calibration does). eye_cues: per frame the image's eye cues [2]
     (``landmarks.Face.eye_cues``) or None; with them each blink also follows the closed eyes the
-    image shows (:mod:`.eye_closure`, ``settings.eye_closure_weight``). Returns an :class:`ActorFit`.
+    image shows (:mod:`.eye_closure`, ``settings.eye_closure_weight``). A frame turned more than
+    ``settings.far_eye_turn_deg`` from the camera gives its far eye the near eye's blink.
+    Returns an :class:`ActorFit`.
     """
     from .calibration import DEPTH_PATH, load_calibration
     from .head_model import load_head_model
@@ -281,12 +284,19 @@ def fit_actor(detections, sizes, settings=None, focal_hints=None, model=None, pr
     state = solve_frames(state)
     report()
     actor = _results(model, head, identity, state, detected, size, usable, count, settings, frames_problem(state))
-    if eye_cues is not None and settings.eye_closure_weight > 0:
-        from .eye_closure import EYE_CORNERS, fuse_blinks
+    from .eye_closure import EYE_CORNERS, copy_near_blinks, far_eyes, fuse_blinks
 
+    far = far_eyes(actor.frames, model.eye_centre_mean.mean(0), settings.far_eye_turn_deg)
+    if eye_cues is not None and settings.eye_closure_weight > 0:
         cues = np.array([np.full(len(EYE_CORNERS), np.nan) if c is None else c for c in eye_cues], dtype=np.float64)
+        for eye in range(len(EYE_CORNERS)):
+            cues[far == eye, eye] = np.nan  # a hidden eye's patch shows skin
         notes = fuse_blinks(actor.frames, cues, model.expression_names, settings.eye_closure_weight)
         actor.notes.extend(f"eye closure from the image: {note}" for note in notes)
+    copied = copy_near_blinks(actor.frames, far, model.expression_names)
+    if copied:
+        actor.notes.append(f"eye closure: {copied} frame(s) turned more than {settings.far_eye_turn_deg:g} deg from the "
+                           "camera: the far eye takes the near eye's blink")
     return actor
 
 

@@ -4,8 +4,8 @@ mixture, its safeguards, its graded reading, and the blinks closed further in pl
 import numpy as np
 import pytest
 
-from neural_core.actor.eye_closure import (EYE_CORNERS, MIN_FRAMES, closed_probabilities, eye_cues, fit_mixture,
-                                           fuse_blinks)
+from neural_core.actor.eye_closure import (EYE_CORNERS, MIN_FRAMES, closed_probabilities, copy_near_blinks, eye_cues,
+                                           far_eyes, fit_mixture, fuse_blinks)
 from neural_core.actor.fit import FrameFit
 from neural_core.contract.rig.arkit import ARKIT_52
 
@@ -192,6 +192,76 @@ def test_the_fit_blends_the_blinks_when_given_the_cues_and_says_so(weight):
             assert b.expression[blink] > a.expression[blink] + 0.2
         else:  # read open: the landmark fit stands
             assert b.expression[blink] == pytest.approx(a.expression[blink], abs=0.02)
+
+
+def turned(degrees, blinks=(0.0, 0.0)):
+    """A FrameFit 0.6 m in front of the camera, turned ``degrees`` about the head's vertical axis."""
+    expression = np.zeros(len(ARKIT_52))
+    for key, value in zip(EYE_CORNERS, blinks):
+        expression[ARKIT_52.index(key)] = value
+    return FrameFit(expression=expression, rotation=np.array([0.0, np.radians(degrees), 0.0]),
+                    translation=np.array([0.0, 0.0, 0.6]), gaze=np.zeros(4), focal=700.0, size=(512, 512))
+
+
+def test_the_far_eye_is_the_one_further_from_the_camera_past_the_limit():
+    from neural_core.actor.head_model import load_head_model
+
+    model = load_head_model()
+    centres = model.eye_centre_mean  # head frame, the subject's left eye (eyeBlinkLeft) first
+    frames = [turned(d) for d in (-60, -50, -30, 0, 30, 50, 60)] + [None]
+    far = far_eyes(frames, centres.mean(0), limit_deg=45.0)
+    assert far[[2, 3, 4, 7]].tolist() == [-1, -1, -1, -1]
+    for k in (0, 1, 5, 6):
+        depth = [(frames[k].rotation_matrix() @ c + frames[k].translation)[2] for c in centres]
+        assert far[k] == int(np.argmax(depth))  # the eye further from the camera
+    assert far[0] != far[6] and far[0] == far[1] and far[5] == far[6]
+    assert (far_eyes(frames, centres.mean(0), limit_deg=55.0) >= 0).tolist() == [True, False, False, False, False, False,
+                                                                                  True, False]
+
+
+def test_the_far_eye_takes_the_near_eyes_blink_in_place():
+    frames = [turned(0, (0.1, 0.9)), turned(60, (0.2, 0.95)), turned(-60, (0.97, 0.3)), None]
+    assert copy_near_blinks(frames, np.array([-1, 1, 0, -1]), ARKIT_52) == 2
+    left, right = (ARKIT_52.index(key) for key in EYE_CORNERS)
+    assert [(f.expression[left], f.expression[right]) for f in frames[:3]] == [(0.1, 0.9), (0.2, 0.2), (0.3, 0.3)]
+
+
+def test_a_head_turned_away_reads_its_hidden_eye_like_the_near_one():
+    """The far eye's patch shows skin (its cue reads closed): it is not read; its blink is the near eye's."""
+    from neural_core.actor.fit import FitSettings, fit_actor
+    from neural_core.actor.head_model import load_head_model
+
+    from .test_actor_fit import FOCAL, SIZE, render_landmarks
+
+    model = load_head_model()
+    rng = np.random.default_rng(4)
+    names = list(model.expression_names)
+    detections, cues, far_side = [], [], []
+    for k in range(30):
+        expression = np.zeros(model.num_expression)
+        closed = k % 3 == 0
+        expression[names.index("eyeBlinkLeft")] = expression[names.index("eyeBlinkRight")] = 0.4 if closed else 0.0
+        turn = (55.0 if k % 2 else -55.0) if k % 5 == 1 else rng.normal(0, 8)
+        detections.append(render_landmarks(model, np.zeros(model.num_identity), expression,
+                                           np.array([0.0, np.radians(turn), 0.0]), np.array([0.0, 0.03, 0.6]),
+                                           np.zeros(4), noise=0.2, rng=rng))
+        cue = np.full(2, -3.0 if closed else -2.0) + rng.normal(0, 0.05, 2)
+        if abs(turn) > 45:
+            far = list(EYE_CORNERS).index("eyeBlinkRight" if turn > 0 else "eyeBlinkLeft")
+            cue[far] = -3.5  # skin: reads closed
+            far_side.append((k, far))
+        cues.append(cue)
+    fit = fit_actor(detections, [SIZE] * 30, FitSettings(), focal_hints=[FOCAL] * 30, model=model, calibration=None,
+                    eye_cues=cues)
+    indices = [names.index(key) for key in EYE_CORNERS]
+    assert len(far_side) == 6 and any("6 frame(s) turned more than 45 deg" in note for note in fit.notes)
+    for k, far in far_side:
+        blinks = fit.frames[k].expression[indices]
+        assert blinks[far] == blinks[1 - far]
+        assert blinks[far] < 0.1 if k % 3 else blinks[far] > 0.3  # open eyes stay open, closed ones closed
+    off = fit_actor(detections, [SIZE] * 30, FitSettings(far_eye_turn_deg=90.0), focal_hints=[FOCAL] * 30, model=model,
+                    calibration=None, eye_cues=cues)
+    assert any(off.frames[k].expression[indices[far]] > 0.3 for k, far in far_side if k % 3)  # read closed, as before
 
 
 def test_no_frames_leave_nothing_to_read():
