@@ -216,8 +216,7 @@ def far_eyes(frames, centre, limit_deg):
     for i, frame in enumerate(frames):
         if frame is None:
             continue
-        towards = -(np.asarray(centre, dtype=np.float64) + frame.rotation_matrix().T @ frame.translation)  # head frame
-        turn = np.degrees(np.arctan2(towards[0], -towards[1]))  # + : the camera on the head's +X side (its left eye's)
+        turn = frame.turn_deg(centre)  # + : the camera on the head's +X side (its left eye's)
         if abs(turn) > limit_deg:
             far[i] = list(EYE_CORNERS).index("eyeBlinkRight" if turn > 0 else "eyeBlinkLeft")
     return far

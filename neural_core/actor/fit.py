@@ -71,6 +71,13 @@ class FrameFit:
         """[3, 3] head frame -> camera."""
         return rotations.axis_angle(self.rotation) @ FRONTAL
 
+    def turn_deg(self, centre):
+        """The head's turn from the camera about its vertical axis, in degrees, seen from
+        ``centre`` [3] (a head-frame point, e.g. between the eyes): 0 facing the camera, + with
+        the camera on the head's +X side (its left eye's)."""
+        towards = -(np.asarray(centre, dtype=np.float64) + self.rotation_matrix().T @ self.translation)  # head frame
+        return float(np.degrees(np.arctan2(towards[0], -towards[1])))  # the head faces -Y
+
     def intrinsics(self):
         """[3, 3] K in pixels (principal point at the image centre)."""
         width, height = self.size

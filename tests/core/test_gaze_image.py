@@ -163,6 +163,33 @@ def test_read_gaze_reads_open_eyes_and_leaves_shut_ones_straight_ahead(model, pa
     assert "8 of 9 frame(s) read" in note and "1 with the eyes (nearly) closed look straight ahead" in note
 
 
+def test_the_sideways_reading_fades_to_straight_ahead_as_the_head_turns_away(model):
+    turns = [0.0, 20.0, -20.0, 37.5, -37.5, 45.0, 60.0, -60.0]
+    frames = [frame_at(model, (0.0, 0.0), (0.0, t, 0.0)) for t in turns]
+    centre = model.eye_centre_mean.mean(0)
+    # (seen from the eyeballs' centres, behind the irises frame_at puts on the optical axis: ~1 degree less)
+    measured = np.array([f.turn_deg(centre) for f in frames])
+    assert measured == pytest.approx(turns, abs=1.2) and np.sign(measured[[1, 2]]).tolist() == [1, -1]
+    weights = gaze_image.sideways_weights(model, frames)
+    assert weights == pytest.approx(np.clip((45.0 - np.abs(measured)) / 15.0, 0.0, 1.0))
+    assert weights[[0, 1, 2, 6, 7]].tolist() == [1, 1, 1, 0, 0] and (0.45 < weights[[3, 4]]).all() and (weights[[3, 4]] < 0.6).all()
+
+
+def test_a_turned_head_keeps_its_vertical_gaze_and_fades_its_sideways_one(model):
+    """Painted eyes looking (6 up, 12 sideways) in a head turned 0, 40 and 60 degrees (the
+    painting hides no eye behind the nose: every eye is read)."""
+    frames = [frame_at(model, (6.0, 12.0), (0.0, t, 0.0)) for t in (0.0, 40.0, 60.0, -40.0)]
+    faces = [eye_image(model, f, paint(model, f)) for f in frames]
+    points = [projected_vertices(model, np.zeros(model.num_identity), f) for f in frames]
+    gaze, pixels, note = gaze_image.read_gaze(model, np.zeros(model.num_identity), frames, faces, points)
+    assert (pixels.sum(1) >= gaze_image.FRAME_PIXELS).all()
+    up, sideways = np.degrees(gaze[:, 0]), np.degrees(gaze[:, 1])
+    assert up == pytest.approx(6.0, abs=2.5)
+    assert sideways[0] == pytest.approx(12.0, abs=2.5) and sideways[2] == 0.0
+    assert sideways[[1, 3]] == pytest.approx(12.0 * (45.0 - 40.0) / 15.0, abs=1.5)  # a third of it
+    assert "3 turned more than 30 deg from the camera: their sideways gaze fades to straight ahead (1 past 45 deg)" in note
+
+
 def test_the_eye_band_holds_what_the_eye_views_read(model, painted):
     """The refinement keeps only the band around the eyes (eye_band): each eye's view of it
     holds the same pixels and values as of the whole face region, and it is far smaller."""
