@@ -59,8 +59,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import rotations
-from .head_model import BONES, EYE_SIDES
 from .face_image import sample
+from .head_model import BONES, EYE_SIDES
 
 # MediaPipe's lid contour of each eye bone's eye (the subject's right eye is eye.R, the
 # image's left): lower lid from the outer corner, then the upper lid back
