@@ -343,3 +343,32 @@ def test_fit_figures_count_spurious_keys_in_the_all_keys_error(model):
     figures = summarise(model, fit, rows, np.zeros(model.num_identity))
     assert figures["top10_mae"] == 0.0
     assert figures["all_keys_mae"] == pytest.approx(0.3 * (E - 20) / E)
+
+
+def test_fit_figures_tell_the_gaze_behind_closed_lids_apart(model):
+    """The ten-key error over the frames whose eyes show, and the share of it that is the
+    eyeLook keys of frames whose true blink is closed (a gaze no image shows)."""
+    from types import SimpleNamespace
+
+    from neural_core.evaluation.fitting import summarise
+
+    names = list(model.expression_names)
+    rng = np.random.default_rng(0)
+    truth = np.zeros((6, model.num_expression))
+    moving = ["eyeBlinkLeft", "eyeBlinkRight", "jawOpen", "eyeLookUpLeft", "eyeLookUpRight", "eyeLookDownLeft",
+              "eyeLookDownRight", "eyeLookInLeft", "eyeLookOutRight", "mouthSmileLeft"]
+    for name in moving:
+        truth[:, names.index(name)] = rng.uniform(0.2, 0.6, 6)
+    truth[:2, [names.index("eyeBlinkLeft"), names.index("eyeBlinkRight")]] = [[1.0, 0.95], [0.8, 0.9]]  # two closed
+    fitted = truth.copy()
+    looks = [names.index(n) for n in moving if n.startswith("eyeLook")]
+    fitted[:2, looks] = 0.0  # the closed eyes look straight ahead
+    fitted[2:, names.index("jawOpen")] += 0.1  # the open frames' jaw is off by 0.1
+    rows = [{"fitted": f, "truth": t, "fit_vs_truth": 1.0, "detection_vs_truth": 2.0, "fit_vs_detection": 0.5,
+             "rotation_error_deg": 1.0} for f, t in zip(fitted, truth)]
+    figures = summarise(model, SimpleNamespace(identity=np.zeros(model.num_identity)), rows, np.zeros(model.num_identity))
+    assert sorted(figures["top10_keys"]) == sorted(moving) and figures["closed_eye_frames"] == 2
+    assert figures["top10_mae_open_eyes"] == pytest.approx(0.1 / 10)
+    closed_gaze = truth[:2, looks].sum() / 60
+    assert figures["top10_closed_eye_gaze"] == pytest.approx(closed_gaze)
+    assert figures["top10_mae"] == pytest.approx(closed_gaze + 0.1 * 4 / 60)
